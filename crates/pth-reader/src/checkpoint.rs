@@ -1,0 +1,169 @@
+//! [`Checkpoint`]: an opened torch file.
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+#[cfg(feature = "mmap")]
+use std::path::Path;
+
+use crate::container::{self, Format};
+use crate::paths::tensor_paths;
+use crate::pickle::Tree;
+use crate::tensor::{ByteOrder, TensorView};
+use crate::torch::storage::Storage;
+use crate::value::{Tables, Value};
+use crate::{Error, Options, Result, SharedBytes};
+
+/// An opened `torch.save` file: the object tree, its tensors by name, and their storages.
+///
+/// Opening parses the pickle, resolves storages and validates every tensor's layout against
+/// its storage; tensor bytes are not read until asked for (memory-mapped files are paged in
+/// on demand). After opening, the only errors are "no such tensor" and typed-access requests.
+///
+/// ```
+/// # fn main() -> Result<(), pth_reader::Error> {
+/// use pth_reader::Checkpoint;
+/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+/// for (name, tensor) in ckpt.tensors() {
+///     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
+/// }
+/// let epoch = ckpt.root().get("epoch").and_then(|v| v.as_i64());
+/// assert_eq!(epoch, Some(3));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Checkpoint<'data> {
+    format: Format,
+    byte_order: ByteOrder,
+    protocol: u8,
+    tree: Tree,
+    tables: Tables<'data>,
+    names: Vec<(String, u32)>,
+    by_name: HashMap<String, usize>,
+    records: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Checkpoint<'static> {
+    /// Memory-maps the file at `path` and opens it in strict mode.
+    ///
+    /// The file must not be modified while the checkpoint (or any tensor view of it) is alive.
+    #[cfg(feature = "mmap")]
+    pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint<'static>> {
+        Checkpoint::open_with(path, &Options::default())
+    }
+
+    /// Memory-maps the file at `path` and opens it with `options`.
+    #[cfg(feature = "mmap")]
+    pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
+        let map = crate::MappedFile::open(path)?;
+        Checkpoint::from_shared(map.into_shared(), options)
+    }
+
+    /// Opens bytes it takes ownership of.
+    pub fn from_vec(bytes: Vec<u8>, options: &Options) -> Result<Checkpoint<'static>> {
+        Checkpoint::from_shared(SharedBytes::from(bytes), options)
+    }
+}
+
+impl<'data> Checkpoint<'data> {
+    /// Opens bytes in memory, in strict mode, borrowing them: tensors are views into `bytes`.
+    pub fn from_bytes(bytes: &'data [u8]) -> Result<Checkpoint<'data>> {
+        Checkpoint::from_shared(SharedBytes::from(bytes), &Options::default())
+    }
+
+    /// Opens bytes in memory with `options`, borrowing them.
+    pub fn from_bytes_with(bytes: &'data [u8], options: &Options) -> Result<Checkpoint<'data>> {
+        Checkpoint::from_shared(SharedBytes::from(bytes), options)
+    }
+
+    /// Opens shared bytes (a sub-range of a larger mapping, such as a member of an SB3 zip).
+    pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Checkpoint<'data>> {
+        let decoded = container::decode(bytes, options)?;
+        let names = tensor_paths(&decoded.tree, options.get_limits())?;
+        let mut by_name = HashMap::with_capacity(names.len());
+        for (position, (name, _)) in names.iter().enumerate() {
+            by_name.entry(name.clone()).or_insert(position);
+        }
+        Ok(Checkpoint {
+            format: decoded.format,
+            byte_order: decoded.byte_order,
+            protocol: decoded.protocol,
+            tree: decoded.tree,
+            tables: decoded.tables,
+            names,
+            by_name,
+            records: decoded.records,
+            warnings: decoded.warnings,
+        })
+    }
+
+    /// The container format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The byte order of the storages (`little` unless the archive's `byteorder` says `big`).
+    pub fn byte_order(&self) -> ByteOrder {
+        self.byte_order
+    }
+
+    /// The pickle protocol of the object pickle.
+    pub fn protocol(&self) -> u8 {
+        self.protocol
+    }
+
+    /// The root of the object tree (a state dict, a training checkpoint dict, a tensor, ...).
+    pub fn root(&self) -> Value<'_> {
+        Value::new(&self.tree, &self.tables, self.tree.root_id())
+    }
+
+    /// The underlying object tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// Every tensor reachable from the root, with its path, in depth-first order. A tensor
+    /// reachable along two paths appears under both.
+    pub fn tensors(&self) -> impl Iterator<Item = (&str, &TensorView<'data>)> + '_ {
+        self.names.iter().filter_map(move |(name, index)| {
+            Some((name.as_str(), self.tables.tensors.get(*index as usize)?))
+        })
+    }
+
+    /// Number of tensor paths (see [`tensors`](Self::tensors)).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no tensor is reachable.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The tensor at `name` (a path such as `model.fc.weight`; `""` for a root tensor).
+    pub fn tensor(&self, name: &str) -> Result<&TensorView<'data>> {
+        self.by_name
+            .get(name)
+            .and_then(|&position| self.names.get(position))
+            .and_then(|&(_, index)| self.tables.tensors.get(index as usize))
+            .ok_or_else(|| Error::NoSuchTensor {
+                name: name.to_owned(),
+            })
+    }
+
+    /// The storages, in the order the pickle first referenced them.
+    pub fn storages(&self) -> &[Storage<'data>] {
+        &self.tables.storages
+    }
+
+    /// Record names of a zip archive, relative to its root folder (empty for legacy files).
+    pub fn records(&self) -> &[String] {
+        &self.records
+    }
+
+    /// Things worth knowing that did not stop the file from opening.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}

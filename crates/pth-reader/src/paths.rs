@@ -1,0 +1,219 @@
+//! Naming tensors by their path from the root of the object tree.
+//!
+//! A path joins dict keys (ints in decimal, strings as they are, even when they contain `.`),
+//! list and tuple indices, and object attributes with `.`; a tensor at the root is `""`. A
+//! tensor reachable along two paths is listed under both. The walk is iterative, stops at
+//! cycles, and is bounded by `max_depth` and `max_walk`.
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+
+use crate::pickle::tree::{Node, Tree, ValueId};
+use crate::{Error, Limits, Result};
+
+/// `(path, tensor index)` for every tensor reachable from the root, in depth-first order.
+pub(crate) fn tensor_paths(tree: &Tree, limits: &Limits) -> Result<Vec<(String, u32)>> {
+    enum Step {
+        Enter {
+            id: ValueId,
+            path: String,
+            depth: u64,
+        },
+        Leave(ValueId),
+    }
+    let mut found = Vec::new();
+    let mut on_path: HashSet<ValueId> = HashSet::new();
+    let mut stack = vec![Step::Enter {
+        id: tree.root_id(),
+        path: String::new(),
+        depth: 0,
+    }];
+    let mut visits = 0u64;
+    while let Some(step) = stack.pop() {
+        let (id, path, depth) = match step {
+            Step::Leave(id) => {
+                on_path.remove(&id);
+                continue;
+            }
+            Step::Enter { id, path, depth } => (id, path, depth),
+        };
+        visits += 1;
+        if visits > limits.max_walk {
+            return Err(Error::LimitExceeded {
+                context: "the object tree".into(),
+                limit: "max_walk",
+                max: limits.max_walk,
+            });
+        }
+        if depth > limits.max_depth {
+            return Err(Error::LimitExceeded {
+                context: format!("the object tree at {path:?}"),
+                limit: "max_depth",
+                max: limits.max_depth,
+            });
+        }
+        if let Node::Tensor(index) = tree.node(id) {
+            found.push((path, *index));
+            continue;
+        }
+        let children = children(tree, id);
+        if children.is_empty() || !on_path.insert(id) {
+            continue; // a leaf, or a value containing itself
+        }
+        stack.push(Step::Leave(id));
+        for (segment, child) in children.into_iter().rev() {
+            let path = if path.is_empty() && depth == 0 {
+                segment
+            } else {
+                format!("{path}.{segment}")
+            };
+            stack.push(Step::Enter {
+                id: child,
+                path,
+                depth: depth + 1,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The named children of a container or object, in order.
+fn children(tree: &Tree, id: ValueId) -> Vec<(String, ValueId)> {
+    let indexed = |items: &[ValueId]| {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (i.to_string(), c))
+            .collect()
+    };
+    let keyed = |items: &[(ValueId, ValueId)]| {
+        items
+            .iter()
+            .map(|&(k, v)| (key_segment(tree, k), v))
+            .collect()
+    };
+    match tree.node(id) {
+        Node::List(items) | Node::Set(items) => indexed(items),
+        Node::Tuple(items) | Node::FrozenSet(items) => indexed(items),
+        Node::Dict(dict) => keyed(&dict.items),
+        Node::Object(obj) => {
+            // An object's attributes are its state: a dict, or (dict, slots) tuples of dicts.
+            let mut out: Vec<(String, ValueId)> = Vec::new();
+            if let Some(state) = obj.state {
+                match tree.node(state) {
+                    Node::Dict(d) => out.extend(keyed(&d.items)),
+                    Node::Tuple(parts) => {
+                        for &part in parts.iter() {
+                            if let Node::Dict(d) = tree.node(part) {
+                                out.extend(keyed(&d.items));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out.extend(indexed(&obj.items));
+            out.extend(keyed(&obj.dict_items));
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A dict key as a path segment: strings as they are, other keys as Python's `str()` shows them.
+pub(crate) fn key_segment(tree: &Tree, key: ValueId) -> String {
+    match tree.node(key) {
+        Node::Str(s) => s.to_string(),
+        _ => python_repr(tree, key, 0),
+    }
+}
+
+/// A short Python-style `repr` of simple values (for keys; containers are bounded in depth).
+pub(crate) fn python_repr(tree: &Tree, id: ValueId, depth: usize) -> String {
+    if depth > 8 {
+        return "...".into();
+    }
+    match tree.node(id) {
+        Node::None => "None".into(),
+        Node::Bool(true) => "True".into(),
+        Node::Bool(false) => "False".into(),
+        Node::Int(i) => i.to_string(),
+        Node::BigInt(b) if b.len() <= 4096 => crate::pickle::text::big_to_decimal(b),
+        Node::Float(f) => float_repr(*f),
+        Node::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Node::Bytes(b) => format!("b'{}'", b.escape_ascii()),
+        Node::Tuple(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|&i| python_repr(tree, i, depth + 1))
+                .collect();
+            if parts.len() == 1 {
+                format!("({},)", parts.join(""))
+            } else {
+                format!("({})", parts.join(", "))
+            }
+        }
+        Node::Global(g) => format!("{}.{}", g.module, g.name),
+        _ => "<object>".into(),
+    }
+}
+
+/// Python's `repr(float)`: shortest round-trip digits, positional from 1e-4 up to 1e16.
+pub(crate) fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e5", "1e-7".
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            let zeros = "0".repeat((-exp - 1) as usize);
+            return format!("{sign}0.{zeros}{digits}");
+        }
+        let point = exp as usize + 1;
+        return match digits.split_at_checked(point) {
+            Some((int, frac)) if !frac.is_empty() => format!("{sign}{int}.{frac}"),
+            _ => format!(
+                "{sign}{digits}{}.0",
+                "0".repeat(point.saturating_sub(digits.len()))
+            ),
+        };
+    }
+    let mantissa = match digits.split_at_checked(1) {
+        Some((first, rest)) if !rest.is_empty() => format!("{first}.{rest}"),
+        _ => digits.clone(),
+    };
+    format!(
+        "{sign}{mantissa}e{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.abs()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::float_repr;
+
+    #[test]
+    fn floats_print_like_python() {
+        assert_eq!(float_repr(1.0), "1.0");
+        assert_eq!(float_repr(0.1), "0.1");
+        assert_eq!(float_repr(-2.5), "-2.5");
+        assert_eq!(float_repr(1e-7), "1e-07");
+        assert_eq!(float_repr(1e22), "1e+22");
+        assert_eq!(float_repr(123456.0), "123456.0");
+        assert_eq!(float_repr(f64::NAN), "nan");
+        assert_eq!(float_repr(-0.0), "-0.0");
+        assert_eq!(float_repr(0.0001), "0.0001");
+        assert_eq!(float_repr(1e16), "1e+16");
+        assert_eq!(float_repr(1234.5678), "1234.5678");
+    }
+}

@@ -1,0 +1,185 @@
+//! Rust element types that tensors can be read as, and per-element decoding.
+
+use half::{bf16, f16};
+
+use crate::DType;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A Rust type a tensor's elements can be read as with [`TensorView::to_vec`](crate::TensorView::to_vec).
+///
+/// The dtype must match exactly (no silent conversion): `f32` reads `float32`, `i8` reads
+/// `int8` and `qint8` (quantized integers are read as their integer representation), `bool`
+/// reads `bool`, `[f32; 2]` reads `complex64` as (real, imaginary). For conversions use
+/// [`TensorView::to_f32_vec`](crate::TensorView::to_f32_vec).
+pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
+    /// The Rust type's name, for error messages.
+    const NAME: &'static str;
+    /// Whether elements of `dtype` are this type.
+    fn accepts(dtype: DType) -> bool;
+    /// Decodes one element from exactly `size_of::<Self>()` little-endian bytes.
+    fn from_le(bytes: &[u8]) -> Self;
+}
+
+macro_rules! numeric {
+    ($($t:ty => $($d:ident)|+;)*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const NAME: &'static str = stringify!($t);
+            fn accepts(dtype: DType) -> bool {
+                matches!(dtype, $(DType::$d)|+)
+            }
+            fn from_le(bytes: &[u8]) -> Self {
+                bytes.try_into().map(<$t>::from_le_bytes).unwrap_or_default()
+            }
+        }
+    )*};
+}
+
+numeric! {
+    f64 => Float64;
+    f32 => Float32;
+    i8 => Int8 | QInt8;
+    i16 => Int16;
+    i32 => Int32 | QInt32;
+    i64 => Int64;
+    u8 => UInt8 | QUInt8;
+    u16 => UInt16;
+    u32 => UInt32;
+    u64 => UInt64;
+    f16 => Float16;
+    bf16 => BFloat16;
+}
+
+impl sealed::Sealed for bool {}
+impl Element for bool {
+    const NAME: &'static str = "bool";
+    fn accepts(dtype: DType) -> bool {
+        dtype == DType::Bool
+    }
+    fn from_le(bytes: &[u8]) -> Self {
+        bytes.first().is_some_and(|&b| b != 0)
+    }
+}
+
+macro_rules! complex {
+    ($($t:ty => $d:ident;)*) => {$(
+        impl sealed::Sealed for [$t; 2] {}
+        impl Element for [$t; 2] {
+            const NAME: &'static str = concat!("[", stringify!($t), "; 2]");
+            fn accepts(dtype: DType) -> bool {
+                dtype == DType::$d
+            }
+            fn from_le(bytes: &[u8]) -> Self {
+                let (re, im) = bytes.split_at(bytes.len() / 2);
+                [<$t as Element>::from_le(re), <$t as Element>::from_le(im)]
+            }
+        }
+    )*};
+}
+
+complex! {
+    f32 => Complex64;
+    f64 => Complex128;
+    f16 => Complex32;
+    bf16 => BComplex32;
+}
+
+/// Decodes one little-endian element of a real dtype as `f64`, or `None` for dtypes that are
+/// not real numbers (complex, packed sub-byte and opaque bit types).
+pub(crate) fn real_to_f64(dtype: DType, bytes: &[u8]) -> Option<f64> {
+    let byte = || bytes.first().copied().unwrap_or(0);
+    Some(match dtype {
+        DType::Float64 => <f64 as Element>::from_le(bytes),
+        DType::Float32 => f64::from(<f32 as Element>::from_le(bytes)),
+        DType::Float16 => f64::from(<f16 as Element>::from_le(bytes)),
+        DType::BFloat16 => f64::from(<bf16 as Element>::from_le(bytes)),
+        DType::Int8 | DType::QInt8 => f64::from(<i8 as Element>::from_le(bytes)),
+        DType::Int16 => f64::from(<i16 as Element>::from_le(bytes)),
+        DType::Int32 | DType::QInt32 => f64::from(<i32 as Element>::from_le(bytes)),
+        DType::Int64 => <i64 as Element>::from_le(bytes) as f64,
+        DType::UInt8 | DType::QUInt8 => f64::from(byte()),
+        DType::UInt16 => f64::from(<u16 as Element>::from_le(bytes)),
+        DType::UInt32 => f64::from(<u32 as Element>::from_le(bytes)),
+        DType::UInt64 => <u64 as Element>::from_le(bytes) as f64,
+        DType::Bool => f64::from(u8::from(byte() != 0)),
+        DType::Float8E4M3Fn => f64::from(float8(byte(), 3, 7, Special::E4M3Fn)),
+        DType::Float8E4M3Fnuz => f64::from(float8(byte(), 3, 8, Special::Fnuz)),
+        DType::Float8E5M2 => f64::from(float8(byte(), 2, 15, Special::Ieee)),
+        DType::Float8E5M2Fnuz => f64::from(float8(byte(), 2, 16, Special::Fnuz)),
+        DType::Float8E8M0Fnu => match byte() {
+            0xff => f64::NAN,
+            e => 2f64.powi(i32::from(e) - 127),
+        },
+        _ => return None,
+    })
+}
+
+/// How an 8-bit float encodes infinities and NaNs.
+#[derive(Clone, Copy)]
+enum Special {
+    /// IEEE: all-ones exponent is infinity (mantissa 0) or NaN.
+    Ieee,
+    /// `e4m3fn`: no infinity; only all-ones exponent and mantissa is NaN.
+    E4M3Fn,
+    /// `fnuz`: no infinity, no negative zero; the negative-zero pattern 0x80 is NaN.
+    Fnuz,
+}
+
+fn float8(byte: u8, mantissa_bits: u32, bias: i32, special: Special) -> f32 {
+    let exponent_mask = (1u8 << (7 - mantissa_bits)) - 1;
+    let exponent = (byte >> mantissa_bits) & exponent_mask;
+    let mantissa = byte & ((1u8 << mantissa_bits) - 1);
+    let negative = byte & 0x80 != 0;
+    match special {
+        Special::Ieee if exponent == exponent_mask => {
+            return match (mantissa, negative) {
+                (0, false) => f32::INFINITY,
+                (0, true) => f32::NEG_INFINITY,
+                _ => f32::NAN,
+            }
+        }
+        Special::E4M3Fn if byte & 0x7f == 0x7f => return f32::NAN,
+        Special::Fnuz if byte == 0x80 => return f32::NAN,
+        _ => {}
+    }
+    let scale = (1u32 << mantissa_bits) as f32;
+    let magnitude = if exponent == 0 {
+        f32::from(mantissa) / scale * 2f32.powi(1 - bias)
+    } else {
+        (1.0 + f32::from(mantissa) / scale) * 2f32.powi(i32::from(exponent) - bias)
+    };
+    if negative {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float8_reference_values() {
+        // Values from the OCP 8-bit floating point spec tables.
+        let e4m3 = |b| real_to_f64(DType::Float8E4M3Fn, &[b]);
+        assert_eq!(e4m3(0x7e), Some(448.0));
+        assert_eq!(e4m3(0x01), Some(2f64.powi(-9)));
+        assert_eq!(e4m3(0xb8), Some(-1.0));
+        assert!(e4m3(0xff).is_some_and(f64::is_nan));
+        let e5m2 = |b| real_to_f64(DType::Float8E5M2, &[b]);
+        assert_eq!(e5m2(0x7b), Some(57344.0));
+        assert_eq!(e5m2(0x7c), Some(f64::INFINITY));
+        assert!(e5m2(0x7d).is_some_and(f64::is_nan));
+        assert_eq!(e5m2(0x3c), Some(1.0));
+        let fnuz = |b| real_to_f64(DType::Float8E4M3Fnuz, &[b]);
+        assert!(fnuz(0x80).is_some_and(f64::is_nan));
+        assert_eq!(fnuz(0x7f), Some(240.0));
+        assert_eq!(real_to_f64(DType::Float8E5M2Fnuz, &[0x7f]), Some(57344.0));
+        assert_eq!(real_to_f64(DType::Float8E8M0Fnu, &[127]), Some(1.0));
+        assert_eq!(real_to_f64(DType::Complex64, &[0; 8]), None);
+    }
+}

@@ -1,0 +1,185 @@
+//! Shape, stride and storage offset: validated once, then trusted.
+
+use crate::{DType, Limits};
+
+/// A tensor's dtype and its position in a storage, checked against that storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) dtype: DType,
+    pub(crate) shape: Box<[usize]>,
+    pub(crate) stride: Box<[usize]>,
+    /// In elements of `dtype`.
+    pub(crate) offset: usize,
+    pub(crate) numel: usize,
+}
+
+impl Layout {
+    /// Checks a layout as torch's `set_` does, with checked arithmetic: sizes, strides and offset
+    /// non-negative, as many strides as sizes, and — unless the tensor is empty — every element
+    /// reached inside a storage of `storage_bytes` bytes (`None`: a tensor without storage).
+    pub(crate) fn validate(
+        dtype: DType,
+        shape: &[i64],
+        stride: &[i64],
+        offset: i64,
+        storage_bytes: Option<usize>,
+        limits: &Limits,
+    ) -> Result<Layout, String> {
+        if shape.len() != stride.len() {
+            return Err(format!(
+                "{} sizes but {} strides",
+                shape.len(),
+                stride.len()
+            ));
+        }
+        if shape.len() as u64 > limits.max_dims {
+            return Err(format!(
+                "{} dimensions (at most {})",
+                shape.len(),
+                limits.max_dims
+            ));
+        }
+        let to_usize =
+            |v: i64, what: &str| usize::try_from(v).map_err(|_| format!("negative {what} {v}"));
+        let shape: Box<[usize]> = shape
+            .iter()
+            .map(|&s| to_usize(s, "size"))
+            .collect::<Result<_, _>>()?;
+        let stride: Box<[usize]> = stride
+            .iter()
+            .map(|&s| to_usize(s, "stride"))
+            .collect::<Result<_, _>>()?;
+        let offset = to_usize(offset, "storage offset")?;
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |n, &s| n.checked_mul(s))
+            .ok_or_else(|| "the number of elements overflows".to_owned())?;
+        let layout = Layout {
+            dtype,
+            shape,
+            stride,
+            offset,
+            numel,
+        };
+        if let (Some(available), true) = (storage_bytes, numel > 0) {
+            let end = layout
+                .byte_end()
+                .ok_or_else(|| "the extent of the tensor overflows".to_owned())?;
+            if end > available {
+                return Err(format!(
+                    "elements reach byte {end} of a {available}-byte storage (offset {offset}, shape {:?}, stride {:?})",
+                    layout.shape, layout.stride
+                ));
+            }
+        }
+        Ok(layout)
+    }
+
+    /// One past the last byte reached: `(offset + Σ (size−1)·stride + 1) × element size`.
+    fn byte_end(&self) -> Option<usize> {
+        let mut last = self.offset;
+        for (&size, &stride) in self.shape.iter().zip(self.stride.iter()) {
+            last = last.checked_add(size.checked_sub(1)?.checked_mul(stride)?)?;
+        }
+        last.checked_add(1)?.checked_mul(self.dtype.size())
+    }
+
+    /// Whether the elements are laid out in C order without gaps, as torch's
+    /// `is_contiguous()` defines it (strides of size-1 dimensions do not matter).
+    pub(crate) fn is_contiguous(&self) -> bool {
+        let mut expected = 1usize;
+        for (&size, &stride) in self.shape.iter().zip(self.stride.iter()).rev() {
+            if size != 1 && stride != expected {
+                return self.numel == 0;
+            }
+            expected = expected.saturating_mul(size);
+        }
+        true
+    }
+
+    /// Calls `f` with the element index (into the storage) of every element in C order.
+    pub(crate) fn for_each_index(&self, mut f: impl FnMut(usize)) {
+        if self.numel == 0 {
+            return;
+        }
+        // Odometer over all dimensions; validation proved every index fits.
+        let rank = self.shape.len();
+        let mut counter = vec![0usize; rank];
+        let mut index = self.offset;
+        loop {
+            f(index);
+            let mut dim = rank;
+            loop {
+                if dim == 0 {
+                    return;
+                }
+                dim -= 1;
+                let (Some(c), Some(&size), Some(&stride)) = (
+                    counter.get_mut(dim),
+                    self.shape.get(dim),
+                    self.stride.get(dim),
+                ) else {
+                    return;
+                };
+                *c += 1;
+                // Wrapping: a size-1 dimension may carry any stride; the result is exact anyway.
+                index = index.wrapping_add(stride);
+                if *c < size {
+                    break;
+                }
+                index = index.wrapping_sub(stride.wrapping_mul(size));
+                *c = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(shape: &[i64], stride: &[i64], offset: i64, bytes: usize) -> Result<Layout, String> {
+        Layout::validate(
+            DType::Float32,
+            shape,
+            stride,
+            offset,
+            Some(bytes),
+            &Limits::default(),
+        )
+    }
+
+    #[test]
+    fn views_inside_the_storage_are_accepted() {
+        let t = layout(&[2, 3], &[1, 2], 0, 24).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!t.is_contiguous());
+        let mut seen = Vec::new();
+        t.for_each_index(|i| seen.push(i));
+        assert_eq!(seen, vec![0, 2, 4, 1, 3, 5]);
+        assert!(layout(&[4], &[0], 3, 16).is_ok(), "expanded");
+        assert!(
+            layout(&[0, 5], &[5, 1], 1000, 0).is_ok(),
+            "empty tensors may point anywhere"
+        );
+        assert!(layout(&[], &[], 2, 12).is_ok_and(|l| l.numel == 1));
+    }
+
+    #[test]
+    fn out_of_bounds_negative_and_overflowing_layouts_are_refused() {
+        assert!(
+            layout(&[2, 3], &[3, 1], 1, 24).is_err(),
+            "one element past the end"
+        );
+        assert!(layout(&[2], &[-1], 0, 8).is_err());
+        assert!(layout(&[2], &[1], -1, 8).is_err());
+        assert!(layout(&[2], &[1, 1], 0, 8).is_err());
+        assert!(layout(&[1 << 40, 1 << 40], &[1, 1], 0, 8).is_err());
+        assert!(layout(&[2, 2], &[i64::MAX, 1], 0, 8).is_err());
+    }
+
+    #[test]
+    fn contiguity_ignores_size_one_strides() {
+        assert!(layout(&[1, 3], &[7, 1], 0, 12).is_ok_and(|l| l.is_contiguous()));
+        assert!(layout(&[2, 1, 3], &[3, 99, 1], 0, 24).is_ok_and(|l| l.is_contiguous()));
+    }
+}

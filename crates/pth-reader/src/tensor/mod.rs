@@ -1,0 +1,13 @@
+//! Tensors: layout validation, views over storages, typed and converted access.
+
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "ndarray")]
+mod array;
+mod element;
+mod layout;
+mod view;
+
+pub use element::Element;
+pub(crate) use layout::Layout;
+pub use view::{ByteOrder, Quantization, TensorView};

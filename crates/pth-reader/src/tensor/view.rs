@@ -1,0 +1,369 @@
+//! [`TensorView`]: one tensor of a checkpoint, its metadata and its bytes.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::element::{real_to_f64, Element};
+use super::layout::Layout;
+use crate::torch::storage::Storage;
+use crate::{DType, Error, Result, SharedBytes};
+
+/// The byte order of an archive's storages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByteOrder {
+    /// Least significant byte first (every x86 and ARM machine).
+    Little,
+    /// Most significant byte first (archives written on s390x or POWER big-endian machines).
+    Big,
+}
+
+impl ByteOrder {
+    /// `"little"` or `"big"`, as torch's `byteorder` record spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ByteOrder::Little => "little",
+            ByteOrder::Big => "big",
+        }
+    }
+}
+
+/// How a quantized tensor maps integers to real values.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Quantization<'data> {
+    /// One scale and zero point for the whole tensor.
+    PerTensor {
+        /// The qscheme's name (`per_tensor_affine`).
+        scheme: String,
+        /// Scale.
+        scale: f64,
+        /// Zero point.
+        zero_point: i64,
+    },
+    /// A scale and zero point per slice along `axis`.
+    PerChannel {
+        /// The qscheme's name (`per_channel_affine`).
+        scheme: String,
+        /// Scales (a float64 tensor).
+        scales: Box<TensorView<'data>>,
+        /// Zero points (an int64 tensor).
+        zero_points: Box<TensorView<'data>>,
+        /// The channel axis.
+        axis: i64,
+    },
+}
+
+/// A tensor: dtype, shape, strides and offset into a storage whose bytes it shares.
+///
+/// Everything was validated when the checkpoint was opened, so accessors never fail on
+/// bounds: they fail only when asked for a type the tensor does not have. A view holds its
+/// storage by [`SharedBytes`], so it may outlive the [`Checkpoint`](crate::Checkpoint) that
+/// produced it.
+///
+/// ```
+/// # fn main() -> Result<(), pth_reader::Error> {
+/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+/// let weight = ckpt.tensor("model.0.weight")?;
+/// println!("{} {:?} contiguous={}", weight.dtype(), weight.shape(), weight.is_contiguous());
+/// let values: Vec<f32> = weight.to_vec()?;        // exact dtype
+/// let as_f64 = weight.to_f64_vec()?;               // any real dtype, converted
+/// assert_eq!(values.len(), as_f64.len());
+/// if let Some(raw) = weight.raw_bytes() {          // zero-copy, contiguous tensors only
+///     assert_eq!(raw.len(), weight.numel() * 4);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TensorView<'data> {
+    pub(crate) layout: Layout,
+    pub(crate) dtype: DType,
+    /// The whole storage (`None` for meta tensors, which have no data).
+    pub(crate) data: Option<SharedBytes<'data>>,
+    pub(crate) storage_key: Option<Arc<str>>,
+    pub(crate) location: Option<Arc<str>>,
+    pub(crate) byte_order: ByteOrder,
+    pub(crate) conj: bool,
+    pub(crate) neg: bool,
+    pub(crate) requires_grad: bool,
+    pub(crate) is_parameter: bool,
+    pub(crate) subclass: Option<Arc<str>>,
+    pub(crate) quantization: Option<Box<Quantization<'data>>>,
+}
+
+impl<'data> TensorView<'data> {
+    /// A tensor over `storage` (validated by the caller through [`Layout::validate`]).
+    pub(crate) fn over(layout: Layout, storage: &Storage<'data>, byte_order: ByteOrder) -> Self {
+        let mut t = TensorView::without_data(layout, byte_order);
+        t.data = Some(storage.bytes.clone());
+        t.storage_key = Some(storage.key.clone());
+        t.location = Some(storage.location.clone());
+        t
+    }
+
+    /// A tensor that has metadata only (a meta-device tensor).
+    pub(crate) fn without_data(layout: Layout, byte_order: ByteOrder) -> Self {
+        TensorView {
+            dtype: layout.dtype,
+            layout,
+            data: None,
+            storage_key: None,
+            location: None,
+            byte_order,
+            conj: false,
+            neg: false,
+            requires_grad: false,
+            is_parameter: false,
+            subclass: None,
+            quantization: None,
+        }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+
+    /// Stride of each dimension, in elements, as stored in the archive.
+    pub fn stride(&self) -> &[usize] {
+        &self.layout.stride
+    }
+
+    /// Offset of the first element in the storage, in elements, as stored in the archive.
+    pub fn storage_offset(&self) -> usize {
+        self.layout.offset
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.layout.numel
+    }
+
+    /// Size in bytes of the elements (not of the storage).
+    pub fn nbytes(&self) -> usize {
+        self.layout.numel.saturating_mul(self.dtype.size())
+    }
+
+    /// Whether the elements are in C order without gaps (torch's `is_contiguous()`).
+    pub fn is_contiguous(&self) -> bool {
+        self.layout.is_contiguous()
+    }
+
+    /// The key of the storage it views (shared with other views of that storage).
+    pub fn storage_key(&self) -> Option<&str> {
+        self.storage_key.as_deref()
+    }
+
+    /// Where the storage lived when saved (`cpu`, `cuda:0`, ...).
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
+
+    /// The archive's byte order: the order of [`raw_bytes`](Self::raw_bytes).
+    pub fn byte_order(&self) -> ByteOrder {
+        self.byte_order
+    }
+
+    /// Whether it was saved with `requires_grad=True`.
+    pub fn requires_grad(&self) -> bool {
+        self.requires_grad
+    }
+
+    /// Whether it was saved as an `nn.Parameter`.
+    pub fn is_parameter(&self) -> bool {
+        self.is_parameter
+    }
+
+    /// Whether torch marked it a conjugate view (values are conjugated on read).
+    pub fn is_conj(&self) -> bool {
+        self.conj
+    }
+
+    /// Whether torch marked it a negative view (values are negated on read).
+    pub fn is_neg(&self) -> bool {
+        self.neg
+    }
+
+    /// The tensor subclass it was saved as (`_rebuild_from_type_v2`), if not a plain tensor.
+    pub fn subclass(&self) -> Option<&str> {
+        self.subclass.as_deref()
+    }
+
+    /// Quantization parameters of a quantized tensor.
+    pub fn quantization(&self) -> Option<&Quantization<'data>> {
+        self.quantization.as_deref()
+    }
+
+    /// Whether it has data (meta tensors do not).
+    pub fn has_data(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// The whole storage it views, as stored (may be larger than the tensor).
+    pub fn storage_bytes(&self) -> Option<&SharedBytes<'data>> {
+        self.data.as_ref()
+    }
+
+    /// The bytes of the elements without copying, when the tensor is contiguous: in the
+    /// archive's [`byte_order`](Self::byte_order), conjugate/negative bits not applied.
+    /// `None` for strided tensors and tensors without data.
+    pub fn raw_bytes(&self) -> Option<&[u8]> {
+        if !self.is_contiguous() {
+            return None;
+        }
+        let start = self.layout.offset.checked_mul(self.dtype.size())?;
+        let bytes = self.data.as_ref()?.as_slice();
+        if self.layout.numel == 0 {
+            return Some(&[]);
+        }
+        bytes.get(start..start.checked_add(self.nbytes())?)
+    }
+
+    /// The logical elements in C order as contiguous little-endian bytes, with conjugate and
+    /// negative views resolved: the bytes `torch.save` would write for `t.contiguous()` on a
+    /// little-endian machine. Borrowed without copying when the tensor is contiguous, stored
+    /// little-endian and not a conjugate/negative view.
+    pub fn to_le_bytes(&self) -> Result<Cow<'_, [u8]>> {
+        let data = self.data.as_ref().ok_or(Error::NoData {
+            reason: "a meta tensor has no storage",
+        })?;
+        let mut bytes = match self.raw_bytes() {
+            Some(raw) => Cow::Borrowed(raw),
+            None => Cow::Owned(self.gather(data.as_slice())),
+        };
+        if self.byte_order == ByteOrder::Big && self.dtype.swap_unit() > 1 {
+            swap_bytes(bytes.to_mut(), self.dtype.swap_unit());
+        }
+        if self.conj && self.dtype.is_complex() {
+            negate_parts(bytes.to_mut(), self.dtype, Part::Imaginary);
+        }
+        if self.neg {
+            negate_parts(bytes.to_mut(), self.dtype, Part::All);
+        }
+        Ok(bytes)
+    }
+
+    /// Copies the elements, in C order, of a strided tensor.
+    fn gather(&self, storage: &[u8]) -> Vec<u8> {
+        let size = self.dtype.size();
+        let mut out = Vec::with_capacity(self.nbytes());
+        self.layout.for_each_index(|index| {
+            let start = index * size;
+            if let Some(element) = storage.get(start..start + size) {
+                out.extend_from_slice(element);
+            }
+        });
+        out
+    }
+
+    /// The elements as `T`, which must be this tensor's dtype (see [`Element`]).
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        if !T::accepts(self.dtype) {
+            return Err(Error::DTypeMismatch {
+                requested: T::NAME,
+                actual: self.dtype,
+            });
+        }
+        let bytes = self.to_le_bytes()?;
+        Ok(bytes
+            .chunks_exact(self.dtype.size())
+            .map(T::from_le)
+            .collect())
+    }
+
+    /// The elements converted to `f64`: any real dtype (floats including float8, integers,
+    /// bool as 0/1, quantized tensors as their integer representation).
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
+        let dtype = self.dtype;
+        if real_to_f64(dtype, &vec![0; dtype.size()]).is_none() {
+            return Err(Error::DTypeMismatch {
+                requested: "a real number",
+                actual: dtype,
+            });
+        }
+        let bytes = self.to_le_bytes()?;
+        Ok(bytes
+            .chunks_exact(dtype.size())
+            .map(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN))
+            .collect())
+    }
+
+    /// The elements converted to `f32` (as [`to_f64_vec`](Self::to_f64_vec), then rounded;
+    /// exact for float32, float16, bfloat16 and float8 tensors).
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
+        if self.dtype == DType::Float32 {
+            return self.to_vec::<f32>();
+        }
+        Ok(self.to_f64_vec()?.into_iter().map(|v| v as f32).collect())
+    }
+}
+
+/// Reverses the bytes of every `unit`-byte group.
+fn swap_bytes(bytes: &mut [u8], unit: usize) {
+    for chunk in bytes.chunks_exact_mut(unit) {
+        chunk.reverse();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Imaginary,
+    All,
+}
+
+/// Negates little-endian elements in place: the imaginary halves (a conjugate view) or every
+/// part (a negative view). Floats flip their sign bit, as IEEE negation does; integers negate
+/// with wraparound, as torch does.
+fn negate_parts(bytes: &mut [u8], dtype: DType, part: Part) {
+    let unit = dtype.swap_unit();
+    let is_float = dtype.is_complex() || dtype.is_floating_point();
+    for (i, chunk) in bytes.chunks_exact_mut(unit).enumerate() {
+        if part == Part::Imaginary && i % 2 == 0 {
+            continue;
+        }
+        if is_float {
+            if let Some(top) = chunk.last_mut() {
+                *top ^= 0x80;
+            }
+        } else {
+            // Two's complement negation: invert and add one.
+            let mut carry = true;
+            for b in chunk.iter_mut() {
+                let (v, c) = (!*b).overflowing_add(u8::from(carry));
+                *b = v;
+                carry = c;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negation_flips_float_signs_and_negates_integers() {
+        let mut c = [1.5f32, 2.0, -3.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
+        negate_parts(&mut c, DType::Complex64, Part::Imaginary);
+        let back: Vec<f32> = c.chunks_exact(4).map(<f32 as Element>::from_le).collect();
+        assert_eq!(back, vec![1.5, -2.0, -3.0, -4.0]);
+        let mut ints = [5i32, -7]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
+        negate_parts(&mut ints, DType::Int32, Part::All);
+        assert_eq!(
+            ints.chunks_exact(4)
+                .map(<i32 as Element>::from_le)
+                .collect::<Vec<_>>(),
+            vec![-5, 7]
+        );
+    }
+}
