@@ -23,7 +23,7 @@ use crate::{Error, Options, Result, SharedBytes};
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
 /// use pth_reader::Checkpoint;
-/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
 /// for (name, tensor) in ckpt.tensors() {
 ///     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
 /// }
@@ -80,7 +80,7 @@ impl<'data> Checkpoint<'data> {
     /// Opens shared bytes (a sub-range of a larger mapping, such as a member of an SB3 zip).
     pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Checkpoint<'data>> {
         let decoded = container::decode(bytes, options)?;
-        let names = tensor_paths(&decoded.tree, options.get_limits())?;
+        let names = tensor_paths(&decoded.tree, &decoded.tables, options.get_limits())?;
         let mut by_name = HashMap::with_capacity(names.len());
         for (position, (name, _)) in names.iter().enumerate() {
             by_name.entry(name.clone()).or_insert(position);
@@ -126,9 +126,9 @@ impl<'data> Checkpoint<'data> {
     /// Every tensor reachable from the root, with its path, in depth-first order. A tensor
     /// reachable along two paths appears under both.
     pub fn tensors(&self) -> impl Iterator<Item = (&str, &TensorView<'data>)> + '_ {
-        self.names.iter().filter_map(move |(name, index)| {
-            Some((name.as_str(), self.tables.tensors.get(*index as usize)?))
-        })
+        self.names
+            .iter()
+            .filter_map(move |(name, index)| Some((name.as_str(), self.tables.tensors.get(*index as usize)?)))
     }
 
     /// Number of tensor paths (see [`tensors`](Self::tensors)).
@@ -147,9 +147,7 @@ impl<'data> Checkpoint<'data> {
             .get(name)
             .and_then(|&position| self.names.get(position))
             .and_then(|&(_, index)| self.tables.tensors.get(index as usize))
-            .ok_or_else(|| Error::NoSuchTensor {
-                name: name.to_owned(),
-            })
+            .ok_or_else(|| Error::NoSuchTensor { name: name.to_owned() })
     }
 
     /// The storages, in the order the pickle first referenced them.

@@ -19,7 +19,7 @@
 //! # fn main() -> Result<(), pth_reader::Error> {
 //! use pth_reader::Checkpoint;
 //!
-//! let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+//! let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
 //! for (name, tensor) in ckpt.tensors() {
 //!     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
 //! }
@@ -38,12 +38,7 @@
 #![deny(unsafe_code)]
 #![cfg_attr(
     test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
 mod bytes;

@@ -10,16 +10,13 @@
 use std::collections::HashSet;
 
 use crate::pickle::tree::{Node, Tree, ValueId};
+use crate::value::Tables;
 use crate::{Error, Limits, Result};
 
 /// `(path, tensor index)` for every tensor reachable from the root, in depth-first order.
-pub(crate) fn tensor_paths(tree: &Tree, limits: &Limits) -> Result<Vec<(String, u32)>> {
+pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) -> Result<Vec<(String, u32)>> {
     enum Step {
-        Enter {
-            id: ValueId,
-            path: String,
-            depth: u64,
-        },
+        Enter { id: ValueId, path: String, depth: u64 },
         Leave(ValueId),
     }
     let mut found = Vec::new();
@@ -53,11 +50,17 @@ pub(crate) fn tensor_paths(tree: &Tree, limits: &Limits) -> Result<Vec<(String, 
                 max: limits.max_depth,
             });
         }
-        if let Node::Tensor(index) = tree.node(id) {
-            found.push((path, *index));
-            continue;
-        }
-        let children = children(tree, id);
+        let children = match tree.node(id) {
+            Node::Tensor(index) => {
+                found.push((path.clone(), *index));
+                // A tensor's Python attributes are walked like an object's.
+                match tables.attributes_of(*index) {
+                    Some(state) => attribute_children(tree, state),
+                    None => continue,
+                }
+            }
+            _ => children(tree, id),
+        };
         if children.is_empty() || !on_path.insert(id) {
             continue; // a leaf, or a value containing itself
         }
@@ -80,43 +83,48 @@ pub(crate) fn tensor_paths(tree: &Tree, limits: &Limits) -> Result<Vec<(String, 
 
 /// The named children of a container or object, in order.
 fn children(tree: &Tree, id: ValueId) -> Vec<(String, ValueId)> {
-    let indexed = |items: &[ValueId]| {
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| (i.to_string(), c))
-            .collect()
-    };
-    let keyed = |items: &[(ValueId, ValueId)]| {
-        items
-            .iter()
-            .map(|&(k, v)| (key_segment(tree, k), v))
-            .collect()
-    };
+    let indexed = |items: &[ValueId]| items.iter().enumerate().map(|(i, &c)| (i.to_string(), c)).collect();
+    let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (key_segment(tree, k), v)).collect();
     match tree.node(id) {
         Node::List(items) | Node::Set(items) => indexed(items),
         Node::Tuple(items) | Node::FrozenSet(items) => indexed(items),
-        Node::Dict(dict) => keyed(&dict.items),
-        Node::Object(obj) => {
-            // An object's attributes are its state: a dict, or (dict, slots) tuples of dicts.
-            let mut out: Vec<(String, ValueId)> = Vec::new();
-            if let Some(state) = obj.state {
-                match tree.node(state) {
-                    Node::Dict(d) => out.extend(keyed(&d.items)),
-                    Node::Tuple(parts) => {
-                        for &part in parts.iter() {
-                            if let Node::Dict(d) = tree.node(part) {
-                                out.extend(keyed(&d.items));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+        Node::Dict(dict) => {
+            // Items, then attributes set by BUILD (an OrderedDict's `_metadata`), as Python's
+            // `vars()` would show them.
+            let mut out: Vec<(String, ValueId)> = keyed(&dict.items);
+            if let Some(Node::Dict(state)) = dict.state.map(|s| tree.node(s)) {
+                out.extend(keyed(&state.items));
             }
+            out
+        }
+        Node::Object(obj) => {
+            let mut out = obj.state.map(|s| attribute_children(tree, s)).unwrap_or_default();
             out.extend(indexed(&obj.items));
             out.extend(keyed(&obj.dict_items));
             out
         }
+        _ => Vec::new(),
+    }
+}
+
+/// Attributes from a pickled state: a dict, or a `(dict, slots)` tuple of dicts.
+fn attribute_children(tree: &Tree, state: ValueId) -> Vec<(String, ValueId)> {
+    let keyed = |items: &[(ValueId, ValueId)]| {
+        items
+            .iter()
+            .map(|&(k, v)| (key_segment(tree, k), v))
+            .collect::<Vec<_>>()
+    };
+    match tree.node(state) {
+        Node::Dict(d) => keyed(&d.items),
+        Node::Tuple(parts) => parts
+            .iter()
+            .filter_map(|&part| match tree.node(part) {
+                Node::Dict(d) => Some(keyed(&d.items)),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -144,10 +152,7 @@ pub(crate) fn python_repr(tree: &Tree, id: ValueId, depth: usize) -> String {
         Node::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
         Node::Bytes(b) => format!("b'{}'", b.escape_ascii()),
         Node::Tuple(items) => {
-            let parts: Vec<String> = items
-                .iter()
-                .map(|&i| python_repr(tree, i, depth + 1))
-                .collect();
+            let parts: Vec<String> = items.iter().map(|&i| python_repr(tree, i, depth + 1)).collect();
             if parts.len() == 1 {
                 format!("({},)", parts.join(""))
             } else {
@@ -181,21 +186,14 @@ pub(crate) fn float_repr(f: f64) -> String {
         let point = exp as usize + 1;
         return match digits.split_at_checked(point) {
             Some((int, frac)) if !frac.is_empty() => format!("{sign}{int}.{frac}"),
-            _ => format!(
-                "{sign}{digits}{}.0",
-                "0".repeat(point.saturating_sub(digits.len()))
-            ),
+            _ => format!("{sign}{digits}{}.0", "0".repeat(point.saturating_sub(digits.len()))),
         };
     }
     let mantissa = match digits.split_at_checked(1) {
         Some((first, rest)) if !rest.is_empty() => format!("{first}.{rest}"),
         _ => digits.clone(),
     };
-    format!(
-        "{sign}{mantissa}e{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.abs()
-    )
+    format!("{sign}{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
 #[cfg(test)]

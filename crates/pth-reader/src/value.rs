@@ -15,14 +15,26 @@ use crate::torch::storage::Storage;
 pub(crate) struct Tables<'data> {
     pub(crate) tensors: Vec<TensorView<'data>>,
     pub(crate) storages: Vec<Storage<'data>>,
+    /// Python attributes of tensors (`_rebuild_from_type_v2`, `_rebuild_parameter_with_state`),
+    /// by tensor index: the pickled state, a dict or a `(dict, slots)` tuple.
+    pub(crate) attributes: Vec<(u32, ValueId)>,
 }
 
 static NO_TABLES: Tables<'static> = Tables {
     tensors: Vec::new(),
     storages: Vec::new(),
+    attributes: Vec::new(),
 };
 
 impl Tables<'_> {
+    /// The attribute state of tensor `index`, if it has one.
+    pub(crate) fn attributes_of(&self, index: u32) -> Option<ValueId> {
+        self.attributes
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|&(_, state)| state)
+    }
+
     pub(crate) fn empty() -> &'static Tables<'static> {
         &NO_TABLES
     }
@@ -35,7 +47,7 @@ impl Tables<'_> {
 ///
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
-/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
 /// let root = ckpt.root();
 /// assert_eq!(root.get("epoch").and_then(|v| v.as_i64()), Some(3));
 /// if let pth_reader::Kind::Dict(model) = root.get("model").unwrap().kind() {
@@ -139,18 +151,12 @@ impl<'a> Value<'a> {
             Node::Tuple(v) => Kind::Tuple(self.seq(v)),
             Node::Set(v) => Kind::Set(self.seq(v)),
             Node::FrozenSet(v) => Kind::FrozenSet(self.seq(v)),
-            Node::Dict(d) => Kind::Dict(Dict {
-                value: *self,
-                node: d,
-            }),
+            Node::Dict(d) => Kind::Dict(Dict { value: *self, node: d }),
             Node::Global(g) => Kind::Global {
                 module: &g.module,
                 name: &g.name,
             },
-            Node::Object(o) => Kind::Object(Object {
-                value: *self,
-                node: o,
-            }),
+            Node::Object(o) => Kind::Object(Object { value: *self, node: o }),
             Node::PersistentId(pid) => Kind::PersistentId(self.at(*pid)),
             Node::Tensor(i) => match self.tables.tensors.get(*i as usize) {
                 Some(t) => Kind::Tensor(t),
@@ -256,12 +262,28 @@ impl<'a> Value<'a> {
         }
     }
 
-    /// The entry under string key `key` of a dict, or the attribute `key` of an object whose
-    /// state is a dict (`obj.__dict__[key]`).
+    /// The entry under string key `key` of a dict, or the attribute `key` of an object or a
+    /// tensor (`obj.__dict__[key]`).
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
         match self.kind() {
             Kind::Dict(d) => d.get(key),
             Kind::Object(o) => o.attribute(key),
+            Kind::Tensor(_) => self.attributes().and_then(|a| a.get(key)),
+            _ => None,
+        }
+    }
+
+    /// The Python attributes (`__dict__`) of a tensor saved with them, or of an object whose
+    /// state is a dict (or a `(dict, slots)` tuple).
+    pub fn attributes(&self) -> Option<Dict<'a>> {
+        let state = match self.tree.node(self.id) {
+            Node::Tensor(i) => self.at(self.tables.attributes_of(*i)?),
+            Node::Object(o) => self.at(o.state?),
+            _ => return None,
+        };
+        match state.kind() {
+            Kind::Dict(d) => Some(d),
+            Kind::Tuple(t) => t.iter().find_map(|s| s.as_dict()),
             _ => None,
         }
     }
@@ -338,10 +360,7 @@ impl<'a> Dict<'a> {
     /// The items in insertion order. Keys may be any value (ints in optimizer states).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (Value<'a>, Value<'a>)> + 'a {
         let value = self.value;
-        self.node
-            .items
-            .iter()
-            .map(move |&(k, v)| (value.at(k), value.at(v)))
+        self.node.items.iter().map(move |&(k, v)| (value.at(k), value.at(v)))
     }
 
     /// The value under a string key (the last one, if a pickle repeats the key).
@@ -428,10 +447,7 @@ impl<'a> Object<'a> {
         let state = self.state()?;
         match state.kind() {
             Kind::Dict(d) => d.get(name),
-            Kind::Tuple(t) => t
-                .iter()
-                .filter_map(|s| s.as_dict())
-                .find_map(|d| d.get(name)),
+            Kind::Tuple(t) => t.iter().filter_map(|s| s.as_dict()).find_map(|d| d.get(name)),
             _ => None,
         }
     }

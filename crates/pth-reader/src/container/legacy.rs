@@ -22,16 +22,11 @@ const MAGIC: &str = "119547037146038801333356";
 const PROTOCOL_VERSION: i64 = 1001;
 
 fn invalid(reason: impl Into<String>) -> Error {
-    Error::Legacy {
-        reason: reason.into(),
-    }
+    Error::Legacy { reason: reason.into() }
 }
 
 /// Decodes a legacy stream.
-pub(crate) fn decode<'data>(
-    bytes: SharedBytes<'data>,
-    options: &Options,
-) -> Result<Decoded<'data>> {
+pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
     let all = bytes.as_slice();
     let mut pos = 0usize;
     let mut next = |name: &str, options: &Options| -> Result<(Tree, u8)> {
@@ -125,27 +120,17 @@ fn storage_data<'data>(
         let count = cursor
             .i64_le()
             .ok_or_else(|| invalid(format!("storage {key}: truncated before its size")))?;
-        let count = u64::try_from(count)
-            .map_err(|_| invalid(format!("storage {key}: negative size {count}")))?;
+        let count = u64::try_from(count).map_err(|_| invalid(format!("storage {key}: negative size {count}")))?;
         let size = r.dtype.map_or(1, |d| d.size()) as u64;
-        let nbytes = count
-            .checked_mul(size)
-            .ok_or_else(|| r.invalid("size overflows"))?;
+        let nbytes = count.checked_mul(size).ok_or_else(|| r.invalid("size overflows"))?;
         if nbytes != r.nbytes()? {
-            return Err(r.invalid(format!(
-                "{nbytes} bytes follow, the pickle says {}",
-                r.nbytes()?
-            )));
+            return Err(r.invalid(format!("{nbytes} bytes follow, the pickle says {}", r.nbytes()?)));
         }
         let data_at = at + 8;
-        let data = bytes.slice_u64(data_at as u64, nbytes).ok_or_else(|| {
-            r.invalid(format!(
-                "{nbytes} bytes at {data_at} extend past the end of the file"
-            ))
-        })?;
-        cursor
-            .skip(data.len())
-            .ok_or_else(|| r.invalid("truncated"))?;
+        let data = bytes
+            .slice_u64(data_at as u64, nbytes)
+            .ok_or_else(|| r.invalid(format!("{nbytes} bytes at {data_at} extend past the end of the file")))?;
+        cursor.skip(data.len()).ok_or_else(|| r.invalid("truncated"))?;
         if out.insert(key.clone(), data).is_some() {
             return Err(invalid(format!("storage key {key} is listed twice")));
         }

@@ -50,10 +50,7 @@ pub(crate) struct Decoded<'data> {
 }
 
 /// Sniffs the format as `torch.load` does and decodes it.
-pub(crate) fn decode<'data>(
-    bytes: SharedBytes<'data>,
-    options: &Options,
-) -> Result<Decoded<'data>> {
+pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
     let head = bytes.as_slice();
     if head.starts_with(b"PYTORCH1") {
         return Err(Error::UnrecognizedFormat {

@@ -15,10 +15,7 @@ use crate::torch::storage::storage_refs;
 use crate::{Error, Options, Result, SharedBytes};
 
 /// Decodes a torch zip archive.
-pub(crate) fn decode<'data>(
-    bytes: SharedBytes<'data>,
-    options: &Options,
-) -> Result<Decoded<'data>> {
+pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
     let archive = ZipArchive::parse(bytes)?;
     let (root, records) = records(&archive)?;
     let mut reader = RecordReader {
@@ -40,9 +37,7 @@ pub(crate) fn decode<'data>(
         },
     };
     if !records.contains_key("version") && !records.contains_key(".data/version") {
-        warnings.push(format!(
-            "{root}/version is missing (torch would refuse the archive)"
-        ));
+        warnings.push(format!("{root}/version is missing (torch would refuse the archive)"));
     }
     let format = if records.contains_key("constants.pkl") {
         Format::TorchScript
@@ -51,11 +46,9 @@ pub(crate) fn decode<'data>(
     };
 
     let pickle_name = format!("{root}/data.pkl");
-    let entry = records
-        .get("data.pkl")
-        .ok_or_else(|| Error::MissingRecord {
-            name: pickle_name.clone(),
-        })?;
+    let entry = records.get("data.pkl").ok_or_else(|| Error::MissingRecord {
+        name: pickle_name.clone(),
+    })?;
     let pickle_bytes = reader.read(entry)?;
     let (mut tree, protocol, _) = pickle::decode(pickle_bytes.as_slice(), &pickle_name, options)?;
 
@@ -74,11 +67,9 @@ pub(crate) fn decode<'data>(
             let data = match loaded.get(&name) {
                 Some(data) => data.clone(),
                 None => {
-                    let entry = records
-                        .get(name.as_str())
-                        .ok_or_else(|| Error::MissingRecord {
-                            name: format!("{root}/{name}"),
-                        })?;
+                    let entry = records.get(name.as_str()).ok_or_else(|| Error::MissingRecord {
+                        name: format!("{root}/{name}"),
+                    })?;
                     let data = reader.read(entry)?;
                     loaded.insert(name, data.clone());
                     data

@@ -57,7 +57,7 @@ impl ZipEntry {
 ///
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
-/// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt")).unwrap();
+/// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth")).unwrap();
 /// let zip = pth_reader::ZipArchive::parse(bytes.as_slice().into())?;
 /// let pickle = zip.entries().iter().find(|e| e.name().ends_with("/data.pkl")).unwrap();
 /// assert!(zip.read(pickle, 1 << 20)?.len() > 0);
@@ -70,16 +70,14 @@ pub struct ZipArchive<'data> {
 }
 
 fn invalid(reason: impl Into<String>) -> Error {
-    Error::Zip {
-        reason: reason.into(),
-    }
+    Error::Zip { reason: reason.into() }
 }
 
 impl<'data> ZipArchive<'data> {
     /// Parses and validates the archive's structure. No entry's data is read.
     pub fn parse(bytes: SharedBytes<'data>) -> Result<ZipArchive<'data>> {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
-            .map_err(|e| invalid(e.to_string()))?;
+        let mut zip =
+            zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice())).map_err(|e| invalid(e.to_string()))?;
         if zip.has_duplicate_names() {
             return Err(invalid(
                 "duplicate entry names (readers could disagree on which is meant)",
@@ -96,9 +94,7 @@ impl<'data> ZipArchive<'data> {
                 .to_owned();
             check_name(&name)?;
             if file.encrypted() {
-                return Err(invalid(format!(
-                    "{name}: encrypted entries are not supported"
-                )));
+                return Err(invalid(format!("{name}: encrypted entries are not supported")));
             }
             let compression = match file.compression() {
                 CompressionMethod::Stored => Compression::Stored,
@@ -114,16 +110,12 @@ impl<'data> ZipArchive<'data> {
                 .ok_or_else(|| invalid(format!("{name}: no data offset")))?;
             let (compressed_size, size) = (file.compressed_size(), file.size());
             if compression == Compression::Stored && compressed_size != size {
-                return Err(invalid(format!(
-                    "{name}: stored entry with different sizes"
-                )));
+                return Err(invalid(format!("{name}: stored entry with different sizes")));
             }
             let end = data_start
                 .checked_add(compressed_size)
                 .filter(|&end| end <= bytes.len() as u64)
-                .ok_or_else(|| {
-                    invalid(format!("{name}: data extends past the end of the archive"))
-                })?;
+                .ok_or_else(|| invalid(format!("{name}: data extends past the end of the archive")))?;
             spans.push((file.header_start(), end, index));
             entries.push(ZipEntry {
                 name,
@@ -137,13 +129,8 @@ impl<'data> ZipArchive<'data> {
         for pair in spans.windows(2) {
             if let [(_, end, a), (start, _, b)] = pair {
                 if start < end {
-                    let name =
-                        |i: &usize| entries.get(*i).map_or("?", |e| e.name.as_str()).to_owned();
-                    return Err(invalid(format!(
-                        "entries {} and {} overlap",
-                        name(a),
-                        name(b)
-                    )));
+                    let name = |i: &usize| entries.get(*i).map_or("?", |e| e.name.as_str()).to_owned();
+                    return Err(invalid(format!("entries {} and {} overlap", name(a), name(b))));
                 }
             }
         }

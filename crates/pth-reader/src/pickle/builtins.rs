@@ -64,9 +64,7 @@ fn rebuilt(tree: &Tree, id: ValueId) -> Option<Node> {
                 Node::Bytes(b) => Some(Node::ByteArray(b.clone())),
                 _ => None,
             },
-            (Some(text), Some(encoding)) => {
-                encode(tree, text, encoding).map(|b| Node::ByteArray(b.into()))
-            }
+            (Some(text), Some(encoding)) => encode(tree, text, encoding).map(|b| Node::ByteArray(b.into())),
         },
         ("builtins", "bytes") if args.is_empty() => Some(Node::Bytes(Box::new([]))),
         ("_codecs", "encode") => encode(tree, arg(0)?, arg(1)?).map(|b| Node::Bytes(b.into())),
@@ -96,16 +94,8 @@ fn elements(tree: &Tree, id: ValueId) -> Option<&[ValueId]> {
 /// `str.encode(encoding)` for the encodings pickles use for bytes.
 fn encode(tree: &Tree, text: ValueId, encoding: ValueId) -> Option<Vec<u8>> {
     let text = tree.as_str(text)?;
-    match tree
-        .as_str(encoding)?
-        .to_ascii_lowercase()
-        .replace('_', "-")
-        .as_str()
-    {
-        "latin1" | "latin-1" | "iso-8859-1" => text
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).ok())
-            .collect(),
+    match tree.as_str(encoding)?.to_ascii_lowercase().replace('_', "-").as_str() {
+        "latin1" | "latin-1" | "iso-8859-1" => text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect(),
         "utf-8" | "utf8" => Some(text.as_bytes().to_vec()),
         "ascii" => text.is_ascii().then(|| text.as_bytes().to_vec()),
         _ => None,

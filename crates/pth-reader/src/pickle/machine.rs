@@ -8,9 +8,7 @@ use std::collections::HashMap;
 
 use super::opcode::Opcode;
 use super::text::{self, ParsedInt};
-use super::tree::{
-    Construction, DictNode, GlobalNode, Node, ObjectNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
-};
+use super::tree::{Construction, DictNode, GlobalNode, Node, ObjectNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID};
 use crate::cursor::Cursor;
 use crate::{Error, Limits, Result};
 
@@ -165,8 +163,7 @@ impl<'a> Machine<'a, '_> {
                     b"00" => self.push_id(FALSE_ID)?,
                     b"01" => self.push_id(TRUE_ID)?,
                     _ => {
-                        let v =
-                            text::parse_int(line).ok_or_else(|| self.error("bad INT literal"))?;
+                        let v = text::parse_int(line).ok_or_else(|| self.error("bad INT literal"))?;
                         self.push_int(v)?;
                     }
                 }
@@ -204,8 +201,7 @@ impl<'a> Machine<'a, '_> {
             }
             UNICODE => {
                 let line = self.line()?;
-                let s = text::parse_raw_unicode_escape(line)
-                    .ok_or_else(|| self.error("bad UNICODE literal"))?;
+                let s = text::parse_raw_unicode_escape(line).ok_or_else(|| self.error("bad UNICODE literal"))?;
                 self.push(Node::Str(s.into()))?;
             }
             SHORT_BINSTRING => {
@@ -214,14 +210,12 @@ impl<'a> Machine<'a, '_> {
             }
             BINSTRING => {
                 let n = self.read(|c| c.i32_le())?;
-                let n =
-                    u64::try_from(n).map_err(|_| self.error("BINSTRING with a negative length"))?;
+                let n = u64::try_from(n).map_err(|_| self.error("BINSTRING with a negative length"))?;
                 self.push_py2_string(n)?;
             }
             STRING => {
                 let line = self.line()?;
-                let bytes =
-                    text::parse_quoted(line).ok_or_else(|| self.error("bad STRING literal"))?;
+                let bytes = text::parse_quoted(line).ok_or_else(|| self.error("bad STRING literal"))?;
                 self.push(py2_string(&bytes))?;
             }
             SHORT_BINBYTES => {
@@ -321,8 +315,7 @@ impl<'a> Machine<'a, '_> {
             STACK_GLOBAL => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Some(module), Some(name)) = (self.tree.as_str(module), self.tree.as_str(name))
-                else {
+                let (Some(module), Some(name)) = (self.tree.as_str(module), self.tree.as_str(name)) else {
                     return Err(self.error("STACK_GLOBAL needs two strings"));
                 };
                 let (module, name) = (module.to_owned(), name.to_owned());
@@ -339,9 +332,7 @@ impl<'a> Machine<'a, '_> {
             }
             OBJ => {
                 let mut items = self.pop_mark()?.into_iter();
-                let class = items
-                    .next()
-                    .ok_or_else(|| self.error("OBJ without a class"))?;
+                let class = items.next().ok_or_else(|| self.error("OBJ without a class"))?;
                 let args = self.push_new(Node::Tuple(items.collect()))?;
                 self.check_callable(class)?;
                 self.push_object(class, args, None, Construction::Instantiate)?;
@@ -481,9 +472,7 @@ impl<'a> Machine<'a, '_> {
     }
 
     fn line(&mut self) -> Result<&'a [u8]> {
-        self.input
-            .line()
-            .ok_or_else(|| self.eof("unterminated text argument"))
+        self.input.line().ok_or_else(|| self.eof("unterminated text argument"))
     }
 
     // ---- values ---------------------------------------------------------------------------
@@ -634,9 +623,7 @@ impl<'a> Machine<'a, '_> {
         if self.frame_len() == 0 {
             return Err(self.error("stack underflow"));
         }
-        self.stack
-            .pop()
-            .ok_or_else(|| self.error("stack underflow"))
+        self.stack.pop().ok_or_else(|| self.error("stack underflow"))
     }
 
     fn pop_n(&mut self, n: usize) -> Result<Vec<ValueId>> {
@@ -650,18 +637,12 @@ impl<'a> Machine<'a, '_> {
         if self.frame_len() == 0 {
             return Err(self.error("stack underflow"));
         }
-        self.stack
-            .last()
-            .copied()
-            .ok_or_else(|| self.error("stack underflow"))
+        self.stack.last().copied().ok_or_else(|| self.error("stack underflow"))
     }
 
     /// Pops everything above the innermost mark, and the mark.
     fn pop_mark(&mut self) -> Result<Vec<ValueId>> {
-        let mark = self
-            .marks
-            .pop()
-            .ok_or_else(|| self.error("no MARK to pop to"))?;
+        let mark = self.marks.pop().ok_or_else(|| self.error("no MARK to pop to"))?;
         Ok(self.stack.split_off(mark))
     }
 

@@ -67,11 +67,7 @@ pub(crate) fn decode(bytes: &[u8], record: &str, options: &Options) -> Result<(T
     let config = machine::Config {
         record,
         limits: options.get_limits(),
-        filter: if options.is_lenient() {
-            None
-        } else {
-            Some(filter)
-        },
+        filter: if options.is_lenient() { None } else { Some(filter) },
     };
     let mut out = machine::unpickle(bytes, &config)?;
     builtins::normalize(&mut out.tree);

@@ -15,9 +15,7 @@ pub(crate) fn python3_name<'a>(module: &'a str, name: &'a str) -> (&'a str, &'a 
         ("__builtin__", "reduce") => Some(("functools", "reduce")),
         ("__builtin__", "intern") => Some(("sys", "intern")),
         ("__builtin__", "unichr") => Some(("builtins", "chr")),
-        ("UserDict", "UserDict") | ("UserDict", "IterableUserDict") => {
-            Some(("collections", "UserDict"))
-        }
+        ("UserDict", "UserDict") | ("UserDict", "IterableUserDict") => Some(("collections", "UserDict")),
         ("UserList", "UserList") => Some(("collections", "UserList")),
         ("UserString", "UserString") => Some(("collections", "UserString")),
         ("itertools", "izip") => Some(("builtins", "zip")),

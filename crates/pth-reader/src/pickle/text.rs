@@ -26,10 +26,7 @@ pub(crate) fn parse_int(text: &[u8]) -> Option<ParsedInt> {
     if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    if let Some(v) = std::str::from_utf8(text)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-    {
+    if let Some(v) = std::str::from_utf8(text).ok().and_then(|s| s.parse::<i64>().ok()) {
         return Some(ParsedInt::Small(v));
     }
     // Magnitude in base 2^32 limbs, little-endian.
@@ -120,11 +117,7 @@ pub(crate) fn big_to_decimal(bytes: &[u8]) -> String {
         }
     }
     // Repeated division by 10^9 over big-endian base-256 digits.
-    let mut be: Vec<u8> = magnitude
-        .into_iter()
-        .rev()
-        .skip_while(|&b| b == 0)
-        .collect();
+    let mut be: Vec<u8> = magnitude.into_iter().rev().skip_while(|&b| b == 0).collect();
     let mut chunks: Vec<u32> = Vec::new();
     while !be.is_empty() {
         let mut rem: u64 = 0;
@@ -267,48 +260,26 @@ mod tests {
             parse_int(neg.to_string().as_bytes()),
             Some(ParsedInt::Big(python_int_bytes(neg)))
         );
-        assert_eq!(
-            parse_int("9".repeat(MAX_DECIMAL_DIGITS + 1).as_bytes()),
-            None
-        );
+        assert_eq!(parse_int("9".repeat(MAX_DECIMAL_DIGITS + 1).as_bytes()), None);
     }
 
     #[test]
     fn big_ints_round_trip_through_decimal() {
-        for v in [
-            0i128,
-            1,
-            -1,
-            255,
-            -256,
-            1 << 64,
-            -(1 << 64),
-            i128::MAX,
-            i128::MIN,
-        ] {
+        for v in [0i128, 1, -1, 255, -256, 1 << 64, -(1 << 64), i128::MAX, i128::MIN] {
             assert_eq!(big_to_decimal(&python_int_bytes(v)), v.to_string());
             assert_eq!(big_to_i128(&python_int_bytes(v)), Some(v));
         }
         assert_eq!(int_from_le_bytes(&[0xff]), ParsedInt::Small(-1));
         assert_eq!(int_from_le_bytes(&[0x00, 0x80]), ParsedInt::Small(-32768));
-        assert_eq!(
-            int_from_le_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            ParsedInt::Small(1)
-        );
+        assert_eq!(int_from_le_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), ParsedInt::Small(1));
     }
 
     #[test]
     fn quoted_strings_and_raw_unicode_escape() {
-        assert_eq!(
-            parse_quoted(b"'a\\'b\\x41\\101\\n'"),
-            Some(b"a'bAA\n".to_vec())
-        );
+        assert_eq!(parse_quoted(b"'a\\'b\\x41\\101\\n'"), Some(b"a'bAA\n".to_vec()));
         assert_eq!(parse_quoted(b"\"x\""), Some(b"x".to_vec()));
         assert_eq!(parse_quoted(b"'unterminated"), None);
-        assert_eq!(
-            parse_raw_unicode_escape(b"caf\xe9 \\u20ac"),
-            Some("café €".to_string())
-        );
+        assert_eq!(parse_raw_unicode_escape(b"caf\xe9 \\u20ac"), Some("café €".to_string()));
         assert_eq!(parse_raw_unicode_escape(b"\\u12"), None);
     }
 }

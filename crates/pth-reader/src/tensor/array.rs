@@ -23,7 +23,7 @@ impl TensorView<'_> {
     ///
     /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
-    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
     /// let w = ckpt.tensor("model.0.weight")?;
     /// let view = w.as_array::<f32>()?;
     /// assert_eq!(view.shape(), w.shape());
@@ -47,17 +47,13 @@ impl TensorView<'_> {
             return Err(refuse("the archive's byte order is not this machine's"));
         }
         if self.conj || self.neg {
-            return Err(refuse(
-                "a conjugate or negative view must be resolved by copying",
-            ));
+            return Err(refuse("a conjugate or negative view must be resolved by copying"));
         }
         let size = std::mem::size_of::<T>();
         let bytes = storage.as_slice();
-        let usable = bytes
-            .get(..bytes.len() - bytes.len() % size)
-            .unwrap_or_default();
-        let elements: &[T] = bytemuck::try_cast_slice(usable)
-            .map_err(|_| refuse("the storage is not aligned for this type"))?;
+        let usable = bytes.get(..bytes.len() - bytes.len() % size).unwrap_or_default();
+        let elements: &[T] =
+            bytemuck::try_cast_slice(usable).map_err(|_| refuse("the storage is not aligned for this type"))?;
         let elements = if self.numel() == 0 {
             &[]
         } else {

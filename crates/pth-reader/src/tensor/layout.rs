@@ -26,25 +26,13 @@ impl Layout {
         limits: &Limits,
     ) -> Result<Layout, String> {
         if shape.len() != stride.len() {
-            return Err(format!(
-                "{} sizes but {} strides",
-                shape.len(),
-                stride.len()
-            ));
+            return Err(format!("{} sizes but {} strides", shape.len(), stride.len()));
         }
         if shape.len() as u64 > limits.max_dims {
-            return Err(format!(
-                "{} dimensions (at most {})",
-                shape.len(),
-                limits.max_dims
-            ));
+            return Err(format!("{} dimensions (at most {})", shape.len(), limits.max_dims));
         }
-        let to_usize =
-            |v: i64, what: &str| usize::try_from(v).map_err(|_| format!("negative {what} {v}"));
-        let shape: Box<[usize]> = shape
-            .iter()
-            .map(|&s| to_usize(s, "size"))
-            .collect::<Result<_, _>>()?;
+        let to_usize = |v: i64, what: &str| usize::try_from(v).map_err(|_| format!("negative {what} {v}"));
+        let shape: Box<[usize]> = shape.iter().map(|&s| to_usize(s, "size")).collect::<Result<_, _>>()?;
         let stride: Box<[usize]> = stride
             .iter()
             .map(|&s| to_usize(s, "stride"))
@@ -114,11 +102,9 @@ impl Layout {
                     return;
                 }
                 dim -= 1;
-                let (Some(c), Some(&size), Some(&stride)) = (
-                    counter.get_mut(dim),
-                    self.shape.get(dim),
-                    self.stride.get(dim),
-                ) else {
+                let (Some(c), Some(&size), Some(&stride)) =
+                    (counter.get_mut(dim), self.shape.get(dim), self.stride.get(dim))
+                else {
                     return;
                 };
                 *c += 1;
@@ -139,14 +125,7 @@ mod tests {
     use super::*;
 
     fn layout(shape: &[i64], stride: &[i64], offset: i64, bytes: usize) -> Result<Layout, String> {
-        Layout::validate(
-            DType::Float32,
-            shape,
-            stride,
-            offset,
-            Some(bytes),
-            &Limits::default(),
-        )
+        Layout::validate(DType::Float32, shape, stride, offset, Some(bytes), &Limits::default())
     }
 
     #[test]
@@ -166,10 +145,7 @@ mod tests {
 
     #[test]
     fn out_of_bounds_negative_and_overflowing_layouts_are_refused() {
-        assert!(
-            layout(&[2, 3], &[3, 1], 1, 24).is_err(),
-            "one element past the end"
-        );
+        assert!(layout(&[2, 3], &[3, 1], 1, 24).is_err(), "one element past the end");
         assert!(layout(&[2], &[-1], 0, 8).is_err());
         assert!(layout(&[2], &[1], -1, 8).is_err());
         assert!(layout(&[2], &[1, 1], 0, 8).is_err());

@@ -62,7 +62,7 @@ pub enum Quantization<'data> {
 ///
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
-/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pt"))?;
+/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
 /// let weight = ckpt.tensor("model.0.weight")?;
 /// println!("{} {:?} contiguous={}", weight.dtype(), weight.shape(), weight.is_contiguous());
 /// let values: Vec<f32> = weight.to_vec()?;        // exact dtype
@@ -269,10 +269,7 @@ impl<'data> TensorView<'data> {
             });
         }
         let bytes = self.to_le_bytes()?;
-        Ok(bytes
-            .chunks_exact(self.dtype.size())
-            .map(T::from_le)
-            .collect())
+        Ok(bytes.chunks_exact(self.dtype.size()).map(T::from_le).collect())
     }
 
     /// The elements converted to `f64`: any real dtype (floats including float8, integers,
@@ -354,15 +351,10 @@ mod tests {
         negate_parts(&mut c, DType::Complex64, Part::Imaginary);
         let back: Vec<f32> = c.chunks_exact(4).map(<f32 as Element>::from_le).collect();
         assert_eq!(back, vec![1.5, -2.0, -3.0, -4.0]);
-        let mut ints = [5i32, -7]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>();
+        let mut ints = [5i32, -7].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
         negate_parts(&mut ints, DType::Int32, Part::All);
         assert_eq!(
-            ints.chunks_exact(4)
-                .map(<i32 as Element>::from_le)
-                .collect::<Vec<_>>(),
+            ints.chunks_exact(4).map(<i32 as Element>::from_le).collect::<Vec<_>>(),
             vec![-5, 7]
         );
     }

@@ -71,9 +71,7 @@ pub fn is_allowed_global(module: &str, name: &str) -> bool {
         "torch" => is_allowed_in_torch(name),
         "torch.cuda" => {
             tensor_class(name).is_some_and(|p| TENSOR_CLASSES.contains(&p))
-                || name
-                    .strip_suffix("Storage")
-                    .is_some_and(|p| CUDA_STORAGES.contains(&p))
+                || name.strip_suffix("Storage").is_some_and(|p| CUDA_STORAGES.contains(&p))
         }
         "torch.sparse" | "torch.cuda.sparse" => {
             tensor_class(name).is_some_and(|p| p != "Bool" && TENSOR_CLASSES.contains(&p))
@@ -100,9 +98,7 @@ fn is_allowed_in_torch(name: &str) -> bool {
         return true;
     }
     // torch.int1 ... torch.int7 and torch.uint1 ... torch.uint7 (bit-width shell dtypes).
-    let bits = name
-        .strip_prefix("uint")
-        .or_else(|| name.strip_prefix("int"));
+    let bits = name.strip_prefix("uint").or_else(|| name.strip_prefix("int"));
     bits.is_some_and(|b| matches!(b, "1" | "2" | "3" | "4" | "5" | "6" | "7"))
 }
 
@@ -113,10 +109,7 @@ mod tests {
 
     /// torch's own list, dumped from torch 2.15.0 into the fixtures.
     fn torch_list() -> BTreeSet<String> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/weights_only_allowlist.txt"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/weights_only_allowlist.txt");
         let text = std::fs::read_to_string(path).unwrap_or_default();
         text.lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())

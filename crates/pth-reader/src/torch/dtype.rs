@@ -132,11 +132,7 @@ impl DType {
     /// The dtype of a legacy storage class (`FloatStorage` → float32). Also accepts the
     /// `<ScalarType>Storage` names TorchScript's C++ writer produces (`Float8_e5m2Storage`).
     pub fn from_storage_name(name: &str) -> Option<DType> {
-        if let Some(d) = DType::ALL
-            .iter()
-            .copied()
-            .find(|d| d.storage_name() == Some(name))
-        {
+        if let Some(d) = DType::ALL.iter().copied().find(|d| d.storage_name() == Some(name)) {
             return Some(d);
         }
         let scalar = name.strip_suffix("Storage")?;

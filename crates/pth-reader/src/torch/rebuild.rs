@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::storage::{Storage, StorageRef};
-use crate::pickle::tree::{Node, ObjectNode, Tree, ValueId};
+use crate::pickle::tree::{DictNode, GlobalNode, Node, ObjectNode, Tree, ValueId};
 use crate::tensor::{ByteOrder, Layout, Quantization, TensorView};
 use crate::value::Tables;
 use crate::{DType, Error, Limits, Result, SharedBytes};
@@ -55,11 +55,7 @@ pub(crate) fn resolve<'data>(
         };
         tree.replace(node, Node::Storage(index));
     }
-    let mut pass = Pass {
-        tree,
-        tables,
-        context,
-    };
+    let mut pass = Pass { tree, tables, context };
     for index in 0..pass.tree.nodes.len() {
         pass.rebuild_node(ValueId(index as u32))?;
     }
@@ -109,17 +105,11 @@ impl<'data> Pass<'_, '_, 'data> {
         let replacement = match (module.as_str(), name.as_str()) {
             ("torch", "Size") => {
                 // torch.Size((2, 3)) is a tuple.
-                let dims = args
-                    .first()
-                    .and_then(|&a| self.tree.seq(a))
-                    .map(<[ValueId]>::to_vec);
+                let dims = args.first().and_then(|&a| self.tree.seq(a)).map(<[ValueId]>::to_vec);
                 dims.map(|d| Node::Tuple(d.into()))
             }
             ("torch.nn.parameter", "Parameter") => {
-                let requires_grad = args
-                    .get(1)
-                    .and_then(|&a| self.tree.as_int(a))
-                    .is_none_or(|v| v != 0);
+                let requires_grad = args.get(1).and_then(|&a| self.tree.as_int(a)).is_none_or(|v| v != 0);
                 self.parameter(&obj, args.first().copied(), requires_grad)?
             }
             ("torch._utils", _) | ("torch._tensor", "_rebuild_from_type_v2") => {
@@ -135,13 +125,7 @@ impl<'data> Pass<'_, '_, 'data> {
 
     /// Interprets a rebuild function applied to `args`; `None` for functions that are not
     /// tensors (sparse tensors stay objects whose parts are tensors).
-    fn call(
-        &mut self,
-        obj: &ObjectNode,
-        module: &str,
-        name: &str,
-        args: &[ValueId],
-    ) -> Result<Option<Node>> {
+    fn call(&mut self, obj: &ObjectNode, module: &str, name: &str, args: &[ValueId]) -> Result<Option<Node>> {
         let arg = |i: usize| args.get(i).copied();
         let tensor = match (module, name) {
             ("torch._utils", "_rebuild_tensor") => self.dense(obj, args, None, None)?,
@@ -171,9 +155,8 @@ impl<'data> Pass<'_, '_, 'data> {
                 let shape = self.dims(obj, arg(2), "size")?;
                 let stride = self.dims(obj, arg(3), "stride")?;
                 let offset = arg(4).and_then(|a| self.tree.as_int(a)).unwrap_or(0);
-                let layout =
-                    Layout::validate(dtype, &shape, &stride, offset, None, self.context.limits)
-                        .map_err(|r| self.invalid(obj, r))?;
+                let layout = Layout::validate(dtype, &shape, &stride, offset, None, self.context.limits)
+                    .map_err(|r| self.invalid(obj, r))?;
                 let mut t = TensorView::without_data(layout, self.context.byte_order);
                 t.requires_grad = self.flag(arg(7));
                 t
@@ -181,8 +164,11 @@ impl<'data> Pass<'_, '_, 'data> {
             ("torch._utils", "_rebuild_parameter") => {
                 return self.parameter(obj, arg(0), self.flag(arg(1)));
             }
+            ("torch._utils", "_rebuild_sparse_tensor") => return self.sparse(obj, arg(0), arg(1)).map(Some),
             ("torch._utils", "_rebuild_parameter_with_state") => {
-                return self.parameter(obj, arg(0), self.flag(arg(1)));
+                let node = self.parameter(obj, arg(0), self.flag(arg(1)))?;
+                self.keep_attributes(node.as_ref(), arg(3));
+                return Ok(node);
             }
             ("torch._utils", "_rebuild_device_tensor_from_cpu_tensor") => {
                 let dtype = self.dtype_arg(obj, arg(1))?;
@@ -201,28 +187,24 @@ impl<'data> Pass<'_, '_, 'data> {
             }
             ("torch._tensor", "_rebuild_from_type_v2") => {
                 // (func, new_type, args, state): func(*args), then a subclass cast.
-                let Some((func_module, func_name)) = arg(0).and_then(|f| self.tree.global(f))
-                else {
+                let Some((func_module, func_name)) = arg(0).and_then(|f| self.tree.global(f)) else {
                     return Err(self.invalid(obj, "_rebuild_from_type_v2 without a function"));
                 };
                 let (func_module, func_name) = (func_module.to_owned(), func_name.to_owned());
-                let inner: Vec<ValueId> = arg(2)
-                    .and_then(|a| self.tree.seq(a))
-                    .unwrap_or(&[])
-                    .to_vec();
+                let inner: Vec<ValueId> = arg(2).and_then(|a| self.tree.seq(a)).unwrap_or(&[]).to_vec();
                 let class = arg(1)
                     .and_then(|c| self.tree.global(c))
                     .map(|(m, n)| format!("{m}.{n}"));
-                let rebuilt = if (func_module.as_str(), func_name.as_str())
-                    == ("torch._tensor", "_rebuild_from_type_v2")
-                {
-                    None // no nesting of the wrapper itself: that would be a loop
-                } else {
-                    self.call(obj, &func_module, &func_name, &inner)?
-                };
+                let rebuilt =
+                    if (func_module.as_str(), func_name.as_str()) == ("torch._tensor", "_rebuild_from_type_v2") {
+                        None // no nesting of the wrapper itself: that would be a loop
+                    } else {
+                        self.call(obj, &func_module, &func_name, &inner)?
+                    };
                 let Some(Node::Tensor(index)) = rebuilt else {
                     return Ok(rebuilt);
                 };
+                self.keep_attributes(rebuilt.as_ref(), arg(3));
                 if let Some(t) = self.tables.tensors.get_mut(index as usize) {
                     if class
                         .as_deref()
@@ -236,6 +218,69 @@ impl<'data> Pass<'_, '_, 'data> {
             _ => return Ok(None),
         };
         Ok(Some(self.add(tensor)))
+    }
+
+    /// `_rebuild_sparse_tensor(layout, data)`: a sparse tensor becomes a dict of its parts
+    /// (`indices`/`values` for COO, `crow_indices`/`col_indices`/`values` for CSR and BSR,
+    /// `ccol_indices`/`row_indices`/`values` for CSC and BSC, and `size`), whose class is the
+    /// layout (`torch.sparse_coo`, ...). Its parts are then listed as `<path>.values`, ...
+    fn sparse(&mut self, obj: &ObjectNode, layout: Option<ValueId>, data: Option<ValueId>) -> Result<Node> {
+        // The layout is `torch.serialization._get_layout("torch.sparse_coo")`, or in old files
+        // the global `torch.sparse_coo` itself.
+        let layout_name = match layout.map(|l| self.tree.node(l)) {
+            Some(Node::Object(call)) => self
+                .tree
+                .seq(call.args)
+                .and_then(|a| a.first())
+                .and_then(|&s| self.tree.as_str(s)),
+            Some(Node::Global(g)) if &*g.module == "torch" => Some(&*g.name),
+            _ => None,
+        };
+        let layout_name = layout_name.map(|n| n.strip_prefix("torch.").unwrap_or(n).to_owned());
+        let parts: &[&str] = match layout_name.as_deref() {
+            Some("sparse_coo") => &["indices", "values", "size", "is_coalesced"],
+            Some("sparse_csr" | "sparse_bsr") => &["crow_indices", "col_indices", "values", "size"],
+            Some("sparse_csc" | "sparse_bsc") => &["ccol_indices", "row_indices", "values", "size"],
+            _ => return Err(self.invalid(obj, "sparse tensor with an unknown layout")),
+        };
+        let Some(items) = data.and_then(|d| self.tree.seq(d)).map(<[ValueId]>::to_vec) else {
+            return Err(self.invalid(obj, "sparse tensor data is not a tuple"));
+        };
+        let class = Node::Global(Box::new(GlobalNode {
+            module: "torch".into(),
+            name: layout_name.unwrap_or_default().into(),
+        }));
+        let class = self
+            .tree
+            .push(class)
+            .ok_or_else(|| self.invalid(obj, "too many values"))?;
+        let mut dict = DictNode {
+            class: Some(class),
+            ..DictNode::default()
+        };
+        for (&name, &item) in parts.iter().zip(items.iter()) {
+            let key = self
+                .tree
+                .push(Node::Str(name.into()))
+                .ok_or_else(|| self.invalid(obj, "too many values"))?;
+            dict.items.push((key, item));
+        }
+        Ok(Node::Dict(Box::new(dict)))
+    }
+
+    /// Records a tensor's Python attributes (a non-empty state) so they stay reachable.
+    fn keep_attributes(&mut self, tensor: Option<&Node>, state: Option<ValueId>) {
+        let (Some(Node::Tensor(index)), Some(state)) = (tensor, state) else {
+            return;
+        };
+        let empty = match self.tree.node(state) {
+            Node::None => true,
+            Node::Dict(d) => d.items.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            self.tables.attributes.push((*index, state));
+        }
     }
 
     fn add(&mut self, tensor: TensorView<'data>) -> Node {
@@ -261,9 +306,7 @@ impl<'data> Pass<'_, '_, 'data> {
         };
         let dtype = match (dtype, storage.dtype) {
             (Some(d), _) | (None, Some(d)) => d,
-            (None, None) => {
-                return Err(self.invalid(obj, "an untyped storage without a dtype argument"))
-            }
+            (None, None) => return Err(self.invalid(obj, "an untyped storage without a dtype argument")),
         };
         let offset = args.get(1).and_then(|&a| self.tree.as_int(a));
         let Some(offset) = offset else {
@@ -295,12 +338,7 @@ impl<'data> Pass<'_, '_, 'data> {
         Ok(t)
     }
 
-    fn parameter(
-        &mut self,
-        obj: &ObjectNode,
-        data: Option<ValueId>,
-        requires_grad: bool,
-    ) -> Result<Option<Node>> {
+    fn parameter(&mut self, obj: &ObjectNode, data: Option<ValueId>, requires_grad: bool) -> Result<Option<Node>> {
         let mut t = self.tensor_arg(obj, data)?;
         t.is_parameter = true;
         t.requires_grad = requires_grad;
@@ -354,11 +392,7 @@ impl<'data> Pass<'_, '_, 'data> {
     }
 
     /// `(qscheme, scale, zero_point)` or `(qscheme, scales, zero_points, axis)`.
-    fn quantization(
-        &self,
-        obj: &ObjectNode,
-        id: Option<ValueId>,
-    ) -> Result<Option<Quantization<'data>>> {
+    fn quantization(&self, obj: &ObjectNode, id: Option<ValueId>) -> Result<Option<Quantization<'data>>> {
         let Some(items) = id.and_then(|a| self.tree.seq(a)) else {
             return Ok(None);
         };
@@ -375,9 +409,7 @@ impl<'data> Pass<'_, '_, 'data> {
             _ => None,
         };
         if scheme.starts_with("per_tensor") {
-            let (Some(scale), Some(zero_point)) =
-                (number(1), items.get(2).and_then(|&z| self.tree.as_int(z)))
-            else {
+            let (Some(scale), Some(zero_point)) = (number(1), items.get(2).and_then(|&z| self.tree.as_int(z))) else {
                 return Err(self.invalid(obj, "per-tensor quantizer without scale and zero point"));
             };
             return Ok(Some(Quantization::PerTensor {

@@ -86,11 +86,7 @@ fn parse_pid(tree: &Tree, pid: ValueId, record: &str) -> Result<StorageRef> {
     };
     let fields = match tree.node(pid) {
         Node::Tuple(items) => &items[..],
-        _ => {
-            return Err(bad(
-                "not a tuple (only torch's ('storage', ...) ids are understood)",
-            ))
-        }
+        _ => return Err(bad("not a tuple (only torch's ('storage', ...) ids are understood)")),
     };
     let text = |id: Option<&ValueId>| -> Option<String> {
         match id.map(|&i| tree.node(i)) {
@@ -112,13 +108,9 @@ fn parse_pid(tree: &Tree, pid: ValueId, record: &str) -> Result<StorageRef> {
     let type_id = fields.get(1).copied().unwrap_or(pid);
     let dtype = match tree.global(type_id) {
         Some((_, "UntypedStorage")) => None,
-        Some((module, name)) => {
-            Some(
-                DType::from_storage_name(name).ok_or_else(|| Error::Unsupported {
-                    what: format!("storage type {module}.{name} in {record}"),
-                })?,
-            )
-        }
+        Some((module, name)) => Some(DType::from_storage_name(name).ok_or_else(|| Error::Unsupported {
+            what: format!("storage type {module}.{name} in {record}"),
+        })?),
         None => return Err(bad("the storage type is not a class reference")),
     };
     let key = text(fields.get(2)).ok_or_else(|| bad("the storage key is not a string"))?;

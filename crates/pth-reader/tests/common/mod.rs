@@ -30,10 +30,7 @@ pub fn corpus() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("PTH_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!(
-            "PTH_REQUIRE_CORPUS=1 but the corpus is missing at {}",
-            dir.display()
-        );
+        panic!("PTH_REQUIRE_CORPUS=1 but the corpus is missing at {}", dir.display());
     }
     eprintln!(
         "skipping: no corpus at {} (set PTH_REQUIRE_CORPUS=1 to make this fail)",
@@ -66,18 +63,10 @@ pub fn compare(name: &str, t: &TensorView<'_>, want: &Json) -> Result<(), String
         return Err(format!("{name}: dtype {} want {dtype}", t.dtype()));
     }
     if t.shape() != usizes(&want["shape"]).as_slice() {
-        return Err(format!(
-            "{name}: shape {:?} want {}",
-            t.shape(),
-            want["shape"]
-        ));
+        return Err(format!("{name}: shape {:?} want {}", t.shape(), want["shape"]));
     }
     if t.stride() != usizes(&want["stride"]).as_slice() {
-        return Err(format!(
-            "{name}: stride {:?} want {}",
-            t.stride(),
-            want["stride"]
-        ));
+        return Err(format!("{name}: stride {:?} want {}", t.stride(), want["stride"]));
     }
     if t.storage_offset() as u64 != want["storage_offset"].as_u64().unwrap() {
         return Err(format!(
@@ -97,11 +86,7 @@ pub fn compare(name: &str, t: &TensorView<'_>, want: &Json) -> Result<(), String
 }
 
 /// Checks every tensor of every file of a torch manifest; returns (files, failures).
-pub fn check_manifest(
-    manifest: &std::path::Path,
-    base: &std::path::Path,
-    lenient_key: bool,
-) -> (usize, Vec<String>) {
+pub fn check_manifest(manifest: &std::path::Path, base: &std::path::Path, lenient_key: bool) -> (usize, Vec<String>) {
     let m = load_json(manifest);
     let mut failures = Vec::new();
     let files = m["files"].as_array().unwrap();
@@ -120,11 +105,7 @@ pub fn check_manifest(
         let got: Vec<(&str, &TensorView<'_>)> = ckpt.tensors().collect();
         if got.len() != want.len() {
             let names: Vec<&str> = got.iter().map(|(n, _)| *n).collect();
-            failures.push(format!(
-                "{file}: {} tensors {names:?}, want {}",
-                got.len(),
-                want.len()
-            ));
+            failures.push(format!("{file}: {} tensors {names:?}, want {}", got.len(), want.len()));
             continue;
         }
         for w in want {
