@@ -1,1 +1,127 @@
-fn main() {}
+//! `pth`: inspect, check and convert PyTorch checkpoints and Stable-Baselines3 models without
+//! Python or libtorch.
+//!
+//! Exit codes: 0 success; 1 the input is unreadable, invalid, unsupported or refused (one line
+//! `error: ...` on stderr); 2 usage errors.
+
+#![forbid(unsafe_code)]
+
+mod convert;
+mod get;
+mod json;
+mod ls;
+mod output;
+mod sb3;
+mod tree;
+mod values;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use pth_reader::{Checkpoint, Options};
+
+/// Inspect, check and convert PyTorch checkpoints (torch.save files) and Stable-Baselines3
+/// models, without Python. Nothing in a file is ever executed.
+#[derive(Parser)]
+#[command(name = "pth", version, about, max_term_width = 100)]
+struct Cli {
+    /// Allow globals outside torch's weights_only allowlist (kept as inert data, never executed).
+    #[arg(long, global = true)]
+    lenient: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the tensors of a file: name, dtype, shape, bytes and layout notes.
+    Ls(LsArgs),
+    /// Print the whole object tree (numbers, strings, containers, tensors, inert objects).
+    Tree(TreeArgs),
+    /// Print one tensor's values.
+    Get(GetArgs),
+    /// Convert to .safetensors or .npz (strided tensors made contiguous).
+    Convert(ConvertArgs),
+    /// Stable-Baselines3 models and VecNormalize statistics.
+    #[command(subcommand)]
+    Sb3(sb3::Command),
+}
+
+#[derive(Args)]
+struct LsArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Add the sha256 of each tensor's logical elements (reads every tensor).
+    #[arg(long)]
+    sha256: bool,
+    /// The torch file.
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct TreeArgs {
+    /// Print JSON instead of indented text.
+    #[arg(long)]
+    json: bool,
+    /// The torch file.
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct GetArgs {
+    /// Print every value as JSON instead of a numpy-style summary.
+    #[arg(long)]
+    json: bool,
+    /// The torch file.
+    file: PathBuf,
+    /// The tensor's name as `pth ls` shows it (`""` for a root tensor).
+    name: String,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// The torch file.
+    file: PathBuf,
+    /// The output: `.safetensors` or `.npz`.
+    out: PathBuf,
+    /// Cast every real tensor to this dtype (only `f32` is supported).
+    #[arg(long, value_parser = ["f32"])]
+    dtype: Option<String>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = Options::default().lenient(cli.lenient);
+    let result = match cli.command {
+        Command::Ls(a) => open(&a.file, &options).and_then(|c| ls::run(&c, a.json, a.sha256)),
+        Command::Tree(a) => open(&a.file, &options).and_then(|c| tree::run(&c, a.json)),
+        Command::Get(a) => open(&a.file, &options).and_then(|c| get::run(&c, &a.name, a.json)),
+        Command::Convert(a) => {
+            open(&a.file, &options).and_then(|c| convert::run(&c, &a.out, a.dtype.is_some(), a.force))
+        }
+        Command::Sb3(command) => sb3::run(command, &options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn open(path: &std::path::Path, options: &Options) -> anyhow::Result<Checkpoint<'static>> {
+    Checkpoint::open_with(path, options).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    text.replace('\n', " ")
+}

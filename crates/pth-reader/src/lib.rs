@@ -71,3 +71,8 @@ pub use torch::allowlist::is_allowed_global;
 pub use torch::dtype::DType;
 pub use torch::storage::Storage;
 pub use value::{BigInt, Dict, Kind, Object, Seq, Value};
+
+/// The README's example, compiled as a doctest so it cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

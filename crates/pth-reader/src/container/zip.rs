@@ -76,6 +76,7 @@ fn invalid(reason: impl Into<String>) -> Error {
 impl<'data> ZipArchive<'data> {
     /// Parses and validates the archive's structure. No entry's data is read.
     pub fn parse(bytes: SharedBytes<'data>) -> Result<ZipArchive<'data>> {
+        check_end_records(bytes.as_slice())?;
         let mut zip =
             zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice())).map_err(|e| invalid(e.to_string()))?;
         if zip.has_duplicate_names() {
@@ -182,6 +183,132 @@ impl<'data> ZipArchive<'data> {
                 Ok(SharedBytes::from(out))
             }
         }
+    }
+}
+
+/// Where the central directory is, according to the end records.
+#[derive(Debug, PartialEq, Eq)]
+struct Directory {
+    entries: u64,
+    size: u64,
+    offset: u64,
+}
+
+const EOCD_LEN: usize = 22;
+const ZIP64_LOCATOR_LEN: usize = 20;
+/// The smallest central directory header.
+const MIN_HEADER_LEN: u64 = 46;
+
+/// Checks the end records before anything else reads them, so that every reader of this file
+/// would find the same central directory: one end-of-central-directory record ending exactly at
+/// the end of the file (after its comment), single-disk fields, zip64 fields that agree with the
+/// classic ones, and a directory that ends exactly where the end records begin, with room for
+/// the entries it claims. Readers differ on archives that break these rules (Python's zipfile
+/// and torch's miniz list different entries), so they are refused.
+fn check_end_records(bytes: &[u8]) -> Result<()> {
+    let eocd_at = find_eocd(bytes).ok_or_else(|| invalid("no end-of-central-directory record"))?;
+    let mut eocd = crate::cursor::Cursor::new(bytes.get(eocd_at + 4..).unwrap_or_default());
+    let fields = (|| {
+        Some((
+            eocd.u16_le()?,
+            eocd.u16_le()?,
+            eocd.u16_le()?,
+            eocd.u16_le()?,
+            eocd.u32_le()?,
+            eocd.u32_le()?,
+        ))
+    })();
+    let Some((disk, cd_disk, on_disk, total, size, offset)) = fields else {
+        return Err(invalid("truncated end-of-central-directory record"));
+    };
+    // Zip64 writers may saturate every classic field, the disk numbers included.
+    let single_disk = |v: u16| v == 0 || v == 0xFFFF;
+    if !single_disk(disk) || !single_disk(cd_disk) || on_disk != total {
+        return Err(invalid("multi-disk archives are not supported"));
+    }
+    let classic = Directory {
+        entries: u64::from(total),
+        size: u64::from(size),
+        offset: u64::from(offset),
+    };
+    let locator_at = eocd_at.checked_sub(ZIP64_LOCATOR_LEN);
+    let locator = locator_at
+        .and_then(|at| bytes.get(at..eocd_at))
+        .filter(|l| l.starts_with(b"PK\x06\x07"));
+    let (directory, directory_end) = match locator {
+        None if disk != 0 || cd_disk != 0 => return Err(invalid("multi-disk archives are not supported")),
+        None => (classic, eocd_at as u64),
+        Some(locator) => {
+            let record_at = locator
+                .get(8..16)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes);
+            let record_at = record_at.ok_or_else(|| invalid("truncated zip64 locator"))?;
+            let zip64 = zip64_record(bytes, record_at)?;
+            // A classic field either agrees with its zip64 twin or is saturated (0xFFFF...).
+            let agrees = |classic: u64, wide: u64, saturated: u64| classic == wide || classic == saturated;
+            if !agrees(classic.entries, zip64.entries, 0xFFFF)
+                || !agrees(classic.size, zip64.size, 0xFFFF_FFFF)
+                || !agrees(classic.offset, zip64.offset, 0xFFFF_FFFF)
+            {
+                return Err(invalid(
+                    "the zip64 end record disagrees with the end-of-central-directory record",
+                ));
+            }
+            (zip64, record_at)
+        }
+    };
+    let end = directory.offset.checked_add(directory.size);
+    if end != Some(directory_end) {
+        return Err(invalid(format!(
+            "the central directory ({} bytes at {}) does not end where the end records begin ({directory_end})",
+            directory.size, directory.offset
+        )));
+    }
+    if directory.entries.saturating_mul(MIN_HEADER_LEN) > directory.size {
+        return Err(invalid(format!(
+            "{} entries cannot fit in a {}-byte directory",
+            directory.entries, directory.size
+        )));
+    }
+    Ok(())
+}
+
+/// The position of the end-of-central-directory record whose comment ends exactly at the end.
+fn find_eocd(bytes: &[u8]) -> Option<usize> {
+    let last = bytes.len().checked_sub(EOCD_LEN)?;
+    let earliest = last.saturating_sub(usize::from(u16::MAX));
+    (earliest..=last).rev().find(|&at| {
+        let record = bytes.get(at..at + EOCD_LEN).unwrap_or_default();
+        let comment = record
+            .get(20..22)
+            .and_then(|c| c.try_into().ok())
+            .map_or(usize::MAX, |c| usize::from(u16::from_le_bytes(c)));
+        record.starts_with(b"PK\x05\x06") && at + EOCD_LEN + comment == bytes.len()
+    })
+}
+
+/// The zip64 end-of-central-directory record at `at`.
+fn zip64_record(bytes: &[u8], at: u64) -> Result<Directory> {
+    let record = usize::try_from(at)
+        .ok()
+        .and_then(|at| bytes.get(at..))
+        .unwrap_or_default();
+    let mut c = crate::cursor::Cursor::new(record);
+    let fields = (|| {
+        let signature = c.take(4)?;
+        let _record_size = c.u64_le()?;
+        let _versions = c.u32_le()?;
+        let (disk, cd_disk) = (c.u32_le()?, c.u32_le()?);
+        let (on_disk, total, size, offset) = (c.u64_le()?, c.u64_le()?, c.u64_le()?, c.u64_le()?);
+        Some((signature == b"PK\x06\x06", disk, cd_disk, on_disk, total, size, offset))
+    })();
+    match fields {
+        Some((true, 0, 0, on_disk, entries, size, offset)) if on_disk == entries => {
+            Ok(Directory { entries, size, offset })
+        }
+        Some((true, ..)) => Err(invalid("multi-disk archives are not supported")),
+        _ => Err(invalid("the zip64 locator does not point at a zip64 end record")),
     }
 }
 

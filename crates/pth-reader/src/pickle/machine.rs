@@ -308,7 +308,7 @@ impl<'a> Machine<'a, '_> {
             GLOBAL => {
                 let module = self.line()?;
                 let name = self.line()?;
-                let (module, name) = (text::utf8_lossy(module), text::utf8_lossy(name));
+                let (module, name) = (self.utf8(module)?, self.utf8(name)?);
                 let id = self.global(&module, &name)?;
                 self.push_id(id)?;
             }
@@ -323,8 +323,10 @@ impl<'a> Machine<'a, '_> {
                 self.push_id(id)?;
             }
             INST => {
-                let module = text::utf8_lossy(self.line()?);
-                let name = text::utf8_lossy(self.line()?);
+                let module = self.line()?;
+                let module = self.utf8(module)?;
+                let name = self.line()?;
+                let name = self.utf8(name)?;
                 let args = self.pop_mark()?;
                 let class = self.global(&module, &name)?;
                 let args = self.push_new(Node::Tuple(args.into()))?;
@@ -368,7 +370,8 @@ impl<'a> Machine<'a, '_> {
 
             PERSID => {
                 let line = self.line()?;
-                let pid = self.push_new(Node::Str(text::utf8_lossy(line)))?;
+                let pid = self.utf8(line)?;
+                let pid = self.push_new(Node::Str(pid))?;
                 self.push(Node::PersistentId(pid))?;
             }
             BINPERSID => {
@@ -471,6 +474,10 @@ impl<'a> Machine<'a, '_> {
             .ok_or_else(|| self.eof(format!("length {n} exceeds the {remaining} bytes left")))
     }
 
+    fn utf8(&self, bytes: &[u8]) -> Result<Box<str>> {
+        text::utf8_surrogatepass(bytes).ok_or_else(|| self.error("text is not valid UTF-8"))
+    }
+
     fn line(&mut self) -> Result<&'a [u8]> {
         self.input.line().ok_or_else(|| self.eof("unterminated text argument"))
     }
@@ -522,7 +529,7 @@ impl<'a> Machine<'a, '_> {
 
     fn push_text(&mut self, n: u64) -> Result<()> {
         let bytes = self.take(n)?;
-        let s = text::utf8_lossy(bytes);
+        let s = self.utf8(bytes)?;
         self.push(Node::Str(s))
     }
 

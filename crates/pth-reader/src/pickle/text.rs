@@ -228,10 +228,35 @@ pub(crate) fn parse_raw_unicode_escape(text: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// UTF-8 text as Python decodes pickled strings (`surrogatepass`): invalid sequences, which a
-/// Python writer can only produce for lone surrogates, become U+FFFD.
-pub(crate) fn utf8_lossy(bytes: &[u8]) -> Box<str> {
-    String::from_utf8_lossy(bytes).into()
+/// UTF-8 text as Python decodes pickled strings (`'utf-8', 'surrogatepass'`): encoded lone
+/// surrogates (`ED A0..BF xx`), which Rust strings cannot hold, become U+FFFD; any other
+/// invalid sequence is an error, as in Python.
+pub(crate) fn utf8_surrogatepass(bytes: &[u8]) -> Option<Box<str>> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Some(s.into());
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).ok()?);
+                match bad {
+                    [0xed, 0xa0..=0xbf, 0x80..=0xbf, tail @ ..] => {
+                        out.push(char::REPLACEMENT_CHARACTER);
+                        rest = tail;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+    Some(out.into())
 }
 
 #[cfg(test)]
@@ -281,5 +306,7 @@ mod tests {
         assert_eq!(parse_quoted(b"'unterminated"), None);
         assert_eq!(parse_raw_unicode_escape(b"caf\xe9 \\u20ac"), Some("café €".to_string()));
         assert_eq!(parse_raw_unicode_escape(b"\\u12"), None);
+        assert_eq!(utf8_surrogatepass(b"a\xed\xa0\x80b").as_deref(), Some("a\u{fffd}b"));
+        assert_eq!(utf8_surrogatepass(b"\xff\xfe"), None);
     }
 }

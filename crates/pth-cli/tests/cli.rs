@@ -1,0 +1,338 @@
+//! The `pth` binary driven over the fixtures, the hostile inputs and the public corpus.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures").join(name)
+}
+
+fn pth() -> Command {
+    let mut cmd = Command::cargo_bin("pth").unwrap();
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+fn json(path: &Path) -> Json {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `pth ls --json --sha256` against a torch manifest; returns the failures.
+fn ls_matches_manifest(manifest: &Path, base: &Path, lenient: bool) -> Vec<String> {
+    let m = json(manifest);
+    let mut failures = Vec::new();
+    for f in m["files"].as_array().unwrap() {
+        let file = f["file"].as_str().unwrap();
+        let mut cmd = pth();
+        if lenient && f["lenient"].as_bool().unwrap_or(false) {
+            cmd.arg("--lenient");
+        }
+        let out = cmd
+            .args(["ls", "--json", "--sha256"])
+            .arg(base.join(file))
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)));
+            continue;
+        }
+        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got["format"], f["format"], "{file}");
+        let tensors = got["tensors"].as_array().unwrap();
+        let want = f["tensors"].as_array().unwrap();
+        if tensors.len() != want.len() {
+            failures.push(format!("{file}: {} tensors, want {}", tensors.len(), want.len()));
+            continue;
+        }
+        for w in want {
+            let g = tensors.iter().find(|t| t["name"] == w["name"]);
+            let Some(g) = g else {
+                failures.push(format!("{file}: missing {}", w["name"]));
+                continue;
+            };
+            for key in ["dtype", "shape", "stride", "storage_offset", "sha256"] {
+                if w.get(key).is_some() && g.get(key) != w.get(key) {
+                    failures.push(format!(
+                        "{file} {}: {key} {:?} want {:?}",
+                        w["name"],
+                        g.get(key),
+                        w.get(key)
+                    ));
+                }
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn ls_json_matches_every_fixture() {
+    let failures = ls_matches_manifest(&fixture("torch/expected.json"), &fixture(""), true);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ls_json_matches_the_gopickle_corpus() {
+    let corpus = root().join("../shared/corpus");
+    if !corpus.join("README.md").exists() {
+        if std::env::var("PTH_REQUIRE_CORPUS").as_deref() == Ok("1") {
+            panic!("PTH_REQUIRE_CORPUS=1 but no corpus at {}", corpus.display());
+        }
+        eprintln!("skipping: no corpus");
+        return;
+    }
+    let failures = ls_matches_manifest(&corpus.join("gopickle/expected.json"), &corpus, false);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn hostile_inputs_give_the_expected_exit_codes_and_one_line_errors() {
+    let dir = fixture("hostile");
+    let expect = json(&dir.join("expect.json"));
+    let mut failures = Vec::new();
+    for (name, want) in expect.as_object().unwrap() {
+        let out = pth()
+            .timeout(Duration::from_secs(20))
+            .args(["ls", "--json"])
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ok = match want.as_str().unwrap() {
+            "error" => code == Some(1) && stderr.starts_with("error: ") && stderr.trim_end().lines().count() == 1,
+            "ok" => code == Some(0),
+            _ => code == Some(0) || code == Some(1),
+        };
+        if !ok {
+            failures.push(format!("{name} (want {want}): exit {code:?} {stderr}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn strict_mode_names_the_refused_global_and_lenient_reads_it() {
+    let file = fixture("torch/model_full.pt");
+    let out = pth().args(["ls"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("torch.nn.modules.container.Sequential"));
+    pth().args(["--lenient", "ls"]).arg(&file).assert().success();
+    pth().args(["ls", "--lenient"]).arg(&file).assert().success();
+}
+
+#[test]
+fn usage_errors_exit_2_and_unreadable_files_exit_1() {
+    pth().arg("frobnicate").assert().code(2);
+    pth().args(["ls"]).assert().code(2);
+    let out = pth().args(["ls", "/nonexistent/file.pt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ") && stderr.trim_end().lines().count() == 1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ls_table_lists_layout_notes_and_totals() {
+    let out = pth().args(["ls"]).arg(fixture("torch/layouts.pt")).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("strided"), "{text}");
+    assert!(text.contains("shares storage"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.contains("tensors,") && l.contains("storages")),
+        "{text}"
+    );
+}
+
+#[test]
+fn tree_shows_every_value() {
+    let file = fixture("torch/checkpoint.pth");
+    let out = pth().args(["tree", "--json"]).arg(&file).output().unwrap();
+    assert!(out.status.success());
+    let tree: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tree["epoch"], 3);
+    assert_eq!(
+        tree["config"]["$dict"].as_array().map(|a| a.len()),
+        Some(12),
+        "{}",
+        tree["config"]
+    );
+    assert_eq!(tree["model"]["0.weight"]["$tensor"]["dtype"], "float32");
+    assert_eq!(
+        tree["optimizer"]["param_groups"][0]["betas"],
+        serde_json::json!([0.9, 0.999])
+    );
+    let out = pth().args(["tree"]).arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"epoch\": 3") && text.contains("7: \"int key\"") && text.contains("tensor float32"),
+        "{text}"
+    );
+}
+
+#[test]
+fn get_prints_values_and_json() {
+    let file = fixture("torch/checkpoint.pth");
+    let m = json(&fixture("torch/expected.json"));
+    let entry = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "torch/checkpoint.pth")
+        .unwrap();
+    let bias = entry["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "model.0.bias")
+        .unwrap();
+    let out = pth()
+        .args(["get", "--json"])
+        .arg(&file)
+        .arg("model.0.bias")
+        .output()
+        .unwrap();
+    let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let values: Vec<f64> = got["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let want: Vec<f64> = bias["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(values, want);
+    let out = pth().args(["get"]).arg(&file).arg("model.0.weight").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("float32 ["));
+    pth().args(["get"]).arg(&file).arg("no.such.tensor").assert().code(1);
+}
+
+/// Reads every tensor of a safetensors file and checks its bytes against the manifest.
+#[test]
+fn convert_to_safetensors_and_npz_keeps_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = json(&fixture("torch/expected.json"));
+    for name in [
+        "layouts.pt",
+        "checkpoint.pth",
+        "dtypes_int.pt",
+        "conj_neg.pt",
+        "big_endian_legacy_dtypes.pt",
+    ] {
+        let entry = m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"] == format!("torch/{name}"))
+            .unwrap();
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let result = pth()
+            .args(["convert"])
+            .arg(fixture(&format!("torch/{name}")))
+            .arg(&out)
+            .output()
+            .unwrap();
+        if name == "conj_neg.pt" || name == "big_endian_legacy_dtypes.pt" {
+            // complex128 and bfloat16 need care: complex128 has no safetensors dtype.
+            if !result.status.success() {
+                assert!(String::from_utf8_lossy(&result.stderr).contains("safetensors has no"));
+                continue;
+            }
+        }
+        assert!(
+            result.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for t in entry["tensors"].as_array().unwrap() {
+            let view = st.tensor(t["name"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                hex::encode(Sha256::digest(view.data())),
+                t["sha256"].as_str().unwrap(),
+                "{name} {}",
+                t["name"]
+            );
+        }
+        // Refuses to overwrite, unless forced.
+        pth()
+            .args(["convert"])
+            .arg(fixture(&format!("torch/{name}")))
+            .arg(&out)
+            .assert()
+            .code(1);
+        pth()
+            .args(["convert", "--force"])
+            .arg(fixture(&format!("torch/{name}")))
+            .arg(&out)
+            .assert()
+            .success();
+    }
+    let npz = dir.path().join("layouts.npz");
+    pth()
+        .args(["convert"])
+        .arg(fixture("torch/layouts.pt"))
+        .arg(&npz)
+        .assert()
+        .success();
+    let file = std::fs::File::open(&npz).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    let entry = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "torch/layouts.pt")
+        .unwrap();
+    for t in entry["tensors"].as_array().unwrap() {
+        let mut member = zip.by_name(&format!("{}.npy", t["name"].as_str().unwrap())).unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut member, &mut data).unwrap();
+        assert!(data.starts_with(b"\x93NUMPY\x01\x00"));
+        let header_len = usize::from(u16::from_le_bytes([data[8], data[9]]));
+        let body = &data[10 + header_len..];
+        assert_eq!(
+            hex::encode(Sha256::digest(body)),
+            t["sha256"].as_str().unwrap(),
+            "{}",
+            t["name"]
+        );
+    }
+    // bfloat16 has no numpy dtype: refused, unless cast.
+    let bf = dir.path().join("floats.npz");
+    pth()
+        .args(["convert"])
+        .arg(fixture("torch/dtypes_float.pt"))
+        .arg(&bf)
+        .assert()
+        .code(1);
+    pth()
+        .args(["convert", "--dtype", "f32"])
+        .arg(fixture("torch/dtypes_float.pt"))
+        .arg(&bf)
+        .assert()
+        .success();
+}
