@@ -19,6 +19,9 @@ pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) ->
         Enter { id: ValueId, path: String, depth: u64 },
         Leave(ValueId),
     }
+    // Only values that lead to a tensor are walked: the rest of the tree (configs, inert
+    // objects of lenient files) costs one linear pass, however it is shared or nested.
+    let bearing = tensor_bearing(tree);
     let mut found = Vec::new();
     let mut on_path: HashSet<ValueId> = HashSet::new();
     let mut stack = vec![Step::Enter {
@@ -35,6 +38,9 @@ pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) ->
             }
             Step::Enter { id, path, depth } => (id, path, depth),
         };
+        if !bearing.get(id.index()).copied().unwrap_or(false) {
+            continue;
+        }
         visits += 1;
         if visits > limits.max_walk {
             return Err(Error::LimitExceeded {
@@ -50,23 +56,20 @@ pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) ->
                 max: limits.max_depth,
             });
         }
-        let children = match tree.node(id) {
-            Node::Tensor(index) => {
-                found.push((path.clone(), *index));
-                // A tensor's Python attributes are walked like an object's.
-                match tables.attributes_of(*index) {
-                    Some(state) => attribute_children(tree, state),
-                    None => continue,
-                }
-            }
-            _ => children(tree, id),
-        };
+        if let Node::Tensor(index) = tree.node(id) {
+            found.push((path.clone(), *index));
+        }
+        let children = children(tree, tables, id);
         if children.is_empty() || !on_path.insert(id) {
             continue; // a leaf, or a value containing itself
         }
         stack.push(Step::Leave(id));
-        for (segment, child) in children.into_iter().rev() {
-            let path = if path.is_empty() && depth == 0 {
+        for (label, child) in children.into_iter().rev() {
+            if !bearing.get(child.index()).copied().unwrap_or(false) {
+                continue;
+            }
+            let segment = label.segment(tree);
+            let path = if depth == 0 && path.is_empty() {
                 segment
             } else {
                 format!("{path}.{segment}")
@@ -81,40 +84,122 @@ pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) ->
     Ok(found)
 }
 
-/// The named children of a container or object, in order.
-fn children(tree: &Tree, id: ValueId) -> Vec<(String, ValueId)> {
-    let indexed = |items: &[ValueId]| items.iter().enumerate().map(|(i, &c)| (i.to_string(), c)).collect();
-    let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (key_segment(tree, k), v)).collect();
+/// Which values lead to a tensor: tensors themselves and everything that reaches one. Computed
+/// backwards from the tensors over the edges reachable from the root, so cycles and sharing
+/// cost nothing extra.
+fn tensor_bearing(tree: &Tree) -> Vec<bool> {
+    let n = tree.len();
+    let mut reached = vec![false; n];
+    let mut edges: Vec<(u32, u32)> = Vec::new(); // (child, parent)
+    let mut tensors = Vec::new();
+    let mut queue = vec![tree.root_id()];
+    if let Some(r) = reached.get_mut(tree.root_id().index()) {
+        *r = true;
+    }
+    // Tables are not needed here: tensor attributes hang off `Tensor` nodes, which are
+    // bearing anyway.
+    while let Some(id) = queue.pop() {
+        if matches!(tree.node(id), Node::Tensor(_)) {
+            tensors.push(id);
+        }
+        for child in child_ids(tree, id) {
+            edges.push((child.0, id.0));
+            if let Some(seen @ false) = reached.get_mut(child.index()) {
+                *seen = true;
+                queue.push(child);
+            }
+        }
+    }
+    edges.sort_unstable();
+    let mut bearing = vec![false; n];
+    for &t in &tensors {
+        if let Some(b) = bearing.get_mut(t.index()) {
+            *b = true;
+        }
+    }
+    let mut queue = tensors;
+    while let Some(id) = queue.pop() {
+        let start = edges.partition_point(|&(c, _)| c < id.0);
+        for &(c, parent) in edges.get(start..).unwrap_or_default() {
+            if c != id.0 {
+                break;
+            }
+            if let Some(b @ false) = bearing.get_mut(parent as usize) {
+                *b = true;
+                queue.push(ValueId(parent));
+            }
+        }
+    }
+    bearing
+}
+
+/// How a child hangs off its parent.
+enum Label {
+    Index(usize),
+    Key(ValueId),
+}
+
+impl Label {
+    fn segment(&self, tree: &Tree) -> String {
+        match self {
+            Label::Index(i) => i.to_string(),
+            Label::Key(k) => key_segment(tree, *k),
+        }
+    }
+}
+
+/// The ids of a value's children, for reachability (no names).
+fn child_ids(tree: &Tree, id: ValueId) -> Vec<ValueId> {
+    match tree.node(id) {
+        Node::Tensor(_) => Vec::new(),
+        _ => children_of(tree, id, None).into_iter().map(|(_, c)| c).collect(),
+    }
+}
+
+/// The labelled children of a container, an object, or a tensor with Python attributes.
+fn children(tree: &Tree, tables: &Tables<'_>, id: ValueId) -> Vec<(Label, ValueId)> {
+    children_of(tree, id, Some(tables))
+}
+
+fn children_of(tree: &Tree, id: ValueId, tables: Option<&Tables<'_>>) -> Vec<(Label, ValueId)> {
+    let indexed = |items: &[ValueId]| {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (Label::Index(i), c))
+            .collect::<Vec<_>>()
+    };
+    let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (Label::Key(k), v)).collect::<Vec<_>>();
     match tree.node(id) {
         Node::List(items) | Node::Set(items) => indexed(items),
         Node::Tuple(items) | Node::FrozenSet(items) => indexed(items),
         Node::Dict(dict) => {
             // Items, then attributes set by BUILD (an OrderedDict's `_metadata`), as Python's
             // `vars()` would show them.
-            let mut out: Vec<(String, ValueId)> = keyed(&dict.items);
+            let mut out = keyed(&dict.items);
             if let Some(Node::Dict(state)) = dict.state.map(|s| tree.node(s)) {
                 out.extend(keyed(&state.items));
             }
             out
         }
         Node::Object(obj) => {
-            let mut out = obj.state.map(|s| attribute_children(tree, s)).unwrap_or_default();
+            let mut out = obj.state.map(|s| attributes(tree, s)).unwrap_or_default();
             out.extend(indexed(&obj.items));
             out.extend(keyed(&obj.dict_items));
             out
         }
+        // A tensor's Python attributes are walked like an object's.
+        Node::Tensor(index) => tables
+            .and_then(|t| t.attributes_of(*index))
+            .map(|s| attributes(tree, s))
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
 
 /// Attributes from a pickled state: a dict, or a `(dict, slots)` tuple of dicts.
-fn attribute_children(tree: &Tree, state: ValueId) -> Vec<(String, ValueId)> {
-    let keyed = |items: &[(ValueId, ValueId)]| {
-        items
-            .iter()
-            .map(|&(k, v)| (key_segment(tree, k), v))
-            .collect::<Vec<_>>()
-    };
+fn attributes(tree: &Tree, state: ValueId) -> Vec<(Label, ValueId)> {
+    let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (Label::Key(k), v)).collect::<Vec<_>>();
     match tree.node(state) {
         Node::Dict(d) => keyed(&d.items),
         Node::Tuple(parts) => parts

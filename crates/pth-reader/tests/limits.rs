@@ -1,0 +1,203 @@
+//! Every field of `Limits` is enforced, and tightening one turns a readable file into a clear
+//! `LimitExceeded` error naming it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::Write;
+
+use pth_reader::{Checkpoint, Error, Limits, Options, Pickle};
+
+fn limited(limits: Limits) -> Options {
+    Options::default().lenient(true).limits(limits)
+}
+
+fn expect_limit<T: std::fmt::Debug>(result: Result<T, Error>, which: &str) {
+    match result {
+        Err(Error::LimitExceeded { limit, .. }) if limit == which => {}
+        other => panic!("expected {which} to be exceeded, got {other:?}"),
+    }
+}
+
+/// A torch zip archive (stored entries under `archive/`) holding `pickle` and `records`.
+fn torch_zip(pickle: &[u8], records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("archive/data.pkl", options).unwrap();
+    zip.write_all(pickle).unwrap();
+    for (name, data) in records {
+        zip.start_file(format!("archive/{name}"), options).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    zip.start_file("archive/version", options).unwrap();
+    zip.write_all(b"3\n").unwrap();
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+/// `_rebuild_tensor_v2` of a 1-element float storage "0", memoized as 0.
+const TENSOR: &[u8] = b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQK\x00K\x01\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rtq\x00R";
+
+#[test]
+fn the_tensor_template_opens() {
+    let mut pickle = b"\x80\x02".to_vec();
+    pickle.extend(TENSOR);
+    pickle.push(b'.');
+    let bytes = torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())]);
+    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    assert_eq!(ckpt.tensor("").unwrap().to_vec::<f32>().unwrap(), vec![1.5]);
+}
+
+#[test]
+fn pickle_machine_limits() {
+    let nones = [b"\x80\x02".as_slice(), &b"N0".repeat(100), b"N."].concat();
+    expect_limit(
+        Pickle::parse(
+            &nones,
+            &limited(Limits {
+                max_opcodes: 50,
+                ..Limits::default()
+            }),
+        ),
+        "max_opcodes",
+    );
+    let lists = [b"\x80\x02".as_slice(), &b"]0".repeat(100), b"N."].concat();
+    expect_limit(
+        Pickle::parse(
+            &lists,
+            &limited(Limits {
+                max_values: 50,
+                ..Limits::default()
+            }),
+        ),
+        "max_values",
+    );
+    let appends = [b"\x80\x02](".as_slice(), &b"N".repeat(100), b"e."].concat();
+    expect_limit(
+        Pickle::parse(
+            &appends,
+            &limited(Limits {
+                max_values: 60,
+                max_stack: 1000,
+                ..Limits::default()
+            }),
+        ),
+        "max_values",
+    );
+    let marks = [b"\x80\x02".as_slice(), &b"(".repeat(100), b"N."].concat();
+    expect_limit(
+        Pickle::parse(
+            &marks,
+            &limited(Limits {
+                max_stack: 50,
+                ..Limits::default()
+            }),
+        ),
+        "max_stack",
+    );
+    let puts: Vec<u8> = [
+        b"\x80\x02N".as_slice(),
+        &(0..100u8).flat_map(|i| [b'q', i]).collect::<Vec<u8>>(),
+        b".",
+    ]
+    .concat();
+    expect_limit(
+        Pickle::parse(
+            &puts,
+            &limited(Limits {
+                max_memo: 50,
+                ..Limits::default()
+            }),
+        ),
+        "max_memo",
+    );
+    let long = [b"\x80\x02X\x00\x01\x00\x00".as_slice(), &[b'a'; 256], b"."].concat();
+    expect_limit(
+        Pickle::parse(
+            &long,
+            &limited(Limits {
+                max_pickle_bytes: 100,
+                ..Limits::default()
+            }),
+        ),
+        "max_pickle_bytes",
+    );
+    // The same inputs decode with the defaults.
+    for ok in [&nones, &lists, &appends, &marks, &puts, &long] {
+        Pickle::parse(ok, &limited(Limits::default())).unwrap();
+    }
+}
+
+#[test]
+fn tree_walk_limits_depth_and_shared_expansion() {
+    // [[[...[tensor]...]]] 50 deep.
+    let mut deep = b"\x80\x02".to_vec();
+    deep.extend(b"(".repeat(50));
+    deep.extend(TENSOR);
+    deep.extend(b"l".repeat(50));
+    deep.push(b'.');
+    let bytes = torch_zip(&deep, &[("data/0", &[0; 4])]);
+    expect_limit(
+        Checkpoint::from_bytes_with(
+            &bytes,
+            &limited(Limits {
+                max_depth: 20,
+                ..Limits::default()
+            }),
+        ),
+        "max_depth",
+    );
+    assert_eq!(Checkpoint::from_bytes(&bytes).unwrap().len(), 1);
+
+    // Billion laughs: x0 = [tensor, tensor]; x(n+1) = [xn, xn]; 40 levels = 2^41 paths.
+    let mut laughs = b"\x80\x02".to_vec();
+    laughs.extend(TENSOR);
+    laughs.extend(b"q\x01h\x01h\x01\x86q\x02");
+    for _ in 0..40 {
+        laughs.extend(b"h\x02h\x02\x86q\x02");
+    }
+    laughs.push(b'.');
+    let bytes = torch_zip(&laughs, &[("data/0", &[0; 4])]);
+    let started = std::time::Instant::now();
+    expect_limit(Checkpoint::from_bytes(&bytes), "max_walk");
+    assert!(started.elapsed().as_secs() < 30, "the walk must stop at the limit");
+}
+
+#[test]
+fn tensor_dimension_limit() {
+    let dims = 70;
+    let ones = b"K\x01".repeat(dims);
+    let mut pickle = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQK\x00(".to_vec();
+    pickle.extend(&ones);
+    pickle.extend(b"t(");
+    pickle.extend(&ones);
+    pickle.extend(b"t\x89ccollections\nOrderedDict\n)RtR.");
+    let bytes = torch_zip(&pickle, &[("data/0", &[0; 4])]);
+    expect_limit(Checkpoint::from_bytes(&bytes), "max_dims");
+    let relaxed = Checkpoint::from_bytes_with(
+        &bytes,
+        &limited(Limits {
+            max_dims: 100,
+            ..Limits::default()
+        }),
+    )
+    .unwrap();
+    assert_eq!(relaxed.tensor("").unwrap().shape().len(), dims);
+}
+
+#[test]
+fn inflation_limit() {
+    let path = common::root().join("fixtures/torch/zip_deflated.pt");
+    expect_limit(
+        Checkpoint::open_with(
+            &path,
+            &limited(Limits {
+                max_inflated_bytes: 64,
+                ..Limits::default()
+            }),
+        ),
+        "max_inflated_bytes",
+    );
+    assert!(!Checkpoint::open(&path).unwrap().is_empty());
+}
