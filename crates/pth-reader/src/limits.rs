@@ -50,7 +50,7 @@ impl Default for Limits {
             max_stack: 1 << 22,
             max_memo: 1 << 22,
             max_depth: 1_000,
-            max_walk: 1 << 24,
+            max_walk: 1 << 20,
             max_inflated_bytes: 1 << 30,
             max_dims: 64,
         }

@@ -1,1 +1,57 @@
-//! Stable-Baselines3 model files.
+//! Read Stable-Baselines3 model zips and VecNormalize files without Python.
+//!
+//! `sb3-format` composes [`pth_reader`] with the rest of what SB3 saves: the `data` JSON
+//! (with its `:serialized:` cloudpickles decoded inert), `_stable_baselines3_version`,
+//! `system_info.txt`, every nested `.pth` (policy, optimizers, `pytorch_variables`) as a
+//! zero-copy [`pth_reader::Checkpoint`], and the `vecnormalize.pkl` many trained agents need.
+//!
+//! Nothing in a model is ever executed: pickled globals are names and pickled calls are
+//! records. Observation and action spaces (gym and gymnasium; `Box`, `Discrete`,
+//! `MultiDiscrete`, `MultiBinary`, `Dict`, `Tuple`) are rebuilt from the pickled numpy arrays,
+//! so their bounds are exact. Bad input gives an [`Error`] naming the member at fault; no input
+//! makes the crate panic.
+//!
+//! ```
+//! # fn main() -> Result<(), sb3_format::Error> {
+//! use sb3_format::{Model, Space};
+//!
+//! let model = Model::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/ppo_cartpole.zip"))?;
+//! println!("saved by SB3 {:?}", model.sb3_version());
+//! if let Some(Space::Box(obs)) = model.observation_space() {
+//!     println!("observations: {} {:?}, low {:?}", obs.dtype(), obs.shape(), obs.low_f64());
+//! }
+//! for (name, state_dict) in model.state_dicts() {
+//!     println!("{name}: {} tensors", state_dict.len());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`Model`] (the zip), [`Data`] (the JSON and its typed view), [`Payload`] (one
+//! `:serialized:` value), [`NdArray`] (numpy arrays and scalars), [`Space`], [`PolicyKwargs`],
+//! [`SystemInfo`], [`VecNormalize`], and [`Error`].
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
+mod data;
+mod error;
+mod model;
+mod numpy;
+mod payload;
+mod policy_kwargs;
+mod space;
+mod system_info;
+mod vecnormalize;
+
+pub use data::{Data, DataValue};
+pub use error::{Error, Result};
+pub use model::Model;
+pub use numpy::{NdArray, NpDType};
+pub use payload::{value_to_json, GlobalName, Payload, DEFAULT_MAX_NODES};
+pub use policy_kwargs::{NetArch, PolicyKwargs};
+pub use space::{float_json, BoxSpace, Space};
+pub use system_info::{system_info_json, InfoDifference, SystemInfo};
+pub use vecnormalize::{ObsStats, RunningMeanStd, VecNormalize};

@@ -1,0 +1,178 @@
+//! Shared by the integration tests: where the corpus is, and how a model is compared with a
+//! manifest entry (the schema of ../shared/corpus/README.md, with the comparison rules of
+//! ../shared/tools/sb3_info.py).
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sb3_format::{system_info_json, Model, Space};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared corpus (`$PTH_CORPUS`, default `../shared/corpus` beside the project), or
+/// `None` when it is absent and `PTH_REQUIRE_CORPUS` is not set. With `PTH_REQUIRE_CORPUS=1` a
+/// missing corpus fails the test instead of skipping it.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("PTH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"));
+    if dir.join("README.md").exists() {
+        return Some(dir);
+    }
+    if std::env::var("PTH_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
+        panic!("PTH_REQUIRE_CORPUS=1 but the corpus is missing at {}", dir.display());
+    }
+    eprintln!(
+        "skipping: no corpus at {} (set PTH_REQUIRE_CORPUS=1 to make this fail)",
+        dir.display()
+    );
+    None
+}
+
+pub fn load_json(path: &Path) -> Json {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A bound as f64: numbers as they are, "inf"/"-inf"/"nan" as the floats.
+fn num(x: &Json) -> Option<f64> {
+    match x {
+        Json::String(s) => match s.as_str() {
+            "inf" => Some(f64::INFINITY),
+            "-inf" => Some(f64::NEG_INFINITY),
+            "nan" => Some(f64::NAN),
+            _ => None,
+        },
+        other => other.as_f64(),
+    }
+}
+
+/// sb3_info.py's `same_space`: every key of `want` must match; `spaces` recursively with the
+/// same key set; `low`/`high` numerically (nan equal to nan).
+pub fn same_space(got: &Json, want: &Json) -> bool {
+    if got.get("type") != want.get("type") {
+        return false;
+    }
+    let Some(want) = want.as_object() else {
+        return false;
+    };
+    want.iter().all(|(k, v)| match k.as_str() {
+        "spaces" => {
+            let (Some(g), Some(w)) = (got.get(k).and_then(Json::as_object), v.as_object()) else {
+                return false;
+            };
+            g.len() == w.len()
+                && w.iter()
+                    .all(|(key, ws)| g.get(key).is_some_and(|gs| same_space(gs, ws)))
+        }
+        "low" | "high" => {
+            let (Some(g), Some(w)) = (got.get(k).and_then(Json::as_array), v.as_array()) else {
+                return false;
+            };
+            g.len() == w.len()
+                && g.iter().zip(w).all(|(a, b)| match (num(a), num(b)) {
+                    (Some(a), Some(b)) => a == b || (a.is_nan() && b.is_nan()),
+                    _ => false,
+                })
+        }
+        _ => got.get(k) == Some(v),
+    })
+}
+
+/// Opens one model and compares it with its manifest entry; returns what differs.
+pub fn check_model(base: &Path, entry: &Json) -> Result<(), String> {
+    let file = entry["file"].as_str().unwrap();
+    let model = Model::open(base.join(file)).map_err(|e| format!("open: {e}"))?;
+    let info = model.info_json();
+    for key in ["sb3_version", "system_info", "entries", "policy_class"] {
+        if info[key] != entry[key] {
+            return Err(format!("{key}: got {} want {}", info[key], entry[key]));
+        }
+    }
+    // The typed accessors agree with the JSON.
+    if system_info_json(model.system_info()) != entry["system_info"] {
+        return Err("system_info_json differs from info_json".into());
+    }
+    for key in ["observation_space", "action_space"] {
+        if !same_space(&info[key], &entry[key]) {
+            return Err(format!("{key}: got {} want {}", info[key], entry[key]));
+        }
+    }
+    let want_dicts = entry["state_dicts"].as_object().unwrap();
+    let got_names: Vec<&str> = model.state_dicts().map(|(n, _)| n).collect();
+    if got_names.len() != want_dicts.len() {
+        return Err(format!(
+            "state dicts {got_names:?}, want {:?}",
+            want_dicts.keys().collect::<Vec<_>>()
+        ));
+    }
+    for (sd, tensors) in want_dicts {
+        let ckpt = model.state_dict(sd).ok_or_else(|| format!("no state dict {sd}"))?;
+        let tensors = tensors.as_array().unwrap();
+        let got: HashMap<&str, _> = ckpt.tensors().collect();
+        if ckpt.len() != tensors.len() {
+            return Err(format!("{sd}: {} tensors, want {}", ckpt.len(), tensors.len()));
+        }
+        for t in tensors {
+            let name = t["name"].as_str().unwrap();
+            let g = got.get(name).ok_or_else(|| format!("{sd}: no tensor {name:?}"))?;
+            if g.dtype().name() != t["dtype"].as_str().unwrap() {
+                return Err(format!("{sd}.{name}: dtype {} want {}", g.dtype(), t["dtype"]));
+            }
+            let shape: Vec<usize> = t["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            if g.shape() != shape.as_slice() {
+                return Err(format!("{sd}.{name}: shape {:?} want {shape:?}", g.shape()));
+            }
+            let bytes = g.to_le_bytes().map_err(|e| format!("{sd}.{name}: {e}"))?;
+            let sha = sha256_hex(&bytes);
+            if sha != t["sha256"].as_str().unwrap() {
+                return Err(format!("{sd}.{name}: sha256 {sha} want {}", t["sha256"]));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every model of an SB3 manifest; returns (models, failures).
+pub fn check_manifest(manifest: &Path, base: &Path) -> (usize, Vec<String>) {
+    let m = load_json(manifest);
+    let models = m["models"].as_array().unwrap();
+    let failures = models
+        .iter()
+        .filter_map(|e| {
+            check_model(base, e)
+                .err()
+                .map(|why| format!("{}: {why}", e["file"].as_str().unwrap()))
+        })
+        .collect();
+    (models.len(), failures)
+}
+
+/// Flat element count of a Box space, or of each key of a Dict of Boxes.
+pub fn box_len(space: &Space) -> Option<usize> {
+    match space {
+        Space::Box(b) => Some(b.shape().iter().product()),
+        _ => None,
+    }
+}
