@@ -79,8 +79,17 @@ impl<'data> Checkpoint<'data> {
 
     /// Opens shared bytes (a sub-range of a larger mapping, such as a member of an SB3 zip).
     pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Checkpoint<'data>> {
-        let decoded = container::decode(bytes, options)?;
+        let mut decoded = container::decode(bytes, options)?;
         let names = tensor_paths(&decoded.tree, &decoded.tables, options.get_limits())?;
+        if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
+            return Err(match (error, names.iter().find(|(_, i)| *i == index)) {
+                (Error::InvalidTensor { context, reason }, Some((path, _))) => Error::InvalidTensor {
+                    context: format!("{path:?} ({context})"),
+                    reason,
+                },
+                (error, _) => error,
+            });
+        }
         let mut by_name = HashMap::with_capacity(names.len());
         for (position, (name, _)) in names.iter().enumerate() {
             by_name.entry(name.clone()).or_insert(position);

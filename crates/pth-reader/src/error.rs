@@ -100,9 +100,10 @@ pub enum Error {
     },
 
     /// A tensor's metadata is inconsistent (bad shape, stride, offset, out of its storage).
-    #[error("invalid tensor in {context}: {reason}")]
+    #[error("invalid tensor at {context}: {reason}")]
     InvalidTensor {
-        /// Where: the record and the pickle offset of the call that rebuilds the tensor.
+        /// Where: the tensor's path in the object tree (when it is reachable), the record and
+        /// the pickle offset of the call that rebuilds it.
         context: String,
         /// What is wrong with it.
         reason: String,

@@ -11,19 +11,23 @@ use crate::tensor::TensorView;
 use crate::torch::storage::Storage;
 
 /// The tensors and storages a tree's `Tensor`/`Storage` nodes index into.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Tables<'data> {
     pub(crate) tensors: Vec<TensorView<'data>>,
     pub(crate) storages: Vec<Storage<'data>>,
     /// Python attributes of tensors (`_rebuild_from_type_v2`, `_rebuild_parameter_with_state`),
     /// by tensor index: the pickled state, a dict or a `(dict, slots)` tuple.
     pub(crate) attributes: Vec<(u32, ValueId)>,
+    /// Tensors whose metadata failed validation, with the error: opening fails with the first
+    /// one, named by its path.
+    pub(crate) invalid: Vec<(u32, crate::Error)>,
 }
 
 static NO_TABLES: Tables<'static> = Tables {
     tensors: Vec::new(),
     storages: Vec::new(),
     attributes: Vec::new(),
+    invalid: Vec::new(),
 };
 
 impl Tables<'_> {

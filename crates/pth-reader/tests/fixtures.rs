@@ -282,3 +282,46 @@ fn a_tensor_view_outlives_its_checkpoint() {
         "contiguous tensors are borrowed without copying"
     );
 }
+
+#[test]
+fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
+    let path = common::root().join("fixtures/torch/layouts.pt");
+    let ckpt = Checkpoint::open(&path).unwrap();
+    let mut strided = 0;
+    for (name, t) in ckpt.tensors().filter(|(_, t)| t.dtype() == pth_reader::DType::Float32) {
+        let view = t.as_array::<f32>().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let logical: Vec<f32> = view.iter().copied().collect();
+        assert_eq!(logical, t.to_vec::<f32>().unwrap(), "{name}");
+        assert_eq!(t.to_array::<f32>().unwrap(), view, "{name}");
+        strided += usize::from(!t.is_contiguous());
+    }
+    assert!(
+        strided >= 3,
+        "layouts.pt has transposed, step-sliced and expanded tensors"
+    );
+
+    // The same archive one byte into a buffer: storages are no longer 4-byte aligned.
+    let bytes = std::fs::read(&path).unwrap();
+    let mut shifted = vec![0u8];
+    shifted.extend(&bytes);
+    let ckpt = Checkpoint::from_bytes(&shifted[1..]).unwrap();
+    let (name, t) = ckpt
+        .tensors()
+        .find(|(_, t)| t.dtype() == pth_reader::DType::Float32 && t.numel() > 1)
+        .unwrap();
+    assert!(
+        matches!(t.as_array::<f32>(), Err(Error::NotBorrowable { .. })),
+        "{name}"
+    );
+    assert_eq!(t.to_array::<f32>().unwrap().len(), t.numel());
+}
+
+#[test]
+fn invalid_tensors_are_named_by_their_path() {
+    let path = common::root().join("fixtures/hostile/torch_offset_past_storage.pt");
+    let error = Checkpoint::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        error.starts_with("invalid tensor at \"weight\" (archive/data.pkl at byte"),
+        "{error}"
+    );
+}

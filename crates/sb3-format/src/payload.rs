@@ -178,6 +178,25 @@ fn render_all<'a>(values: impl Iterator<Item = Value<'a>>, depth: usize, budget:
     out
 }
 
+/// A string, charged by length: one that does not fit the budget is cut to its first 256
+/// characters followed by `...`.
+fn text(s: &str, budget: &mut Budget) -> Json {
+    if budget.try_charge(s.len() / 64) {
+        return Json::from(s);
+    }
+    let cut = s.char_indices().nth(256).map_or(s.len(), |(i, _)| i);
+    Json::from(format!("{}...", s.get(..cut).unwrap_or_default()))
+}
+
+/// `module.name`, charged by length.
+fn global_text(module: &str, name: &str, budget: &mut Budget) -> Json {
+    if budget.try_charge((module.len() + name.len()) / 64) {
+        Json::from(format!("{module}.{name}"))
+    } else {
+        Json::from("...")
+    }
+}
+
 fn render(value: Value<'_>, depth: usize, budget: &mut Budget) -> Json {
     if depth > MAX_JSON_DEPTH || !budget.try_charge(1) {
         return Json::from("...");
@@ -186,10 +205,18 @@ fn render(value: Value<'_>, depth: usize, budget: &mut Budget) -> Json {
         Kind::None => Json::Null,
         Kind::Bool(b) => Json::Bool(b),
         Kind::Int(i) => Json::from(i),
-        Kind::BigInt(b) => Json::from(b.to_decimal()),
+        Kind::BigInt(b) => {
+            // The decimal conversion is quadratic in the length.
+            let len = b.to_le_bytes().len();
+            if budget.try_charge(len.saturating_mul(len) / 65536) {
+                Json::from(b.to_decimal())
+            } else {
+                json!({":int:": "...", "bytes": len})
+            }
+        }
         Kind::Float(f) => float_json(f),
         Kind::Complex { re, im } => json!([float_json(re), float_json(im)]),
-        Kind::Str(s) => Json::from(s),
+        Kind::Str(s) => text(s, budget),
         Kind::Bytes(b) | Kind::ByteArray(b) => {
             if budget.try_charge(b.len() / 64) {
                 json!({":bytes:": base64::engine::general_purpose::STANDARD.encode(b)})
@@ -208,7 +235,10 @@ fn render(value: Value<'_>, depth: usize, budget: &mut Budget) -> Json {
                     break;
                 }
                 let key = match k.kind() {
-                    Kind::Str(s) => s.to_owned(),
+                    Kind::Str(s) => match text(s, budget) {
+                        Json::String(s) => s,
+                        _ => "...".into(),
+                    },
                     Kind::Int(i) => i.to_string(),
                     _ => render(k, depth + 1, budget).to_string(),
                 };
@@ -216,7 +246,7 @@ fn render(value: Value<'_>, depth: usize, budget: &mut Budget) -> Json {
             }
             Json::Object(map)
         }
-        Kind::Global { module, name } => json!({":global:": format!("{module}.{name}")}),
+        Kind::Global { module, name } => json!({":global:": global_text(module, name, budget)}),
         Kind::Object(obj) => {
             if let Ok(Some(raw)) = parse_array(value) {
                 // Arrays cost one unit per element; too large ones are summarised uncopied.
@@ -237,7 +267,7 @@ fn render(value: Value<'_>, depth: usize, budget: &mut Budget) -> Json {
                 }
             }
             let class = match obj.class_name() {
-                Some((module, name)) => Json::from(format!("{module}.{name}")),
+                Some((module, name)) => global_text(module, name, budget),
                 None => render(obj.callable(), depth + 1, budget),
             };
             let mut map = Map::new();

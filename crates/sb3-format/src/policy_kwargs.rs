@@ -1,9 +1,9 @@
 //! `policy_kwargs`: the policy's constructor arguments, plain JSON or a serialized dict.
 
-use pth_reader::{Kind, Value};
+use pth_reader::{Kind, Limits, Value};
 use serde_json::Value as Json;
 
-use crate::numpy::{bool_of, float_of, int_of};
+use crate::numpy::{bool_of, float_of, int_of, Budget};
 use crate::payload::GlobalName;
 
 /// The common constructor arguments of an SB3 policy, read from `data["policy_kwargs"]`.
@@ -105,13 +105,19 @@ enum Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    fn items(self) -> Option<Vec<(String, Item<'a>)>> {
+    /// The string-keyed items of a dict, keys borrowed.
+    fn items(self) -> Option<Vec<(&'a str, Item<'a>)>> {
         match self {
-            Item::Json(j) => Some(j.as_object()?.iter().map(|(k, v)| (k.clone(), Item::Json(v))).collect()),
+            Item::Json(j) => Some(
+                j.as_object()?
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Item::Json(v)))
+                    .collect(),
+            ),
             Item::Py(v) => Some(
                 v.as_dict()?
                     .iter()
-                    .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), Item::Py(v))))
+                    .filter_map(|(k, v)| Some((k.as_str()?, Item::Py(v))))
                     .collect(),
             ),
         }
@@ -165,8 +171,12 @@ impl<'a> Item<'a> {
         }
     }
 
-    fn sizes(self) -> Option<Vec<u64>> {
-        self.list()?.into_iter().map(Item::u64).collect()
+    /// A list of layer sizes; its length is charged to `budget` (a pickle may share one long
+    /// list under many keys).
+    fn sizes(self, budget: &mut Budget) -> Option<Vec<u64>> {
+        let list = self.list()?;
+        budget.charge(list.len()).ok()?;
+        list.into_iter().map(Item::u64).collect()
     }
 }
 
@@ -190,9 +200,18 @@ impl PolicyKwargs {
 
     fn from_item(item: Item<'_>) -> Option<PolicyKwargs> {
         let items = item.items()?;
-        let get = |key: &str| items.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+        // What is copied out is charged, so shared values cannot multiply the work.
+        let mut budget = Budget::new(Limits::default().max_values);
+        let get = |key: &str| items.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let mut keys = Vec::with_capacity(items.len());
+        for (key, _) in &items {
+            if budget.charge_text(key.len()).is_err() {
+                break;
+            }
+            keys.push((*key).to_owned());
+        }
         Some(PolicyKwargs {
-            net_arch: get("net_arch").and_then(net_arch),
+            net_arch: get("net_arch").and_then(|a| net_arch(a, &mut budget)),
             activation_fn: get("activation_fn").and_then(Item::global),
             log_std_init: get("log_std_init").and_then(Item::f64),
             squash_output: get("squash_output").and_then(Item::bool),
@@ -207,21 +226,26 @@ impl PolicyKwargs {
             n_quantiles: get("n_quantiles").and_then(Item::i64),
             features_extractor_class: get("features_extractor_class").and_then(Item::global),
             optimizer_class: get("optimizer_class").and_then(Item::global),
-            keys: items.iter().map(|(k, _)| k.clone()).collect(),
+            keys,
         })
     }
 }
 
-fn per_network(item: Item<'_>) -> Option<Vec<(String, Vec<u64>)>> {
-    item.items()?.into_iter().map(|(k, v)| Some((k, v.sizes()?))).collect()
+fn per_network(item: Item<'_>, budget: &mut Budget) -> Option<Vec<(String, Vec<u64>)>> {
+    let mut out = Vec::new();
+    for (key, value) in item.items()? {
+        budget.charge_text(key.len()).ok()?;
+        out.push((key.to_owned(), value.sizes(budget)?));
+    }
+    Some(out)
 }
 
-fn net_arch(item: Item<'_>) -> Option<NetArch> {
-    if let Some(networks) = per_network(item) {
+fn net_arch(item: Item<'_>, budget: &mut Budget) -> Option<NetArch> {
+    if let Some(networks) = per_network(item, budget) {
         return Some(NetArch::PerNetwork(networks));
     }
     let list = item.list()?;
-    if let Some(sizes) = item.sizes() {
+    if let Some(sizes) = item.sizes(budget) {
         return Some(NetArch::Layers(sizes));
     }
     // [64, 64, dict(pi=[..], vf=[..])]: sizes, then one dict last.
@@ -229,7 +253,7 @@ fn net_arch(item: Item<'_>) -> Option<NetArch> {
     let shared = shared.iter().map(|i| i.u64()).collect::<Option<Vec<_>>>()?;
     Some(NetArch::SharedThenPerNetwork {
         shared,
-        networks: per_network(*last)?,
+        networks: per_network(*last, budget)?,
     })
 }
 
@@ -240,7 +264,7 @@ mod tests {
 
     #[test]
     fn net_arch_forms() {
-        let arch = |j: Json| net_arch(Item::Json(&j));
+        let arch = |j: Json| net_arch(Item::Json(&j), &mut Budget::new(1000));
         assert_eq!(arch(json!([64, 64])), Some(NetArch::Layers(vec![64, 64])));
         assert_eq!(
             arch(json!([128, {"pi": [64], "vf": [32]}])),

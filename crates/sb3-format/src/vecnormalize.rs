@@ -219,15 +219,20 @@ impl VecNormalize {
             .or_else(|| get("obs_keys").filter(|v| !v.is_none()));
         let norm_obs_keys = match keys_value {
             None => None,
-            Some(v) => Some(
-                v.as_seq()
-                    .and_then(|s| {
-                        s.iter()
-                            .map(|k| k.as_str().map(str::to_owned))
-                            .collect::<Option<Vec<_>>>()
-                    })
-                    .ok_or_else(|| invalid("observation keys are not a list of strings".into()))?,
-            ),
+            Some(v) => {
+                let seq = v
+                    .as_seq()
+                    .ok_or_else(|| invalid("observation keys are not a list or set".into()))?;
+                let mut keys = Vec::with_capacity(seq.len());
+                for k in seq.iter() {
+                    let k = k
+                        .as_str()
+                        .ok_or_else(|| invalid("observation keys are not all strings".into()))?;
+                    budget.charge_text(k.len()).map_err(invalid)?;
+                    keys.push(k.to_owned());
+                }
+                Some(keys)
+            }
         };
         let observation_space = match get("observation_space") {
             Some(v) if space::is_space(v) => {

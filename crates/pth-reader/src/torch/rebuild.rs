@@ -113,7 +113,11 @@ impl<'data> Pass<'_, '_, 'data> {
                 self.parameter(&obj, args.first().copied(), requires_grad)?
             }
             ("torch._utils", _) | ("torch._tensor", "_rebuild_from_type_v2") => {
-                self.call(&obj, &module, &name, &args)?
+                match self.call(&obj, &module, &name, &args) {
+                    // Keep going so the error can name the tensor's path (see `Tables::invalid`).
+                    Err(error @ Error::InvalidTensor { .. }) => Some(self.invalid_placeholder(error)),
+                    other => other?,
+                }
             }
             _ => None,
         };
@@ -266,6 +270,20 @@ impl<'data> Pass<'_, '_, 'data> {
             dict.items.push((key, item));
         }
         Ok(Node::Dict(Box::new(dict)))
+    }
+
+    /// A stand-in for a tensor whose metadata is invalid, remembered with its error; opening
+    /// fails once the tensor's path is known.
+    fn invalid_placeholder(&mut self, error: Error) -> Node {
+        let layout = Layout::validate(DType::UInt8, &[0], &[1], 0, None, self.context.limits);
+        let index = self.tables.tensors.len() as u32;
+        if let Ok(layout) = layout {
+            self.tables
+                .tensors
+                .push(TensorView::without_data(layout, self.context.byte_order));
+        }
+        self.tables.invalid.push((index, error));
+        Node::Tensor(index)
     }
 
     /// Records a tensor's Python attributes (a non-empty state) so they stay reachable.
