@@ -1,5 +1,7 @@
 //! `policy_kwargs`: the policy's constructor arguments, plain JSON or a serialized dict.
 
+use std::collections::HashSet;
+
 use pth_reader::{Kind, Limits, Value};
 use serde_json::Value as Json;
 
@@ -202,13 +204,17 @@ impl PolicyKwargs {
         let items = item.items()?;
         // What is copied out is charged, so shared values cannot multiply the work.
         let mut budget = Budget::new(Limits::default().max_values);
-        let get = |key: &str| items.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        // A pickle may set one key twice; as in Python, the last value wins.
+        let get = |key: &str| items.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v);
         let mut keys = Vec::with_capacity(items.len());
+        let mut seen = HashSet::new();
         for (key, _) in &items {
             if budget.charge_text(key.len()).is_err() {
                 break;
             }
-            keys.push((*key).to_owned());
+            if seen.insert(*key) {
+                keys.push((*key).to_owned());
+            }
         }
         Some(PolicyKwargs {
             net_arch: get("net_arch").and_then(|a| net_arch(a, &mut budget)),
@@ -235,7 +241,8 @@ fn per_network(item: Item<'_>, budget: &mut Budget) -> Option<Vec<(String, Vec<u
     let mut out = Vec::new();
     for (key, value) in item.items()? {
         budget.charge_text(key.len()).ok()?;
-        out.push((key.to_owned(), value.sizes(budget)?));
+        let sizes = value.sizes(budget)?;
+        crate::space::insert_last_wins(&mut out, key.to_owned(), sizes);
     }
     Some(out)
 }

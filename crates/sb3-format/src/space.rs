@@ -348,7 +348,7 @@ fn decode_at(value: Value<'_>, depth: usize, budget: &mut Budget) -> Result<Spac
                     _ => return Err("Dict space with a key that is not a string".into()),
                 };
                 let space = decode_at(sub, depth + 1, budget).map_err(|e| format!("Dict[{key:?}]: {e}"))?;
-                items.push((key, space));
+                insert_last_wins(&mut items, key, space);
             }
             Ok(Space::Dict(items))
         }
@@ -362,6 +362,15 @@ fn decode_at(value: Value<'_>, depth: usize, budget: &mut Budget) -> Result<Spac
             Ok(Space::Tuple(items))
         }
         _ => Ok(Space::Other { class }),
+    }
+}
+
+/// Inserts like a Python dict: a repeated key keeps its first position and takes the new value
+/// (a pickle may set one key twice; the decoded dict lists both).
+pub(crate) fn insert_last_wins<T>(items: &mut Vec<(String, T)>, key: String, value: T) {
+    match items.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, slot)) => *slot = value,
+        None => items.push((key, value)),
     }
 }
 

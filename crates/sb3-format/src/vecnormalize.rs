@@ -193,7 +193,7 @@ impl VecNormalize {
                     let rms = RunningMeanStd::decode(value, &mut budget)
                         .map_err(|e| invalid(format!("obs_rms[{key:?}]: {e}")))?;
                     budget.charge_text(key.len()).map_err(invalid)?;
-                    items.push((key.to_owned(), rms));
+                    space::insert_last_wins(&mut items, key.to_owned(), rms);
                 }
                 ObsStats::Dict(items)
             }

@@ -352,3 +352,15 @@ fn shared_values_cannot_make_decoding_explode() {
     assert!(json.len() < 10_000_000 && json.contains("..."), "{} bytes", json.len());
     assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
 }
+
+#[test]
+fn a_key_set_twice_keeps_its_first_place_and_last_value() {
+    // {"net_arch": [1], "net_arch": [2, 3]} as a pickle (SETITEMS with the key twice).
+    let kwargs = b"\x80\x02}(X\x08\x00\x00\x00net_arch]K\x01aX\x08\x00\x00\x00net_arch](K\x02K\x03eu.";
+    let data = format!(r#"{{"policy_kwargs": {}}}"#, serialized(kwargs));
+    let bytes = model_with_data(&data);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let kwargs = model.policy_kwargs().unwrap();
+    assert_eq!(kwargs.net_arch, Some(sb3_format::NetArch::Layers(vec![2, 3])));
+    assert_eq!(kwargs.keys, ["net_arch"]);
+}
