@@ -1,9 +1,19 @@
 //! `pth sb3 ...`: Stable-Baselines3 models and VecNormalize files.
+//!
+//! A model's `data` payloads are cloudpickles whose globals are code by design: they are always
+//! decoded inert (lenient). `--lenient` applies to the nested `.pth` state dicts, which hold
+//! only torch's allowlisted globals in every model we know of.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Subcommand;
 use pth_reader::Options;
+use sb3_format::{Model, ObsStats, RunningMeanStd, Space, VecNormalize};
+use serde_json::{json, Map, Value as Json};
+
+use crate::json::{float, tensor_entry};
+use crate::output::with_stdout;
 
 /// The `sb3` subcommands.
 #[derive(Subcommand)]
@@ -27,8 +37,239 @@ pub enum Command {
 }
 
 /// Runs an `sb3` subcommand.
-pub fn run(command: Command, _options: &Options) -> anyhow::Result<()> {
+pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
     match command {
-        Command::Info { .. } | Command::Vecnormalize { .. } => anyhow::bail!("not implemented yet"),
+        Command::Info { json, model } => {
+            let m = open_model(&model, options)?;
+            if json {
+                let out = info_json(&m)?;
+                with_stdout(|w| writeln!(w, "{out}"))
+            } else {
+                let text = info_text(&m);
+                with_stdout(|w| w.write_all(text.as_bytes()))
+            }
+        }
+        Command::Vecnormalize { json, file } => {
+            let v = VecNormalize::open(&file).with_context(|| file.display().to_string())?;
+            if json {
+                let out = vecnormalize_json(&v);
+                with_stdout(|w| writeln!(w, "{out}"))
+            } else {
+                let text = vecnormalize_text(&v);
+                with_stdout(|w| w.write_all(text.as_bytes()))
+            }
+        }
     }
+}
+
+fn open_model(path: &Path, options: &Options) -> anyhow::Result<Model<'static>> {
+    let model = Model::open_with(path, options).with_context(|| path.display().to_string())?;
+    // Every member is optional for the library, but a zip with neither `data` nor a state
+    // dict is not an SB3 model (a torch archive is a zip too).
+    if model.data().is_none() && model.state_dicts().len() == 0 {
+        anyhow::bail!(
+            "{}: not a Stable-Baselines3 model (no data member and no .pth state dicts)",
+            path.display()
+        );
+    }
+    Ok(model)
+}
+
+/// The corpus model-entry schema: `sb3_version`, `system_info`, `entries`, `policy_class`,
+/// `observation_space`, `action_space`, `state_dicts` (name → tensor entries with sha256).
+fn info_json(model: &Model<'_>) -> anyhow::Result<Json> {
+    let mut out = model.info_json();
+    let mut state_dicts = Map::new();
+    for (name, ckpt) in model.state_dicts() {
+        let tensors = ckpt
+            .tensors()
+            .map(|(n, t)| tensor_entry(n, t, true))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        state_dicts.insert(name.to_owned(), Json::Array(tensors));
+    }
+    if let Some(map) = out.as_object_mut() {
+        map.insert("state_dicts".into(), Json::Object(state_dicts));
+        map.insert("algorithm".into(), json!(algorithm(model)));
+        map.insert("hyperparameters".into(), hyperparameters(model));
+    }
+    Ok(out)
+}
+
+/// The algorithm family, from the policy class and the state dicts' names.
+fn algorithm(model: &Model<'_>) -> &'static str {
+    let class = model.policy_class().map(|c| c.name.as_str()).unwrap_or_default();
+    let module = model.policy_class().map(|c| c.module.as_str()).unwrap_or_default();
+    let has = |name: &str| model.state_dict(name).is_some();
+    let has_tensor = |prefix: &str| {
+        model
+            .policy()
+            .is_some_and(|p| p.tensors().any(|(n, _)| n.starts_with(prefix)))
+    };
+    match class {
+        "DQNPolicy" | "CnnPolicy" if has_tensor("q_net.") => "DQN",
+        "QRDQNPolicy" => "QR-DQN",
+        "ARSPolicy" | "ARSLinearPolicy" => "ARS",
+        "SACPolicy" => "SAC",
+        "TQCPolicy" => "TQC",
+        "TD3Policy" => "TD3",
+        _ if has_tensor("quantile_net.") => "QR-DQN",
+        _ if has_tensor("q_net.") => "DQN",
+        _ if has_tensor("actor.latent_pi.") && has_tensor("critic.quantile") => "TQC",
+        _ if has_tensor("actor.latent_pi.") => "SAC",
+        _ if has_tensor("actor.mu.") => "TD3/DDPG",
+        _ if module.contains("sb3_contrib") && has_tensor("action_net") && !has_tensor("value_net") => "ARS",
+        _ if has_tensor("action_net.") && has("policy.optimizer") => "PPO/A2C",
+        _ => "unknown",
+    }
+}
+
+/// The common hyperparameters that `data` holds as plain JSON.
+fn hyperparameters(model: &Model<'_>) -> Json {
+    let Some(data) = model.data() else { return Json::Null };
+    let mut out = Map::new();
+    for key in [
+        "n_envs",
+        "num_timesteps",
+        "seed",
+        "gamma",
+        "gae_lambda",
+        "ent_coef",
+        "vf_coef",
+        "max_grad_norm",
+        "n_steps",
+        "batch_size",
+        "n_epochs",
+        "buffer_size",
+        "learning_starts",
+        "tau",
+        "train_freq",
+        "gradient_steps",
+        "target_update_interval",
+        "exploration_fraction",
+        "use_sde",
+        "sde_sample_freq",
+        "normalize_advantage",
+    ] {
+        if let Some(value) = data.raw().get(key).filter(|v| !v.is_object()) {
+            out.insert(key.to_owned(), value.clone());
+        }
+    }
+    if let Some(lr) = data.learning_rate() {
+        out.insert("learning_rate".into(), float(lr));
+    }
+    Json::Object(out)
+}
+
+fn info_text(model: &Model<'_>) -> String {
+    let mut s = String::new();
+    let line = |s: &mut String, k: &str, v: String| s.push_str(&format!("{k:<20} {v}\n"));
+    let class = model.policy_class().map_or("?".to_owned(), |c| c.to_string());
+    line(&mut s, "algorithm", format!("{} ({class})", algorithm(model)));
+    line(
+        &mut s,
+        "observation space",
+        model.observation_space().map_or("?".into(), space_text),
+    );
+    line(
+        &mut s,
+        "action space",
+        model.action_space().map_or("?".into(), space_text),
+    );
+    if let Some(kwargs) = model.policy_kwargs() {
+        if let Some(act) = &kwargs.activation_fn {
+            line(&mut s, "activation", act.to_string());
+        }
+    }
+    if let Some(policy) = model.policy() {
+        line(
+            &mut s,
+            "network",
+            format!("{} tensors, {} parameters", policy.len(), parameters(policy)),
+        );
+        for (name, t) in policy.tensors().filter(|(n, _)| n.ends_with("weight")) {
+            s.push_str(&format!("  {name:<40} {:?}\n", t.shape()));
+        }
+    }
+    line(
+        &mut s,
+        "SB3 version",
+        model.sb3_version().unwrap_or("(not recorded)").to_owned(),
+    );
+    if let Some(info) = model.system_info() {
+        for (k, v) in info.iter() {
+            line(&mut s, &format!("  {k}"), v.to_owned());
+        }
+    }
+    if let Json::Object(h) = hyperparameters(model) {
+        for (k, v) in h {
+            line(&mut s, &k, v.to_string());
+        }
+    }
+    let members: Vec<&str> = model.entry_names().collect();
+    line(&mut s, "members", members.join(", "));
+    s
+}
+
+fn parameters(ckpt: &pth_reader::Checkpoint<'_>) -> usize {
+    ckpt.tensors().map(|(_, t)| t.numel()).sum()
+}
+
+fn space_text(space: &Space) -> String {
+    let json = space.to_json();
+    match space {
+        Space::Box(b) => format!("Box({}, shape {:?})", b.dtype(), b.shape()),
+        _ => json.to_string(),
+    }
+}
+
+fn rms_json(r: &RunningMeanStd) -> Json {
+    json!({
+        "shape": r.shape(),
+        "mean": r.mean().iter().map(|&x| float(x)).collect::<Vec<_>>(),
+        "var": r.var().iter().map(|&x| float(x)).collect::<Vec<_>>(),
+        "count": float(r.count()),
+    })
+}
+
+fn vecnormalize_json(v: &VecNormalize) -> Json {
+    let obs_rms = match v.obs_rms() {
+        ObsStats::Single(r) => rms_json(r),
+        ObsStats::Dict(items) => Json::Object(items.iter().map(|(k, r)| (k.clone(), rms_json(r))).collect()),
+        _ => Json::Null,
+    };
+    json!({
+        "obs_rms": obs_rms,
+        "ret_rms": v.ret_rms().map(rms_json),
+        "clip_obs": float(v.clip_obs()),
+        "clip_reward": v.clip_reward().map(float),
+        "epsilon": float(v.epsilon()),
+        "gamma": v.gamma().map(float),
+        "norm_obs": v.norm_obs(),
+        "norm_reward": v.norm_reward(),
+        "norm_obs_keys": v.norm_obs_keys(),
+        "training": v.training(),
+    })
+}
+
+fn vecnormalize_text(v: &VecNormalize) -> String {
+    let mut s = String::new();
+    let rms = |s: &mut String, label: &str, r: &RunningMeanStd| {
+        s.push_str(&format!("{label}: shape {:?}, count {}\n", r.shape(), r.count()));
+        s.push_str(&format!("  mean {:?}\n  var  {:?}\n", r.mean(), r.var()));
+    };
+    match v.obs_rms() {
+        ObsStats::Single(r) => rms(&mut s, "obs_rms", r),
+        ObsStats::Dict(items) => items.iter().for_each(|(k, r)| rms(&mut s, &format!("obs_rms[{k}]"), r)),
+        _ => {}
+    }
+    if let Some(r) = v.ret_rms() {
+        rms(&mut s, "ret_rms", r);
+    }
+    s.push_str(&format!(
+        "clip_obs {}, epsilon {}, norm_obs {}\n",
+        v.clip_obs(),
+        v.epsilon(),
+        v.norm_obs()
+    ));
+    s
 }

@@ -336,3 +336,107 @@ fn convert_to_safetensors_and_npz_keeps_every_byte() {
         .assert()
         .success();
 }
+
+/// `pth sb3 info --json` against an SB3 manifest (the rules of ../shared/tools/sb3_info.py).
+fn sb3_info_matches(manifest: &Path, base: &Path) -> Vec<String> {
+    let m = json(manifest);
+    let mut failures = Vec::new();
+    for e in m["models"].as_array().unwrap() {
+        let file = e["file"].as_str().unwrap();
+        let out = pth()
+            .args(["sb3", "info", "--json"])
+            .arg(base.join(file))
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)));
+            continue;
+        }
+        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        for key in [
+            "sb3_version",
+            "system_info",
+            "entries",
+            "policy_class",
+            "observation_space",
+            "action_space",
+        ] {
+            if !same(&got[key], &e[key]) {
+                failures.push(format!("{file}: {key} {} want {}", got[key], e[key]));
+            }
+        }
+        for (sd, tensors) in e["state_dicts"].as_object().unwrap() {
+            let got_sd = got["state_dicts"][sd].as_array().cloned().unwrap_or_default();
+            for t in tensors.as_array().unwrap() {
+                let g = got_sd.iter().find(|g| g["name"] == t["name"]);
+                if g.is_none_or(|g| ["dtype", "shape", "sha256"].iter().any(|k| g[*k] != t[*k])) {
+                    failures.push(format!("{file}: {sd} {} differs", t["name"]));
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// JSON equality where bounds may be "inf"/"nan" strings and NaN equals NaN.
+fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::String(x), Json::String(y)) => x == y,
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn sb3_info_json_matches_the_fixture_models() {
+    let failures = sb3_info_matches(&fixture("sb3/expected.json"), &fixture(""));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sb3_info_json_matches_every_corpus_model() {
+    let corpus = root().join("../shared/corpus");
+    if !corpus.join("README.md").exists() {
+        if std::env::var("PTH_REQUIRE_CORPUS").as_deref() == Ok("1") {
+            panic!("PTH_REQUIRE_CORPUS=1 but no corpus at {}", corpus.display());
+        }
+        eprintln!("skipping: no corpus");
+        return;
+    }
+    let mut failures = sb3_info_matches(&corpus.join("rl-trained-agents/expected.json"), &corpus);
+    failures.extend(sb3_info_matches(&corpus.join("sb3-generated/expected.json"), &corpus));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sb3_text_summary_and_vecnormalize_statistics() {
+    let out = pth()
+        .args(["sb3", "info"])
+        .arg(fixture("sb3/ppo_cartpole.zip"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("PPO/A2C") && text.contains("Discrete") && text.contains("mlp_extractor.policy_net.0.weight"),
+        "{text}"
+    );
+    let out = pth()
+        .args(["sb3", "vecnormalize", "--json"])
+        .arg(fixture("sb3/a2c_mountaincar_vecnorm.vecnormalize.pkl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["obs_rms"]["mean"].as_array().map(Vec::len), Some(2));
+    assert_eq!(stats["norm_obs"], true);
+    pth()
+        .args(["sb3", "info"])
+        .arg(fixture("torch/checkpoint.pth"))
+        .assert()
+        .code(1);
+}
