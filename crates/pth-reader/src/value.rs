@@ -425,6 +425,18 @@ impl<'a> Object<'a> {
         self.value.tree.global(self.node.callable)
     }
 
+    /// The class of the instance this call creates: the callable itself, or, for the
+    /// protocol 0/1 helpers `copyreg._reconstructor(cls, base, state)` and
+    /// `copyreg.__newobj__(cls, *args)`, their first argument.
+    pub fn instance_class(&self) -> Option<(&'a str, &'a str)> {
+        match self.class_name()? {
+            ("copyreg", "_reconstructor" | "__newobj__" | "__newobj_ex__") => {
+                self.args().index(0).and_then(|c| c.as_global())
+            }
+            other => Some(other),
+        }
+    }
+
     /// The positional arguments (usually a tuple).
     pub fn args(&self) -> Value<'a> {
         self.value.at(self.node.args)

@@ -291,3 +291,29 @@ fn deep_nesting_decodes_and_drops_without_recursion() {
     assert_eq!(levels, depth - 1);
     drop(p); // must not overflow the stack
 }
+
+#[test]
+fn repeated_dict_keys_merge_as_in_python() {
+    // {'a': 1, 'b': 2, 'a': 3, 1: 'x', True: 'y'} → {'a': 3, 'b': 2, 1: 'y'}
+    let p = Pickle::parse(b"\x80\x02}(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bK\x02X\x01\x00\x00\x00aK\x03K\x01X\x01\x00\x00\x00x\x88X\x01\x00\x00\x00yu.", &lenient()).unwrap();
+    assert_eq!(describe(p.root()), json!({"dict": [["a", 3], ["b", 2], [1, "y"]]}));
+}
+
+#[test]
+fn protocol_1_objects_name_their_real_class() {
+    // copyreg._reconstructor(mod.Cls, builtins.object, None) with a state dict.
+    let p = Pickle::parse(
+        b"ccopy_reg\n_reconstructor\n(cmod\nCls\nc__builtin__\nobject\nNtR}S'k'\nK\x01sb.",
+        &lenient(),
+    )
+    .unwrap();
+    let o = p.root().as_object().unwrap();
+    assert_eq!(o.class_name(), Some(("copyreg", "_reconstructor")));
+    assert_eq!(o.instance_class(), Some(("mod", "Cls")));
+    assert_eq!(p.root().get("k").and_then(|v| v.as_i64()), Some(1));
+    // Errors name the source given.
+    let e = Pickle::parse_named(b"R.", "data[policy_kwargs]", &lenient())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("data[policy_kwargs]"), "{e}");
+}

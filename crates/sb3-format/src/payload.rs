@@ -95,11 +95,12 @@ impl Payload {
                 reason: e.to_string(),
             })?;
         let options = options.clone().lenient(true);
-        let pickle = Pickle::parse(&bytes, &options).map_err(|source| Error::Payload {
-            member: member.to_owned(),
-            key: key.to_owned(),
-            source: Box::new(source),
-        })?;
+        let pickle =
+            Pickle::parse_named(&bytes, &format!("{member}[{key}]"), &options).map_err(|source| Error::Payload {
+                member: member.to_owned(),
+                key: key.to_owned(),
+                source: Box::new(source),
+            })?;
         Ok(Payload {
             type_name: type_name.map(str::to_owned),
             pickle,

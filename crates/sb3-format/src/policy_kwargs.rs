@@ -242,7 +242,7 @@ fn per_network(item: Item<'_>, budget: &mut Budget) -> Option<Vec<(String, Vec<u
     for (key, value) in item.items()? {
         budget.charge_text(key.len()).ok()?;
         let sizes = value.sizes(budget)?;
-        crate::space::insert_last_wins(&mut out, key.to_owned(), sizes);
+        out.push((key.to_owned(), sizes));
     }
     Some(out)
 }

@@ -249,14 +249,9 @@ fn nested_ints(array: &NdArray) -> Json {
     build(&values, array.shape())
 }
 
-/// The class of an inert object: the callable of `NEWOBJ`/`REDUCE`, or the first argument of
-/// `copyreg._reconstructor` (protocols 0–1).
+/// The class of an inert object (looking through protocol 0–1 `copyreg` helpers).
 pub(crate) fn class_of<'a>(value: Value<'a>) -> Option<(&'a str, &'a str)> {
-    let obj = value.as_object()?;
-    match obj.class_name()? {
-        ("copyreg", "_reconstructor") => obj.args().index(0)?.as_global(),
-        other => Some(other),
-    }
+    value.as_object()?.instance_class()
 }
 
 /// Whether `module` is one of gym's or gymnasium's space modules.
@@ -348,7 +343,7 @@ fn decode_at(value: Value<'_>, depth: usize, budget: &mut Budget) -> Result<Spac
                     _ => return Err("Dict space with a key that is not a string".into()),
                 };
                 let space = decode_at(sub, depth + 1, budget).map_err(|e| format!("Dict[{key:?}]: {e}"))?;
-                insert_last_wins(&mut items, key, space);
+                items.push((key, space));
             }
             Ok(Space::Dict(items))
         }
@@ -362,15 +357,6 @@ fn decode_at(value: Value<'_>, depth: usize, budget: &mut Budget) -> Result<Spac
             Ok(Space::Tuple(items))
         }
         _ => Ok(Space::Other { class }),
-    }
-}
-
-/// Inserts like a Python dict: a repeated key keeps its first position and takes the new value
-/// (a pickle may set one key twice; the decoded dict lists both).
-pub(crate) fn insert_last_wins<T>(items: &mut Vec<(String, T)>, key: String, value: T) {
-    match items.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, slot)) => *slot = value,
-        None => items.push((key, value)),
     }
 }
 

@@ -169,7 +169,7 @@ impl VecNormalize {
     /// errors name `name`.
     pub fn from_bytes_with(bytes: &[u8], options: &Options, name: &str) -> Result<VecNormalize> {
         let options = options.clone().lenient(true);
-        let pickle = Pickle::parse(bytes, &options).map_err(|source| Error::Member {
+        let pickle = Pickle::parse_named(bytes, name, &options).map_err(|source| Error::Member {
             member: name.to_owned(),
             source: Box::new(source),
         })?;
@@ -193,7 +193,7 @@ impl VecNormalize {
                     let rms = RunningMeanStd::decode(value, &mut budget)
                         .map_err(|e| invalid(format!("obs_rms[{key:?}]: {e}")))?;
                     budget.charge_text(key.len()).map_err(invalid)?;
-                    space::insert_last_wins(&mut items, key.to_owned(), rms);
+                    items.push((key.to_owned(), rms));
                 }
                 ObsStats::Dict(items)
             }

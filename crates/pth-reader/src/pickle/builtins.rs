@@ -8,7 +8,8 @@
 
 use super::tree::{DictNode, Node, Tree, ValueId};
 
-/// Rewrites every recognised reconstruction in `tree`.
+/// Rewrites every recognised reconstruction in `tree`, then gives every dict Python's key
+/// semantics.
 pub(crate) fn normalize(tree: &mut Tree) {
     for index in 0..tree.nodes.len() {
         let id = ValueId(index as u32);
@@ -16,6 +17,66 @@ pub(crate) fn normalize(tree: &mut Tree) {
             tree.replace(id, node);
         }
     }
+    for index in 0..tree.nodes.len() {
+        let id = ValueId(index as u32);
+        if let Some(items) = deduplicated(tree, id) {
+            if let Some(Node::Dict(dict)) = tree.node_mut(id) {
+                dict.items = items;
+            }
+        }
+    }
+}
+
+/// A dict key as Python compares it, for the key types that matter (strings, integers,
+/// booleans, integral floats, bytes, None); `None` for keys left as they are.
+#[derive(PartialEq, Eq, Hash)]
+enum KeyIdentity<'a> {
+    Str(&'a str),
+    Int(i64),
+    Big(&'a [u8]),
+    Bytes(&'a [u8]),
+    NoneKey,
+}
+
+fn key_identity(tree: &Tree, key: ValueId) -> Option<KeyIdentity<'_>> {
+    Some(match tree.node(key) {
+        Node::Str(s) => KeyIdentity::Str(s),
+        Node::Int(i) => KeyIdentity::Int(*i),
+        // True == 1 and 1.0 == 1 in Python, with equal hashes.
+        Node::Bool(b) => KeyIdentity::Int(i64::from(*b)),
+        Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => KeyIdentity::Int(*f as i64),
+        Node::BigInt(b) => KeyIdentity::Big(b),
+        Node::Bytes(b) => KeyIdentity::Bytes(b),
+        Node::None => KeyIdentity::NoneKey,
+        _ => return None,
+    })
+}
+
+/// A dict's items with repeated keys merged as Python's dict merges them (first position,
+/// last value), or `None` when no key repeats.
+fn deduplicated(tree: &Tree, id: ValueId) -> Option<Vec<(ValueId, ValueId)>> {
+    let Node::Dict(dict) = tree.node(id) else { return None };
+    let mut first: std::collections::HashMap<KeyIdentity<'_>, usize> = std::collections::HashMap::new();
+    let mut merged: Vec<(ValueId, ValueId)> = Vec::with_capacity(dict.items.len());
+    let mut repeated = false;
+    for &(k, v) in &dict.items {
+        match key_identity(tree, k) {
+            Some(identity) => match first.get(&identity) {
+                Some(&at) => {
+                    repeated = true;
+                    if let Some(slot) = merged.get_mut(at) {
+                        slot.1 = v;
+                    }
+                }
+                None => {
+                    first.insert(identity, merged.len());
+                    merged.push((k, v));
+                }
+            },
+            None => merged.push((k, v)),
+        }
+    }
+    repeated.then_some(merged)
 }
 
 /// The plain value an object node stands for, if it is a recognised builtin reconstruction.

@@ -41,7 +41,12 @@ impl Pickle {
     ///
     /// In strict mode only the torch allowlist's globals may appear; lenient mode accepts any.
     pub fn parse(bytes: &[u8], options: &Options) -> Result<Pickle> {
-        let (tree, protocol, _) = decode(bytes, "pickle", options)?;
+        Pickle::parse_named(bytes, "pickle", options)
+    }
+
+    /// Like [`parse`](Self::parse), naming the source in error messages (a file or member name).
+    pub fn parse_named(bytes: &[u8], name: &str, options: &Options) -> Result<Pickle> {
+        let (tree, protocol, _) = decode(bytes, name, options)?;
         Ok(Pickle { tree, protocol })
     }
 
