@@ -1,29 +1,18 @@
 //! The `pth` binary driven over the fixtures, the hostile inputs and the public corpus.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("fixtures").join(name)
-}
+use test_support::{corpus, fixture, load_json as json};
 
 fn pth() -> Command {
     let mut cmd = Command::cargo_bin("pth").unwrap();
     cmd.timeout(Duration::from_secs(60));
     cmd
-}
-
-fn json(path: &Path) -> Json {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// `pth ls --json --sha256` against a torch manifest; returns the failures.
@@ -82,14 +71,7 @@ fn ls_json_matches_every_fixture() {
 
 #[test]
 fn ls_json_matches_the_gopickle_corpus() {
-    let corpus = root().join("../shared/corpus");
-    if !corpus.join("README.md").exists() {
-        if std::env::var("PTH_REQUIRE_CORPUS").as_deref() == Ok("1") {
-            panic!("PTH_REQUIRE_CORPUS=1 but no corpus at {}", corpus.display());
-        }
-        eprintln!("skipping: no corpus");
-        return;
-    }
+    let Some(corpus) = corpus() else { return };
     let failures = ls_matches_manifest(&corpus.join("gopickle/expected.json"), &corpus, false);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -272,7 +254,7 @@ fn convert_to_safetensors_and_npz_keeps_every_byte() {
         for t in entry["tensors"].as_array().unwrap() {
             let view = st.tensor(t["name"].as_str().unwrap()).unwrap();
             assert_eq!(
-                hex::encode(Sha256::digest(view.data())),
+                test_support::sha256_hex(view.data()),
                 t["sha256"].as_str().unwrap(),
                 "{name} {}",
                 t["name"]
@@ -315,7 +297,7 @@ fn convert_to_safetensors_and_npz_keeps_every_byte() {
         let header_len = usize::from(u16::from_le_bytes([data[8], data[9]]));
         let body = &data[10 + header_len..];
         assert_eq!(
-            hex::encode(Sha256::digest(body)),
+            test_support::sha256_hex(body),
             t["sha256"].as_str().unwrap(),
             "{}",
             t["name"]
@@ -399,14 +381,7 @@ fn sb3_info_json_matches_the_fixture_models() {
 
 #[test]
 fn sb3_info_json_matches_every_corpus_model() {
-    let corpus = root().join("../shared/corpus");
-    if !corpus.join("README.md").exists() {
-        if std::env::var("PTH_REQUIRE_CORPUS").as_deref() == Ok("1") {
-            panic!("PTH_REQUIRE_CORPUS=1 but no corpus at {}", corpus.display());
-        }
-        eprintln!("skipping: no corpus");
-        return;
-    }
+    let Some(corpus) = corpus() else { return };
     let mut failures = sb3_info_matches(&corpus.join("rl-trained-agents/expected.json"), &corpus);
     failures.extend(sb3_info_matches(&corpus.join("sb3-generated/expected.json"), &corpus));
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -2,51 +2,17 @@
 //! compared with a manifest entry (the schema of ../shared/corpus/README.md).
 #![allow(
     dead_code,
+    unused_imports,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
-
 use pth_reader::{Checkpoint, TensorView};
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 
-/// The project root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The shared corpus (`$PTH_CORPUS`, default `../shared/corpus` beside the project), or
-/// `None` when it is absent and `PTH_REQUIRE_CORPUS` is not set. With `PTH_REQUIRE_CORPUS=1` a
-/// missing corpus fails the test instead of skipping it.
-pub fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("PTH_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/corpus"));
-    if dir.join("README.md").exists() {
-        return Some(dir);
-    }
-    if std::env::var("PTH_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!("PTH_REQUIRE_CORPUS=1 but the corpus is missing at {}", dir.display());
-    }
-    eprintln!(
-        "skipping: no corpus at {} (set PTH_REQUIRE_CORPUS=1 to make this fail)",
-        dir.display()
-    );
-    None
-}
-
-pub fn load_json(path: &std::path::Path) -> Json {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use test_support::{corpus, load_json, root, sha256_hex};
 
 fn usizes(v: &Json) -> Vec<usize> {
     v.as_array()
