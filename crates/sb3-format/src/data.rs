@@ -53,6 +53,45 @@ pub enum DataValue<'a> {
     Serialized(&'a Payload),
 }
 
+/// `bytes` with the bare `NaN`, `Infinity` and `-Infinity` that Python's `json.dumps` writes
+/// replaced by the strings `"nan"`, `"inf"` and `"-inf"` (the spelling the corpus manifests use
+/// for non-finite numbers); `None` when there are none.
+fn python_constants(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else {
+            let rest = bytes.get(i..).unwrap_or_default();
+            let constant = [
+                (&b"-Infinity"[..], &b"\"-inf\""[..]),
+                (b"Infinity", b"\"inf\""),
+                (b"NaN", b"\"nan\""),
+            ]
+            .into_iter()
+            .find(|(token, _)| rest.starts_with(token));
+            if let Some((token, replacement)) = constant {
+                out.extend_from_slice(replacement);
+                i += token.len();
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
 impl Data {
     /// Parses the bytes of a `data` member with default limits.
     pub fn parse(bytes: &[u8]) -> Result<Data> {
@@ -62,7 +101,12 @@ impl Data {
     /// Parses the bytes of a `data` member; payloads are decoded in lenient mode within
     /// `options`' limits, and errors name `member`.
     pub fn parse_with(bytes: &[u8], options: &Options, member: &str) -> Result<Data> {
-        let json: Json = serde_json::from_slice(bytes).map_err(|e| Error::Json {
+        let parsed = serde_json::from_slice::<Json>(bytes).or_else(|e| match python_constants(bytes) {
+            // Python's json.dumps writes NaN, Infinity and -Infinity, which JSON lacks.
+            Some(fixed) => serde_json::from_slice(&fixed),
+            None => Err(e),
+        });
+        let json = parsed.map_err(|e| Error::Json {
             member: member.to_owned(),
             reason: e.to_string(),
         })?;

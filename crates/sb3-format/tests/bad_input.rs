@@ -364,3 +364,15 @@ fn a_key_set_twice_keeps_its_first_place_and_last_value() {
     assert_eq!(kwargs.net_arch, Some(sb3_format::NetArch::Layers(vec![2, 3])));
     assert_eq!(kwargs.keys, ["net_arch"]);
 }
+
+#[test]
+fn python_json_constants_in_data_are_read_as_strings() {
+    let data = sb3_format::Data::parse(
+        br#"{"gamma": 0.99, "max_grad_norm": Infinity, "x": [NaN, -Infinity], "s": "NaN \"Infinity\""}"#,
+    )
+    .unwrap();
+    assert_eq!(data.raw()["max_grad_norm"], "inf");
+    assert_eq!(data.raw()["x"], serde_json::json!(["nan", "-inf"]));
+    assert_eq!(data.raw()["s"], "NaN \"Infinity\"");
+    assert_eq!(data.gamma(), Some(0.99));
+}
