@@ -5,8 +5,9 @@ use serde_json::{json, Value as Json};
 
 /// Elements decoded for display.
 pub enum Elements {
-    /// Real floats (float8 to float64).
-    Float(Vec<f64>),
+    /// Real floats (float8 to float64); `single` when the dtype is no wider than float32, so
+    /// they print with float32's shortest digits.
+    Float { values: Vec<f64>, single: bool },
     /// Signed integers (and quantized integer representations).
     Int(Vec<i64>),
     /// Unsigned integers up to 64 bits.
@@ -52,7 +53,10 @@ impl Elements {
                     .map(|[r, i]| (f64::from(r), f64::from(i)))
                     .collect(),
             ),
-            d if d.is_floating_point() && d != Float4E2M1FnX2 => Elements::Float(t.to_f64_vec()?),
+            d if d.is_floating_point() && d != Float4E2M1FnX2 => Elements::Float {
+                values: t.to_f64_vec()?,
+                single: d != Float64,
+            },
             _ => {
                 let size = t.dtype().size();
                 let bytes = t.to_le_bytes()?;
@@ -69,7 +73,10 @@ impl Elements {
     /// Element `i` as text, numpy-style.
     pub fn text(&self, i: usize) -> String {
         match self {
-            Elements::Float(v) => v.get(i).map(|&f| float_text(f)).unwrap_or_default(),
+            Elements::Float { values, single: true } => {
+                values.get(i).map(|&f| float32_text(f as f32)).unwrap_or_default()
+            }
+            Elements::Float { values, single: false } => values.get(i).map(|&f| float_text(f)).unwrap_or_default(),
             Elements::Int(v) => v.get(i).map(i64::to_string).unwrap_or_default(),
             Elements::UInt(v) | Elements::Raw(v) => v.get(i).map(u64::to_string).unwrap_or_default(),
             Elements::Bool(v) => v
@@ -93,7 +100,7 @@ impl Elements {
     /// Element `i` as JSON (complex as `[re, im]`, non-finite floats as strings).
     pub fn json(&self, i: usize) -> Json {
         match self {
-            Elements::Float(v) => v.get(i).map_or(Json::Null, |&f| crate::json::float(f)),
+            Elements::Float { values, .. } => values.get(i).map_or(Json::Null, |&f| crate::json::float(f)),
             Elements::Int(v) => v.get(i).map_or(Json::Null, |&x| json!(x)),
             Elements::UInt(v) | Elements::Raw(v) => v.get(i).map_or(Json::Null, |&x| json!(x)),
             Elements::Bool(v) => v.get(i).map_or(Json::Null, |&x| json!(x)),
@@ -101,6 +108,20 @@ impl Elements {
                 json!([crate::json::float(r), crate::json::float(im)])
             }),
         }
+    }
+}
+
+/// A float32 for humans: its own shortest round-trip digits (`0.33025187`, not the float64
+/// expansion `0.33025187253952026`).
+pub fn float32_text(f: f32) -> String {
+    if !f.is_finite() {
+        return float_text(f64::from(f));
+    }
+    let s = format!("{f}");
+    if s.len() > 12 {
+        format!("{f:e}")
+    } else {
+        s
     }
 }
 
