@@ -57,7 +57,9 @@ impl Checkpoint<'static> {
     #[cfg(feature = "mmap")]
     pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
         let map = crate::MappedFile::open(path)?;
-        Checkpoint::from_shared(map.into_shared(), options)
+        let ckpt = Checkpoint::from_shared(map.shared(), options)?;
+        map.restore_readahead();
+        Ok(ckpt)
     }
 
     /// Opens bytes it takes ownership of.

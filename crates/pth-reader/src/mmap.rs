@@ -4,26 +4,40 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::{Error, Result, SharedBytes};
 
 /// A read-only memory map of a whole file.
 ///
-/// Mapping lets a checkpoint of many gigabytes be opened in microseconds: the operating system
-/// pages in only the tensor bytes that are actually read.
+/// Mapping lets a checkpoint of many gigabytes be opened in milliseconds: the operating system
+/// reads only the pages that are touched. While an archive is being indexed only its headers
+/// are touched, scattered through the file, so the map starts with read-ahead turned off
+/// (otherwise the kernel would read hundreds of kilobytes of tensor data around every header);
+/// [`restore_readahead`](Self::restore_readahead) turns it back on for reading tensors.
 ///
 /// ```no_run
 /// let map = pth_reader::MappedFile::open("model.pt")?;
 /// let ckpt = pth_reader::Checkpoint::from_bytes(map.bytes())?;
+/// map.restore_readahead();
 /// # Ok::<(), pth_reader::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MappedFile {
-    map: memmap2::Mmap,
+    map: Arc<memmap2::Mmap>,
+}
+
+/// Lets [`SharedBytes`] keep a map alive.
+struct Owner(Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for Owner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl MappedFile {
-    /// Maps the file at `path` read-only.
+    /// Maps the file at `path` read-only, with read-ahead off (see the type's documentation).
     pub fn open(path: impl AsRef<Path>) -> Result<MappedFile> {
         let path = path.as_ref();
         let io_err = |source| Error::Io {
@@ -38,7 +52,8 @@ impl MappedFile {
         // mmap-based reader (torch's `mmap=True`, safetensors). Truncation by another process
         // would raise SIGBUS on access rather than let us read out of bounds.
         let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io_err)?;
-        Ok(MappedFile { map })
+        advise(&map, Readahead::Off);
+        Ok(MappedFile { map: Arc::new(map) })
     }
 
     /// The mapped bytes.
@@ -46,8 +61,37 @@ impl MappedFile {
         &self.map
     }
 
+    /// Shareable bytes that keep the map alive (the map itself stays usable).
+    pub fn shared(&self) -> SharedBytes<'static> {
+        SharedBytes::from_owner(Owner(Arc::clone(&self.map)))
+    }
+
     /// Turns the map into shareable bytes that keep it alive.
     pub fn into_shared(self) -> SharedBytes<'static> {
-        SharedBytes::from_owner(self.map)
+        SharedBytes::from_owner(Owner(self.map))
+    }
+
+    /// Turns the kernel's read-ahead back on, for reading tensors in bulk. Advisory: errors
+    /// are ignored.
+    pub fn restore_readahead(&self) {
+        advise(&self.map, Readahead::Normal);
     }
 }
+
+enum Readahead {
+    Off,
+    Normal,
+}
+
+#[cfg(unix)]
+fn advise(map: &memmap2::Mmap, readahead: Readahead) {
+    let advice = match readahead {
+        Readahead::Off => memmap2::Advice::Random,
+        Readahead::Normal => memmap2::Advice::Normal,
+    };
+    // Advice only changes performance; a kernel that refuses it reads as it would anyway.
+    let _ = map.advise(advice);
+}
+
+#[cfg(not(unix))]
+fn advise(_: &memmap2::Mmap, _: Readahead) {}

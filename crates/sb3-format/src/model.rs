@@ -68,7 +68,10 @@ impl Model<'static> {
             path: path.to_path_buf(),
             source: Box::new(source),
         })?;
-        Model::from_shared(map.into_shared(), options)
+        let model = Model::from_shared(map.shared(), options)?;
+        // Indexing touched only headers; reading tensors wants the kernel's read-ahead back.
+        map.restore_readahead();
+        Ok(model)
     }
 
     /// Opens bytes it takes ownership of.
