@@ -14,6 +14,10 @@ fn main() -> Result<(), pth_reader::Error> {
             parameters += tensor.numel();
         }
     }
-    println!("{} tensors, {parameters} floating-point elements ({} format)", ckpt.len(), ckpt.format().name());
+    println!(
+        "{} tensors, {parameters} floating-point elements ({} format)",
+        ckpt.len(),
+        ckpt.format().name()
+    );
     Ok(())
 }
