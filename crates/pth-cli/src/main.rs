@@ -117,7 +117,27 @@ fn main() -> ExitCode {
 }
 
 fn open(path: &std::path::Path, options: &Options) -> anyhow::Result<Checkpoint<'static>> {
-    Checkpoint::open_with(path, options).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    Checkpoint::open_with(path, options).map_err(|e| {
+        let hint = if looks_like_sb3(path) {
+            " (a Stable-Baselines3 model: try `pth sb3 info`)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("{}: {e}{hint}", path.display())
+    })
+}
+
+/// Whether a file that failed to open as a torch archive is an SB3 model zip (top-level `data`
+/// and `.pth` members), to point the user at `pth sb3`.
+fn looks_like_sb3(path: &std::path::Path) -> bool {
+    let Ok(map) = pth_reader::MappedFile::open(path) else {
+        return false;
+    };
+    let Ok(zip) = pth_reader::ZipArchive::parse(map.shared()) else {
+        return false;
+    };
+    let names: Vec<&str> = zip.entries().iter().map(|e| e.name()).collect();
+    names.contains(&"data") && names.iter().any(|n| !n.contains('/') && n.ends_with(".pth"))
 }
 
 /// The error and its causes on one line.
