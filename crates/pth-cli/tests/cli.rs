@@ -15,26 +15,34 @@ fn pth() -> Command {
     cmd
 }
 
+/// Runs `pth` with `args` then `file`; its JSON output, or its stderr as the failure.
+fn run_json(args: &[&str], file: &Path) -> Result<Json, String> {
+    let out = pth().args(args).arg(file).output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
 /// `pth ls --json --sha256` against a torch manifest; returns the failures.
 fn ls_matches_manifest(manifest: &Path, base: &Path, lenient: bool) -> Vec<String> {
     let m = json(manifest);
     let mut failures = Vec::new();
     for f in m["files"].as_array().unwrap() {
         let file = f["file"].as_str().unwrap();
-        let mut cmd = pth();
-        if lenient && f["lenient"].as_bool().unwrap_or(false) {
-            cmd.arg("--lenient");
-        }
-        let out = cmd
-            .args(["ls", "--json", "--sha256"])
-            .arg(base.join(file))
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            failures.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)));
-            continue;
-        }
-        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        let lenient = lenient && f["lenient"].as_bool().unwrap_or(false);
+        let args: &[&str] = if lenient {
+            &["--lenient", "ls", "--json", "--sha256"]
+        } else {
+            &["ls", "--json", "--sha256"]
+        };
+        let got = match run_json(args, &base.join(file)) {
+            Ok(got) => got,
+            Err(stderr) => {
+                failures.push(format!("{file}: {stderr}"));
+                continue;
+            }
+        };
         assert_eq!(got["format"], f["format"], "{file}");
         let tensors = got["tensors"].as_array().unwrap();
         let want = f["tensors"].as_array().unwrap();
@@ -325,16 +333,13 @@ fn sb3_info_matches(manifest: &Path, base: &Path) -> Vec<String> {
     let mut failures = Vec::new();
     for e in m["models"].as_array().unwrap() {
         let file = e["file"].as_str().unwrap();
-        let out = pth()
-            .args(["sb3", "info", "--json"])
-            .arg(base.join(file))
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            failures.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)));
-            continue;
-        }
-        let got: Json = serde_json::from_slice(&out.stdout).unwrap();
+        let got = match run_json(&["sb3", "info", "--json"], &base.join(file)) {
+            Ok(got) => got,
+            Err(stderr) => {
+                failures.push(format!("{file}: {stderr}"));
+                continue;
+            }
+        };
         for key in [
             "sb3_version",
             "system_info",

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::pickle::text;
@@ -17,7 +18,7 @@ pub(crate) struct Tables<'data> {
     pub(crate) storages: Vec<Storage<'data>>,
     /// Python attributes of tensors (`_rebuild_from_type_v2`, `_rebuild_parameter_with_state`),
     /// by tensor index: the pickled state, a dict or a `(dict, slots)` tuple.
-    pub(crate) attributes: Vec<(u32, ValueId)>,
+    pub(crate) attributes: BTreeMap<u32, ValueId>,
     /// Tensors whose metadata failed validation, with the error: opening fails with the first
     /// one, named by its path.
     pub(crate) invalid: Vec<(u32, crate::Error)>,
@@ -26,17 +27,16 @@ pub(crate) struct Tables<'data> {
 static NO_TABLES: Tables<'static> = Tables {
     tensors: Vec::new(),
     storages: Vec::new(),
-    attributes: Vec::new(),
+    attributes: BTreeMap::new(),
     invalid: Vec::new(),
 };
 
 impl Tables<'_> {
     /// The attribute state of tensor `index`, if it has one.
     pub(crate) fn attributes_of(&self, index: u32) -> Option<ValueId> {
-        self.attributes
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|&(_, state)| state)
+        // A map, not a list: the naming walk asks once per tensor, and a file may have
+        // many tensors with attributes.
+        self.attributes.get(&index).copied()
     }
 
     pub(crate) fn empty() -> &'static Tables<'static> {

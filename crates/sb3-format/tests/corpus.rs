@@ -103,12 +103,7 @@ fn every_vecnormalize_file_decodes_and_fits_its_model() {
 }
 
 fn compare_rms(file: &str, rms: &RunningMeanStd, want: &Json) {
-    let shape: Vec<usize> = want["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
+    let shape = common::usizes(&want["shape"]);
     assert_eq!(rms.shape(), shape.as_slice(), "{file}: shape");
     let le = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     assert_eq!(common::sha256_hex(&le(rms.mean())), want["mean_sha256"], "{file}: mean");

@@ -48,3 +48,12 @@ pub fn load_json(path: &Path) -> Json {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
+
+/// A manifest's array of sizes (`shape`, `stride`) as `usize`s.
+pub fn usizes(v: &Json) -> Vec<usize> {
+    let items = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    items
+        .iter()
+        .map(|x| x.as_u64().unwrap_or_else(|| panic!("not a size: {x}")) as usize)
+        .collect()
+}

@@ -297,7 +297,7 @@ impl<'data> Pass<'_, '_, 'data> {
             _ => false,
         };
         if !empty {
-            self.tables.attributes.push((*index, state));
+            self.tables.attributes.insert(*index, state);
         }
     }
 

@@ -12,15 +12,7 @@
 use pth_reader::{Checkpoint, TensorView};
 use serde_json::Value as Json;
 
-pub use test_support::{corpus, load_json, root, sha256_hex};
-
-fn usizes(v: &Json) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
+pub use test_support::{corpus, load_json, root, sha256_hex, usizes};
 
 /// Compares one tensor with its manifest entry; returns what differs.
 pub fn compare(name: &str, t: &TensorView<'_>, want: &Json) -> Result<(), String> {

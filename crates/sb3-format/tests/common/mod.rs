@@ -16,7 +16,7 @@ use std::path::Path;
 use sb3_format::{system_info_json, Model, Space};
 use serde_json::Value as Json;
 
-pub use test_support::{corpus, load_json, root, sha256_hex};
+pub use test_support::{corpus, load_json, root, sha256_hex, usizes};
 
 fn num(x: &Json) -> Option<f64> {
     match x {
@@ -102,12 +102,7 @@ pub fn check_model(base: &Path, entry: &Json) -> Result<(), String> {
             if g.dtype().name() != t["dtype"].as_str().unwrap() {
                 return Err(format!("{sd}.{name}: dtype {} want {}", g.dtype(), t["dtype"]));
             }
-            let shape: Vec<usize> = t["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
+            let shape = usizes(&t["shape"]);
             if g.shape() != shape.as_slice() {
                 return Err(format!("{sd}.{name}: shape {:?} want {shape:?}", g.shape()));
             }
