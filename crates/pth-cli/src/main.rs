@@ -5,12 +5,18 @@
 //! `error: ...` on stderr); 2 usage errors.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 mod convert;
 mod get;
+mod gym;
 mod json;
 mod ls;
 mod output;
+mod predict;
 mod sb3;
 mod tree;
 mod values;

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 use pth_reader::Options;
-use sb3_format::{Model, ObsStats, RunningMeanStd, Space, VecNormalize};
+use sb3_format::{Model, ObsStats, RunningMeanStd, VecNormalize};
+use sb3_policy::Policy;
 use serde_json::{json, Map, Value as Json};
 
 use crate::json::{float, tensor_entry};
 use crate::output::with_stdout;
+use crate::{gym, predict};
 
 /// The `sb3` subcommands.
 #[derive(Subcommand)]
@@ -25,6 +27,26 @@ pub enum Command {
         json: bool,
         /// The model zip.
         model: PathBuf,
+    },
+    /// Run a model's policy: one JSON observation per line in, one JSON action per line out
+    /// (SB3's `predict(obs, deterministic=True)`). Recurrent policies read the lines as the
+    /// steps of one episode.
+    Predict {
+        /// The model zip.
+        model: PathBuf,
+        /// VecNormalize statistics to normalise observations with.
+        #[arg(long, value_name = "FILE.pkl")]
+        vecnormalize: Option<PathBuf>,
+        /// Observations as JSON, one per line (an array, nested for images; an object for
+        /// Dict spaces).
+        #[arg(long, conflicts_with = "obs_file", required_unless_present_any = ["obs_file", "bench"])]
+        obs: Option<String>,
+        /// A file of JSON observations, one per line (`-` for stdin).
+        #[arg(long, value_name = "PATH")]
+        obs_file: Option<PathBuf>,
+        /// Time the policy instead: single-observation latency, batch throughput, open + build.
+        #[arg(long)]
+        bench: bool,
     },
     /// Print the statistics of a VecNormalize pickle.
     Vecnormalize {
@@ -47,6 +69,29 @@ pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
             } else {
                 let text = info_text(&m);
                 with_stdout(|w| w.write_all(text.as_bytes()))
+            }
+        }
+        Command::Predict {
+            model,
+            vecnormalize,
+            obs,
+            obs_file,
+            bench,
+        } => {
+            let stats = match &vecnormalize {
+                Some(path) => Some(VecNormalize::open(path).with_context(|| path.display().to_string())?),
+                None => None,
+            };
+            let open = || -> anyhow::Result<Policy> {
+                let m = open_model(&model, options)?;
+                Policy::from_model(&m, stats.as_ref()).with_context(|| model.display().to_string())
+            };
+            let policy = open()?;
+            let lines = predict::read_lines(obs.as_deref(), obs_file.as_deref())?;
+            if bench {
+                predict::bench(&model, &policy, &lines, &open)
+            } else {
+                predict::run(&policy, &lines)
             }
         }
         Command::Vecnormalize { json, file } => {
@@ -168,13 +213,21 @@ fn info_text(model: &Model<'_>) -> String {
     line(
         &mut s,
         "observation space",
-        model.observation_space().map_or("?".into(), space_text),
+        model.observation_space().map_or("?".into(), gym::space),
     );
     line(
         &mut s,
         "action space",
-        model.action_space().map_or("?".into(), space_text),
+        model.action_space().map_or("?".into(), gym::space),
     );
+    match Policy::from_model(model, None) {
+        Ok(policy) => {
+            line(&mut s, "policy", policy.family().to_string());
+            line(&mut s, "extractor", policy.extractor().to_string());
+            line(&mut s, "architecture", policy.architecture());
+        }
+        Err(e) => line(&mut s, "policy", format!("cannot run: {e}")),
+    }
     if let Some(kwargs) = model.policy_kwargs() {
         if let Some(act) = &kwargs.activation_fn {
             line(&mut s, "activation", act.to_string());
@@ -212,14 +265,6 @@ fn info_text(model: &Model<'_>) -> String {
 
 fn parameters(ckpt: &pth_reader::Checkpoint<'_>) -> usize {
     ckpt.tensors().map(|(_, t)| t.numel()).sum()
-}
-
-fn space_text(space: &Space) -> String {
-    let json = space.to_json();
-    match space {
-        Space::Box(b) => format!("Box({}, shape {:?})", b.dtype(), b.shape()),
-        _ => json.to_string(),
-    }
 }
 
 fn rms_json(r: &RunningMeanStd) -> Json {

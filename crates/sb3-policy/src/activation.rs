@@ -1,0 +1,268 @@
+//! Activation functions, named by the `torch.nn` class SB3 was given (`activation_fn`).
+
+use std::fmt;
+
+use sb3_format::GlobalName;
+
+use crate::error::{unsupported, Result};
+use crate::math;
+
+/// An activation module, constructed (as SB3 does) with its default arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Activation {
+    /// `nn.ReLU`.
+    ReLU,
+    /// `nn.Tanh`.
+    Tanh,
+    /// `nn.Sigmoid`.
+    Sigmoid,
+    /// `nn.ELU` (alpha 1).
+    ELU,
+    /// `nn.LeakyReLU` (negative slope 0.01).
+    LeakyReLU,
+    /// `nn.SiLU` (x · sigmoid(x)).
+    SiLU,
+    /// `nn.GELU` (the exact, erf form).
+    GELU,
+    /// `nn.Softplus` (beta 1, threshold 20).
+    Softplus,
+    /// `nn.Mish`.
+    Mish,
+    /// `nn.SELU`.
+    SELU,
+    /// `nn.CELU` (alpha 1).
+    CELU,
+    /// `nn.ReLU6`.
+    ReLU6,
+    /// `nn.Hardtanh` (-1, 1).
+    Hardtanh,
+    /// `nn.Hardswish`.
+    Hardswish,
+    /// `nn.Hardsigmoid`.
+    Hardsigmoid,
+    /// `nn.Softsign`.
+    Softsign,
+    /// `nn.Tanhshrink`.
+    Tanhshrink,
+    /// `nn.LogSigmoid`.
+    LogSigmoid,
+    /// `nn.Identity`.
+    Identity,
+}
+
+/// Every supported activation with its `torch.nn` class name.
+const NAMES: [(&str, Activation); 19] = [
+    ("ReLU", Activation::ReLU),
+    ("Tanh", Activation::Tanh),
+    ("Sigmoid", Activation::Sigmoid),
+    ("ELU", Activation::ELU),
+    ("LeakyReLU", Activation::LeakyReLU),
+    ("SiLU", Activation::SiLU),
+    ("GELU", Activation::GELU),
+    ("Softplus", Activation::Softplus),
+    ("Mish", Activation::Mish),
+    ("SELU", Activation::SELU),
+    ("CELU", Activation::CELU),
+    ("ReLU6", Activation::ReLU6),
+    ("Hardtanh", Activation::Hardtanh),
+    ("Hardswish", Activation::Hardswish),
+    ("Hardsigmoid", Activation::Hardsigmoid),
+    ("Softsign", Activation::Softsign),
+    ("Tanhshrink", Activation::Tanhshrink),
+    ("LogSigmoid", Activation::LogSigmoid),
+    ("Identity", Activation::Identity),
+];
+
+impl Activation {
+    /// The activation a pickled class names (`torch.nn.modules.activation.ReLU`); an error
+    /// naming the class for anything else (a custom module, a class outside `torch.nn`).
+    ///
+    /// ```
+    /// use sb3_format::GlobalName;
+    /// use sb3_policy::Activation;
+    /// let relu = GlobalName::new("torch.nn.modules.activation", "ReLU");
+    /// assert_eq!(Activation::from_class(&relu).unwrap(), Activation::ReLU);
+    /// let custom = GlobalName::new("__main__", "Swish");
+    /// assert!(Activation::from_class(&custom).unwrap_err().to_string().contains("__main__.Swish"));
+    /// ```
+    pub fn from_class(class: &GlobalName) -> Result<Activation> {
+        let in_torch_nn = class.module == "torch.nn" || class.module.starts_with("torch.nn.");
+        NAMES
+            .iter()
+            .find(|(name, _)| in_torch_nn && *name == class.name)
+            .map(|(_, activation)| *activation)
+            .ok_or_else(|| unsupported(format!("activation function {class}")))
+    }
+
+    /// The `torch.nn` class name (`"ReLU"`).
+    pub fn name(self) -> &'static str {
+        NAMES.iter().find(|(_, a)| *a == self).map_or("?", |(name, _)| name)
+    }
+
+    /// Applies the activation in place.
+    #[inline(always)]
+    pub(crate) fn apply(self, values: &mut [f32]) {
+        match self {
+            Activation::ReLU => values.iter_mut().for_each(|v| *v = relu(*v)),
+            Activation::Tanh => values.iter_mut().for_each(|v| *v = math::tanh(*v)),
+            Activation::Sigmoid => values.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
+            Activation::Identity => {}
+            other => values.iter_mut().for_each(|v| *v = other.scalar(*v)),
+        }
+    }
+
+    /// The less common activations, one value at a time, in float64 then rounded (they are
+    /// not on any hot path worth vectorising).
+    fn scalar(self, x: f32) -> f32 {
+        let v = f64::from(x);
+        let out = match self {
+            Activation::ELU => elu(v, 1.0),
+            Activation::LeakyReLU => {
+                if v >= 0.0 {
+                    v
+                } else {
+                    v * f64::from(0.01f32)
+                }
+            }
+            Activation::SiLU => v / (1.0 + (-v).exp()),
+            Activation::GELU => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
+            Activation::Softplus => softplus(v),
+            Activation::Mish => v * softplus(v).tanh(),
+            Activation::SELU => 1.050_700_987_355_480_5 * elu(v, 1.673_263_242_354_377_3),
+            Activation::CELU => elu(v, 1.0),
+            Activation::ReLU6 => v.clamp(0.0, 6.0),
+            Activation::Hardtanh => v.clamp(-1.0, 1.0),
+            Activation::Hardswish => v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
+            Activation::Hardsigmoid => (v / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Softsign => v / (1.0 + v.abs()),
+            Activation::Tanhshrink => v - v.tanh(),
+            Activation::LogSigmoid => -softplus(-v),
+            Activation::ReLU => v.max(0.0),
+            Activation::Tanh => v.tanh(),
+            Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            Activation::Identity => v,
+        };
+        if x.is_nan() {
+            x
+        } else {
+            out as f32
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `max(x, 0)` keeping NaN (as torch's `relu` does).
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    if x < 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
+fn elu(x: f64, alpha: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        alpha * x.exp_m1()
+    }
+}
+
+/// `log(1 + e^x)`, linear above 20 as torch's default threshold makes it.
+fn softplus(x: f64) -> f64 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// The error function, to double precision (Abramowitz–Stegun 7.1.26 is too coarse; this is
+/// the series for small |x| and the continued fraction of erfc for large |x|).
+fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let value = if a < 2.5 {
+        // erf(x) = 2/√π · Σ (-1)^n x^(2n+1) / (n! (2n+1))
+        let mut term = a;
+        let mut sum = a;
+        let z = a * a;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -z / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // erfc(a) = e^{-a²}/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + ...)))), evaluated bottom up.
+        let mut fraction = 0.0;
+        for k in (1..60).rev() {
+            fraction = (f64::from(k) / 2.0) / (a + fraction);
+        }
+        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + fraction)
+    };
+    value.copysign(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_classes_are_refused() {
+        for (name, activation) in NAMES {
+            let class = GlobalName::new("torch.nn.modules.activation", name);
+            assert_eq!(Activation::from_class(&class).unwrap(), activation);
+            assert_eq!(activation.name(), name);
+        }
+        let err = Activation::from_class(&GlobalName::new("mypkg", "ReLU")).unwrap_err();
+        assert!(err.to_string().contains("mypkg.ReLU"), "{err}");
+        assert!(Activation::from_class(&GlobalName::new("torch.nn", "Softmax")).is_err());
+    }
+
+    #[test]
+    fn values_match_the_definitions() {
+        // Values printed by torch 2.15 (float32) for x = -1.5, 0.5, 2.
+        let cases: [(Activation, [f32; 3]); 8] = [
+            (Activation::ELU, [-0.776_869_83, 0.5, 2.0]),
+            (Activation::LeakyReLU, [-0.015, 0.5, 2.0]),
+            (Activation::SiLU, [-0.273_638_28, 0.311_229_68, 1.761_594]),
+            (Activation::GELU, [-0.100_210_86, 0.345_731_23, 1.954_499_7]),
+            (Activation::Softplus, [0.201_413_29, 0.974_077, 2.126_928]),
+            (Activation::Mish, [-0.298_099_76, 0.375_245_24, 1.943_959]),
+            (Activation::SELU, [-1.365_814_3, 0.525_350_5, 2.101_402]),
+            (Activation::Hardswish, [-0.375, 0.291_666_66, 1.666_666_6]),
+        ];
+        for (activation, want) in cases {
+            let mut v = [-1.5f32, 0.5, 2.0];
+            activation.apply(&mut v);
+            for (g, w) in v.iter().zip(want) {
+                assert!((g - w).abs() < 2e-6, "{activation}: {v:?} want {want:?}");
+            }
+        }
+        let mut v = [-1.0f32, f32::NAN, 3.0];
+        Activation::ReLU.apply(&mut v);
+        assert_eq!(v[0], 0.0);
+        assert!(v[1].is_nan());
+        assert_eq!(v[2], 3.0);
+    }
+
+    #[test]
+    fn erf_matches_known_values() {
+        for (x, want) in [
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (3.0, 0.999_977_909_503_001_4),
+        ] {
+            assert!((erf(x) - want).abs() < 1e-15, "erf({x}) = {}", erf(x));
+            assert!((erf(-x) + want).abs() < 1e-15);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `nn.LSTM` (unidirectional, any number of layers, with or without biases), one time step at
+//! a time, as RecurrentPPO runs it in `predict`.
+
+use crate::dense::Dense;
+use crate::error::{invalid, unsupported, Result};
+use crate::math;
+use crate::weights::StateDict;
+
+/// One LSTM layer: `gates = (x·W_ihᵀ + b_ih) + (h·W_hhᵀ + b_hh)`, split into the input,
+/// forget, cell and output gates in torch's order.
+#[derive(Debug, Clone)]
+struct Layer {
+    input: Dense,
+    recurrent: Dense,
+}
+
+/// A stacked LSTM (`lstm_actor`).
+#[derive(Debug, Clone)]
+pub(crate) struct Lstm {
+    layers: Vec<Layer>,
+    hidden: usize,
+}
+
+impl Lstm {
+    /// Loads `<prefix>weight_ih_l{k}`, `weight_hh_l{k}` and the biases for every layer `k`.
+    /// Options this crate does not run (`proj_size`, `bidirectional`) are refused by name.
+    pub fn load(state: &StateDict<'_, '_>, prefix: &'static str) -> Result<Lstm> {
+        for name in state.names_under(prefix) {
+            let param = name.get(prefix.len()..).unwrap_or_default();
+            if param.contains("reverse") || param.starts_with("weight_hr") {
+                return Err(unsupported(format!(
+                    "LSTM option behind {name:?} (bidirectional or proj_size)"
+                )));
+            }
+        }
+        let mut layers = Vec::new();
+        let mut hidden = 0;
+        while state.has(&format!("{prefix}weight_ih_l{}", layers.len())) {
+            let k = layers.len();
+            let matrix = |kind: &str| -> Result<Dense> {
+                let weight = state.tensor(&format!("{prefix}weight_{kind}_l{k}"), 2)?;
+                let bias_name = format!("{prefix}bias_{kind}_l{k}");
+                let bias = if state.has(&bias_name) {
+                    Some(state.tensor(&bias_name, 1)?.data)
+                } else {
+                    None
+                };
+                let (rows, cols) = match weight.shape.as_slice() {
+                    [r, c] => (*r, *c),
+                    _ => (0, 0),
+                };
+                Dense::new(cols, rows, &weight.data, bias).map_err(|e| invalid(format!("{prefix}l{k}: {e}")))
+            };
+            let input = matrix("ih")?;
+            let recurrent = matrix("hh")?;
+            let gates = input.outputs();
+            hidden = gates / 4;
+            if gates % 4 != 0 || recurrent.outputs() != gates || recurrent.inputs() != hidden {
+                return Err(invalid(format!(
+                    "{prefix}l{k}: weight_ih has {gates} rows, weight_hh is {}x{}",
+                    recurrent.outputs(),
+                    recurrent.inputs()
+                )));
+            }
+            if let Some(previous) = layers.last().map(|l: &Layer| l.recurrent.inputs()) {
+                if input.inputs() != previous {
+                    return Err(invalid(format!(
+                        "{prefix}l{k} takes {} inputs, the layer below gives {previous}",
+                        input.inputs()
+                    )));
+                }
+            }
+            layers.push(Layer { input, recurrent });
+        }
+        if layers.is_empty() {
+            return Err(invalid(format!("no {prefix}weight_ih_l0")));
+        }
+        Ok(Lstm { layers, hidden })
+    }
+
+    /// `hidden_size`.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// `num_layers`.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The number of inputs (the features).
+    pub fn inputs(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.input.inputs())
+    }
+
+    /// One time step: `h` and `c` (`num_layers · hidden` each) are updated in place; the last
+    /// layer's new `h` is the output. `gates` holds `8 · hidden` values.
+    #[inline(always)]
+    pub fn step(&self, x: &[f32], h: &mut [f32], c: &mut [f32], gates: &mut [f32]) {
+        let hidden = self.hidden;
+        let (from_input, from_state) = gates.split_at_mut((4 * hidden).min(gates.len()));
+        let h_layers = h.chunks_exact_mut(hidden.max(1));
+        let c_layers = c.chunks_exact_mut(hidden.max(1));
+        let mut below: Option<&[f32]> = None;
+        for ((layer, h), c) in self.layers.iter().zip(h_layers).zip(c_layers) {
+            let input = below.unwrap_or(x);
+            layer.input.forward(input, from_input);
+            layer.recurrent.forward(h, from_state);
+            for (a, b) in from_input.iter_mut().zip(from_state.iter()) {
+                *a += *b;
+            }
+            let mut chunks = from_input.chunks_exact(hidden.max(1));
+            let (Some(i), Some(f), Some(g), Some(o)) = (chunks.next(), chunks.next(), chunks.next(), chunks.next())
+            else {
+                return;
+            };
+            for ((((h, c), i), f), (g, o)) in h.iter_mut().zip(c.iter_mut()).zip(i).zip(f).zip(g.iter().zip(o)) {
+                let cy = math::sigmoid(*f) * *c + math::sigmoid(*i) * math::tanh(*g);
+                *c = cy;
+                *h = math::sigmoid(*o) * math::tanh(cy);
+            }
+            below = Some(h);
+        }
+    }
+}
