@@ -2,8 +2,8 @@
 """Python baselines for sb3-policy's benches (issue 7 "Speed"): SB3 predict, torch's forward pass and onnxruntime on
 the same three policies, in the same run.
 
-    .venv/bin/python fixtures/generate.py --onnx                  # once: ONNX graphs + NatureCNN zip in target/bench-inputs
-    .venv/bin/python benches/torch_baseline.py                    # both thread settings, Markdown tables
+    .venv/bin/python fixtures/generate.py --onnx        # once: ONNX graphs + NatureCNN zip in target/bench-inputs
+    .venv/bin/python benches/torch_baseline.py          # both thread settings, Markdown tables
     .venv/bin/python benches/torch_baseline.py --threads 1 --json target/torch_baseline.json
 
 Models (fixtures/bench_inputs.py): PPO CartPole-v1 (64x64 tanh) and SAC HalfCheetah-v3 (256x256 relu) from the corpus'
