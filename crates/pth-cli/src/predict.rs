@@ -5,165 +5,12 @@ use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::Context;
 use sb3_format::Space;
-use sb3_policy::{Action, Observation, Policy, Values};
-use serde_json::Value as Json;
+use sb3_policy::{action_to_json, JsonObservation, Policy};
+use serde_json::{json, Value as Json};
 
-use crate::json::float;
 use crate::output::with_stdout;
-
-/// An observation parsed from JSON, owning its values.
-#[derive(Debug, Clone)]
-pub enum Parsed {
-    Array { values: Vec<f64>, shape: Vec<usize> },
-    Discrete(i64),
-    Ints(Vec<i64>),
-    Dict(Vec<Parsed>),
-}
-
-/// Flattens nested JSON arrays of numbers (C order), returning the shape.
-fn flatten(json: &Json, values: &mut Vec<f64>) -> anyhow::Result<Vec<usize>> {
-    match json {
-        Json::Array(items) => {
-            let mut inner: Option<Vec<usize>> = None;
-            for item in items {
-                let shape = flatten(item, values)?;
-                match &inner {
-                    Some(s) if *s != shape => bail!("a ragged array"),
-                    Some(_) => {}
-                    None => inner = Some(shape),
-                }
-            }
-            let mut shape = vec![items.len()];
-            shape.extend(inner.unwrap_or_default());
-            Ok(shape)
-        }
-        Json::Number(n) => {
-            values.push(n.as_f64().ok_or_else(|| anyhow!("number {n} out of range"))?);
-            Ok(Vec::new())
-        }
-        Json::String(s) => {
-            values.push(match s.as_str() {
-                "nan" => f64::NAN,
-                "inf" => f64::INFINITY,
-                "-inf" => f64::NEG_INFINITY,
-                _ => bail!("{s:?} is not a number"),
-            });
-            Ok(Vec::new())
-        }
-        Json::Bool(b) => {
-            values.push(f64::from(u8::from(*b)));
-            Ok(Vec::new())
-        }
-        other => bail!("{other} is not a number or an array"),
-    }
-}
-
-fn integers(values: &[f64]) -> anyhow::Result<Vec<i64>> {
-    values
-        .iter()
-        .map(|&v| {
-            if v.fract() == 0.0 && v.abs() < 9.0e15 {
-                Ok(v as i64)
-            } else {
-                Err(anyhow!("{v} is not an integer"))
-            }
-        })
-        .collect()
-}
-
-/// Parses one JSON observation for `space`.
-pub fn parse(json: &Json, space: &Space) -> anyhow::Result<Parsed> {
-    if let Space::Dict(items) = space {
-        let object = json
-            .as_object()
-            .ok_or_else(|| anyhow!("the observation space is a Dict: expected a JSON object"))?;
-        if let Some(extra) = object.keys().find(|k| !items.iter().any(|(key, _)| key == *k)) {
-            bail!("key {extra:?} is not in the observation space");
-        }
-        let parts = items
-            .iter()
-            .map(|(key, sub)| {
-                let value = object.get(key).ok_or_else(|| anyhow!("missing key {key:?}"))?;
-                parse(value, sub).with_context(|| format!("key {key:?}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        return Ok(Parsed::Dict(parts));
-    }
-    let mut values = Vec::new();
-    let shape = flatten(json, &mut values)?;
-    Ok(match space {
-        Space::Discrete { .. } => match integers(&values)?.as_slice() {
-            [v] => Parsed::Discrete(*v),
-            _ => bail!("a Discrete observation is one integer"),
-        },
-        Space::MultiDiscrete { .. } => Parsed::Ints(integers(&values)?),
-        _ => Parsed::Array { values, shape },
-    })
-}
-
-impl Parsed {
-    /// The borrowed observation for `space`; `dict` holds the entries of a Dict observation.
-    pub fn observation<'a>(&'a self, space: &Space, dict: &'a mut Vec<Observation<'a>>) -> Observation<'a> {
-        match (self, space) {
-            (Parsed::Dict(parts), Space::Dict(items)) => {
-                for (part, (_, sub)) in parts.iter().zip(items) {
-                    dict.push(leaf(part, sub));
-                }
-                Observation::Dict(dict)
-            }
-            _ => leaf(self, space),
-        }
-    }
-}
-
-fn leaf<'a>(parsed: &'a Parsed, space: &Space) -> Observation<'a> {
-    match (parsed, space) {
-        (Parsed::Discrete(v), _) => Observation::Discrete(*v),
-        (Parsed::Ints(v), _) => Observation::MultiDiscrete(v),
-        (Parsed::Array { values, .. }, Space::MultiBinary { .. }) => Observation::MultiBinary(Values::F64(values)),
-        (Parsed::Array { values, shape }, Space::Box(b)) => {
-            // A leading batch dimension of one is the same observation.
-            let own = shape
-                .strip_prefix(&[1][..])
-                .filter(|s| *s == b.shape())
-                .unwrap_or(shape);
-            if own == b.shape() {
-                Observation::Box(Values::F64(values))
-            } else {
-                Observation::Shaped(Values::F64(values), own)
-            }
-        }
-        (Parsed::Array { values, .. }, _) => Observation::Box(Values::F64(values)),
-        (Parsed::Dict(_), _) => Observation::Dict(&[]),
-    }
-}
-
-/// An action as JSON: nested per the action shape for Box, `[n]` for Discrete.
-pub fn action_json(action: &Action, shape: &[usize]) -> Json {
-    match action {
-        Action::Box(values) => {
-            let flat: Vec<Json> = values.iter().map(|&v| float(f64::from(v))).collect();
-            nest(flat, shape)
-        }
-        Action::Discrete(n) => Json::Array(vec![Json::from(*n)]),
-        Action::MultiDiscrete(values) => Json::Array(values.iter().map(|&v| Json::from(v)).collect()),
-        Action::MultiBinary(values) => Json::Array(values.iter().map(|&v| Json::from(v)).collect()),
-        _ => Json::Null,
-    }
-}
-
-fn nest(flat: Vec<Json>, shape: &[usize]) -> Json {
-    match shape {
-        [] | [_] => Json::Array(flat),
-        [_, rest @ ..] => {
-            let step = rest.iter().product::<usize>().max(1);
-            let chunks: Vec<Json> = flat.chunks(step).map(|c| nest(c.to_vec(), rest)).collect();
-            Json::Array(chunks)
-        }
-    }
-}
 
 /// Runs the policy on each observation line; recurrent policies treat the lines as one
 /// episode, starting from a fresh state.
@@ -176,15 +23,15 @@ pub fn run(policy: &Policy, lines: &[String]) -> anyhow::Result<()> {
         for (index, line) in lines.iter().enumerate() {
             let mut step = || -> anyhow::Result<Json> {
                 let json: Json = serde_json::from_str(line).context("invalid JSON")?;
-                let parsed = parse(&json, space)?;
-                let mut dict = Vec::new();
-                let obs = parsed.observation(space, &mut dict);
-                if policy.is_recurrent() {
-                    policy.predict_recurrent_into(&obs, &mut state, index == 0, &mut scratch, &mut action)?;
-                } else {
-                    policy.predict_into(&obs, &mut scratch, &mut action)?;
-                }
-                Ok(action_json(&action, policy.action_shape()))
+                let parsed = JsonObservation::parse(&json, space)?;
+                parsed.with(|obs| {
+                    if policy.is_recurrent() {
+                        policy.predict_recurrent_into(obs, &mut state, index == 0, &mut scratch, &mut action)
+                    } else {
+                        policy.predict_into(obs, &mut scratch, &mut action)
+                    }
+                })?;
+                Ok(action_to_json(&action, policy.action_shape()))
             };
             let json = step()
                 .with_context(|| format!("observation {} (line {})", index, index + 1))
@@ -217,10 +64,10 @@ pub fn read_lines(obs: Option<&str>, file: Option<&Path>) -> anyhow::Result<Vec<
 }
 
 /// An observation to time with when none is given: zeros, or the middle of finite bounds.
-fn synthetic(space: &Space) -> Parsed {
+fn synthetic(space: &Space) -> Json {
     match space {
         Space::Box(b) => {
-            let values = b
+            let values: Vec<f64> = b
                 .low_f64()
                 .iter()
                 .zip(b.high_f64())
@@ -232,19 +79,28 @@ fn synthetic(space: &Space) -> Parsed {
                     }
                 })
                 .collect();
-            Parsed::Array {
-                values,
-                shape: b.shape().to_vec(),
-            }
+            json!(values)
         }
-        Space::Discrete { .. } => Parsed::Discrete(0),
-        Space::MultiDiscrete { nvec, .. } => Parsed::Ints(vec![0; nvec.len()]),
-        Space::MultiBinary { shape, .. } => Parsed::Array {
-            values: vec![0.0; shape.iter().product()],
-            shape: shape.clone(),
-        },
-        Space::Dict(items) => Parsed::Dict(items.iter().map(|(_, s)| synthetic(s)).collect()),
-        _ => Parsed::Discrete(0),
+        Space::Discrete { .. } => json!(0),
+        Space::MultiDiscrete { nvec, .. } => json!(vec![0; nvec.len()]),
+        Space::MultiBinary { shape, .. } => json!(vec![0; shape.iter().product()]),
+        Space::Dict(items) => Json::Object(items.iter().map(|(k, s)| (k.clone(), synthetic(s))).collect()),
+        _ => json!(0),
+    }
+}
+
+/// The observation as one flat float32 row for batch prediction, when the space allows it.
+fn flat_row(json: &Json) -> Option<Vec<f32>> {
+    match json {
+        Json::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(flat_row(item)?);
+            }
+            Some(out)
+        }
+        Json::Number(n) => n.as_f64().map(|v| vec![v as f32]),
+        _ => None,
     }
 }
 
@@ -275,21 +131,22 @@ pub fn bench(
     open: &dyn Fn() -> anyhow::Result<Policy>,
 ) -> anyhow::Result<()> {
     let space = policy.observation_space();
-    let parsed = match lines.first() {
-        Some(line) => parse(&serde_json::from_str(line).context("invalid JSON")?, space)?,
+    let json = match lines.first() {
+        Some(line) => serde_json::from_str(line).context("invalid JSON")?,
         None => synthetic(space),
     };
-    let mut dict = Vec::new();
-    let obs = parsed.observation(space, &mut dict);
+    let parsed = JsonObservation::parse(&json, space)?;
     let mut scratch = policy.scratch();
     let mut action = policy.new_action();
     let mut state = policy.initial_state();
     let mut once = || -> anyhow::Result<()> {
-        if policy.is_recurrent() {
-            policy.predict_recurrent_into(&obs, &mut state, false, &mut scratch, &mut action)?;
-        } else {
-            policy.predict_into(&obs, &mut scratch, &mut action)?;
-        }
+        parsed.with(|obs| {
+            if policy.is_recurrent() {
+                policy.predict_recurrent_into(obs, &mut state, false, &mut scratch, &mut action)
+            } else {
+                policy.predict_into(obs, &mut scratch, &mut action)
+            }
+        })?;
         Ok(())
     };
     // Calibrate to about 10 ms per round.
@@ -309,13 +166,7 @@ pub fn bench(
         ),
     ];
     let batch = 10_000usize;
-    let flat = match &parsed {
-        Parsed::Array { values, .. } => Some(values.iter().map(|&v| v as f32).collect::<Vec<f32>>()),
-        Parsed::Discrete(v) => Some(vec![*v as f32]),
-        Parsed::Ints(v) => Some(v.iter().map(|&x| x as f32).collect()),
-        Parsed::Dict(_) => None,
-    };
-    match flat {
+    match flat_row(&json) {
         Some(row) if !policy.is_recurrent() && !matches!(space, Space::Dict(_)) => {
             let columns = row.len();
             let data: Vec<f32> = row.iter().copied().cycle().take(columns * batch).collect();

@@ -199,3 +199,66 @@ impl NatureCnn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A convolution with every weight `w` and bias 0, for shape checks.
+    fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, w: f32) -> Conv2d {
+        let patch = kernel * kernel * in_channels;
+        Conv2d {
+            kernel,
+            stride,
+            in_channels,
+            dense: Dense::new(patch, out_channels, &vec![w; patch * out_channels], None).unwrap(),
+        }
+    }
+
+    #[test]
+    fn nature_cnn_output_sizes() {
+        // 84x84 -> 20x20 -> 9x9 -> 7x7 (64 channels: 3136 features, as SB3's n_flatten).
+        let sizes: Vec<usize> = LAYERS
+            .iter()
+            .scan(84, |size, &(k, s)| {
+                *size = conv(1, 1, k, s, 0.0).out_size(*size)?;
+                Some(*size)
+            })
+            .collect();
+        assert_eq!(sizes, vec![20, 9, 7]);
+        // The smallest image NatureCNN takes is 36x36 (-> 8 -> 3 -> 1).
+        assert_eq!(
+            conv(1, 1, 8, 4, 0.0)
+                .out_size(35)
+                .and_then(|s| conv(1, 1, 4, 2, 0.0).out_size(s)),
+            Some(2)
+        );
+        assert_eq!(conv(1, 1, 8, 4, 0.0).out_size(7), None);
+    }
+
+    #[test]
+    fn convolution_sums_each_patch() {
+        // 2 input channels, 5x5, kernel 3, stride 2 -> 2x2; all weights 1: each output is the
+        // sum of its 3x3x2 patch, then ReLU.
+        let c = conv(2, 1, 3, 2, 1.0);
+        let input: Vec<f32> = (0..50).map(|i| i as f32 - 20.0).collect(); // [y][x][c]
+        let mut out = vec![0.0; 4];
+        let mut patch = vec![0.0; 18];
+        c.forward(&input, (5, 5), &mut patch, &mut out);
+        let want: Vec<f32> = [(0, 0), (0, 2), (2, 0), (2, 2)]
+            .iter()
+            .map(|&(y0, x0)| {
+                let mut sum = 0.0;
+                for y in y0..y0 + 3 {
+                    for x in x0..x0 + 3 {
+                        for ch in 0..2 {
+                            sum += input[(y * 5 + x) * 2 + ch];
+                        }
+                    }
+                }
+                f32::max(sum, 0.0)
+            })
+            .collect();
+        assert_eq!(out, want);
+    }
+}

@@ -123,3 +123,40 @@ impl Lstm {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_steps_match_torch() {
+        // torch 2.15: nn.LSTM(2, 2) with weight_ih = arange(16).reshape(8, 2) / 10 - 0.7,
+        // weight_hh = arange(16).reshape(8, 2) / 20 - 0.4, bias_ih = arange(8) / 10,
+        // bias_hh = -arange(8) / 20; inputs [0.5, -1] then [2, 0.25] from a zero state.
+        let ramp = |n: usize, scale: f32, shift: f32| (0..n).map(|i| i as f32 / scale - shift).collect::<Vec<_>>();
+        let input = Dense::new(2, 8, &ramp(16, 10.0, 0.7), Some(ramp(8, 10.0, 0.0))).unwrap();
+        let recurrent = Dense::new(
+            2,
+            8,
+            &ramp(16, 20.0, 0.4),
+            Some(ramp(8, 20.0, 0.0).iter().map(|v| -v).collect()),
+        )
+        .unwrap();
+        let lstm = Lstm {
+            layers: vec![Layer { input, recurrent }],
+            hidden: 2,
+        };
+        let (mut h, mut c, mut gates) = (vec![0.0; 2], vec![0.0; 2], vec![0.0; 16]);
+        let close = |got: &[f32], want: [f64; 2]| {
+            got.iter()
+                .zip(want)
+                .all(|(&g, w)| (f64::from(g) - w).abs() < 1e-7 * w.abs().max(1.0))
+        };
+        lstm.step(&[0.5, -1.0], &mut h, &mut c, &mut gates);
+        assert!(close(&h, [0.013688124716281891, -7.783847344455808e-09]), "{h:?}");
+        assert!(close(&c, [0.028085436671972275, -1.638633051470606e-08]), "{c:?}");
+        lstm.step(&[2.0, 0.25], &mut h, &mut c, &mut gates);
+        assert!(close(&h, [0.06774923950433731, 0.16558411717414856]), "{h:?}");
+        assert!(close(&c, [0.08379331231117249, 0.19134752452373505]), "{c:?}");
+    }
+}
