@@ -1,11 +1,59 @@
-//! Batch prediction: every layer as one matrix product over the batch.
+//! Batch prediction: observations in chunks that stay in cache, each layer run on four
+//! observations at a time so that every weight loaded serves four of them.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use sb3_format::Space;
 
+use crate::dense::{padded, Dense, ROWS};
 use crate::error::{unsupported, Error, Result};
 use crate::head::Mapping;
+use crate::input::Input;
+use crate::network::Network;
 use crate::policy::Policy;
+
+/// Observations per chunk: the activations of a chunk stay in the L1/L2 cache.
+const CHUNK: usize = 64;
+
+/// The number of columns an observation row has.
+fn columns(policy: &Policy) -> usize {
+    match (policy.observation_space(), policy.network().extractor.parts().first()) {
+        (Space::Discrete { .. }, _) => 1,
+        (_, Some(part)) => match &part.input {
+            Input::MultiDiscrete { nvec } => nvec.len(),
+            input => input.width(),
+        },
+        (_, None) => 0,
+    }
+}
+
+/// The number of numbers an action row has.
+fn action_columns(net: &Network) -> usize {
+    match &net.mapping {
+        Mapping::Clip { .. } | Mapping::Unscale { .. } | Mapping::Bernoulli => net.action_len,
+        Mapping::MultiCategorical { nvec } => nvec.len(),
+        _ => 1,
+    }
+}
+
+/// `layer` on `rows` observations of `x` (stride `xs`), into `y` (stride `ys`, at least the
+/// layer's padded width).
+#[inline(always)]
+fn layer_rows(layer: &Dense, x: &[f32], xs: usize, y: &mut [f32], ys: usize, rows: usize) {
+    let full = rows / ROWS * ROWS;
+    for r in (0..full).step_by(ROWS) {
+        if let (Some(x), Some(y)) = (x.get(r * xs..), y.get_mut(r * ys..)) {
+            layer.forward_rows(x, xs, y, ys);
+        }
+    }
+    for r in full..rows {
+        if let (Some(x), Some(y)) = (
+            x.get(r * xs..r * xs + layer.inputs()),
+            y.get_mut(r * ys..r * ys + layer.outputs()),
+        ) {
+            layer.forward(x, y);
+        }
+    }
+}
 
 /// See [`Policy::predict_batch`].
 pub(crate) fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
@@ -16,67 +64,72 @@ pub(crate) fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) 
     if matches!(policy.observation_space(), Space::Dict(_)) {
         return Err(unsupported("batch prediction of Dict observations"));
     }
-    let rows = observations.nrows();
-    let columns = match policy.observation_space() {
-        Space::Discrete { .. } => 1,
-        _ => net.extractor.parts().first().map_or(0, |p| p.input.width()),
-    };
-    let columns = match (policy.observation_space(), net.extractor.parts().first()) {
-        (Space::MultiDiscrete { .. }, Some(p)) => match &p.input {
-            crate::input::Input::MultiDiscrete { nvec } => nvec.len(),
-            _ => columns,
-        },
-        _ => columns,
-    };
+    let columns = columns(policy);
     if observations.ncols() != columns {
         return Err(Error::Observation(format!(
             "{} columns for observations of {columns} values",
             observations.ncols()
         )));
     }
+    let rows = observations.nrows();
     let features = net.extractor.features();
-    let mut x = Array2::<f32>::zeros((rows, features));
+    let layers: Vec<&Dense> = net.hidden.layers().iter().chain([&net.output]).collect();
+    let stride = layers
+        .iter()
+        .map(|l| padded(l.outputs()))
+        .chain([features])
+        .max()
+        .unwrap_or(features);
+    let mut a = vec![0.0f32; CHUNK * stride];
+    let mut b = vec![0.0f32; CHUNK * stride];
+    let mut actions = Array2::<f32>::zeros((rows, action_columns(net)));
     let mut scratch = policy.scratch();
     let mut copy = Vec::new();
-    for (index, (row, mut out)) in observations
-        .axis_iter(Axis(0))
-        .zip(x.axis_iter_mut(Axis(0)))
+    let activation = net.hidden.activation();
+    let last = layers.len().saturating_sub(1);
+    for (chunk, (obs, mut out)) in observations
+        .axis_chunks_iter(Axis(0), CHUNK)
+        .zip(actions.axis_chunks_iter_mut(Axis(0), CHUNK))
         .enumerate()
     {
-        let values = match row.as_slice() {
-            Some(values) => values,
-            None => {
-                copy.clear();
-                copy.extend(row.iter().copied());
-                &copy
-            }
-        };
-        let out = out.as_slice_mut().unwrap_or_default();
-        policy.extract_row(values, &mut scratch, out).map_err(|e| match e {
-            Error::Observation(m) => Error::Observation(format!("row {index}: {m}")),
-            other => other,
-        })?;
-    }
-    let simd = policy.simd();
-    let latent = net.hidden.forward_batch(simd, x);
-    let mut output = Array2::<f32>::zeros((rows, net.output.outputs()));
-    net.output.forward_batch(latent.view(), output.view_mut());
-    let action_columns = match &net.mapping {
-        Mapping::Clip { .. } | Mapping::Unscale { .. } | Mapping::Bernoulli => net.action_len,
-        Mapping::MultiCategorical { nvec } => nvec.len(),
-        _ => 1,
-    };
-    let mut actions = Array2::<f32>::zeros((rows, action_columns));
-    simd.run(
-        #[inline(always)]
-        || {
-            for (mut values, mut action) in output.axis_iter_mut(Axis(0)).zip(actions.axis_iter_mut(Axis(0))) {
-                if let (Some(values), Some(action)) = (values.as_slice_mut(), action.as_slice_mut()) {
-                    net.squash.apply(values);
-                    net.mapping.apply_row(values, action);
+        let n = obs.nrows();
+        for (r, row) in obs.axis_iter(Axis(0)).enumerate() {
+            let values = match row.as_slice() {
+                Some(values) => values,
+                None => {
+                    copy.clear();
+                    copy.extend(row.iter().copied());
+                    &copy
                 }
-            }
-        },
-    );
+            };
+            let dst = a.get_mut(r * stride..r * stride + features).unwrap_or_default();
+            policy.extract_row(values, &mut scratch, dst).map_err(|e| match e {
+                Error::Observation(m) => Error::Observation(format!("row {}: {m}", chunk * CHUNK + r)),
+                other => other,
+            })?;
+        }
+        policy.simd().run(
+            #[inline(always)]
+            || {
+                let (mut x, mut y) = (&mut a, &mut b);
+                for (index, layer) in layers.iter().enumerate() {
+                    layer_rows(layer, x, stride, y, stride, n);
+                    if let (Some(activation), true) = (activation, index < last) {
+                        for row in y.chunks_exact_mut(stride).take(n) {
+                            activation.apply(row.get_mut(..layer.outputs()).unwrap_or_default());
+                        }
+                    }
+                    std::mem::swap(&mut x, &mut y);
+                }
+                for (values, mut action) in x.chunks_exact_mut(stride).zip(out.axis_iter_mut(Axis(0))) {
+                    let values = values.get_mut(..net.output.outputs()).unwrap_or_default();
+                    net.squash.apply(values);
+                    if let Some(action) = action.as_slice_mut() {
+                        net.mapping.apply_row(values, action);
+                    }
+                }
+            },
+        );
+    }
     Ok(actions)
 }

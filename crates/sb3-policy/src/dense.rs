@@ -1,26 +1,107 @@
 //! `nn.Linear` layers and stacks of them with an activation after each (`MlpExtractor` nets,
 //! `create_mlp` hidden layers).
 
-use ndarray::{linalg::general_mat_mul, ArrayView2, ArrayViewMut2};
-
 use crate::activation::Activation;
 use crate::error::{invalid, Result};
-use crate::simd::{madd, Simd};
+use crate::simd::madd;
 use crate::weights::StateDict;
 
-/// Outputs computed together in registers by the single-observation kernel.
-const BLOCK: usize = 32;
+/// Outputs computed together in registers: a panel of the packed weight.
+const WIDE: usize = 32;
+/// The width of the last panels, for the outputs left over (padded with zero weights).
+const NARROW: usize = 8;
+/// Observations computed together by the batch kernel (each weight load serves all of them).
+pub(crate) const ROWS: usize = 4;
 
 /// A fully connected layer `y = x·Wᵀ + b`.
+///
+/// The weight is packed in panels: the outputs in groups of 32 (then of 8, the last one
+/// padded with zeros), each group stored input after input (`[inputs][32]`), so that one
+/// observation's pass reads the weight once, sequentially, and keeps 32 sums in registers.
 #[derive(Debug, Clone)]
 pub(crate) struct Dense {
     inputs: usize,
     outputs: usize,
-    /// The weight transposed, `[inputs][outputs]`: one input's contributions are contiguous.
-    wt: Vec<f32>,
-    /// The bias (zeros for `bias=False` layers).
+    /// The packed weight (see above).
+    packed: Vec<f32>,
+    /// The bias, padded with zeros like the panels (zeros for `bias=False` layers).
     bias: Vec<f32>,
     has_bias: bool,
+}
+
+/// `out[j] = bias[j] + Σ_i x[i]·panel[i][j]` for one panel of width `W`.
+#[inline(always)]
+fn panel<const W: usize>(x: &[f32], panel: &[f32], bias: &[f32], out: &mut [f32]) {
+    let mut acc = [0.0f32; W];
+    if let Some(b) = bias.get(..W) {
+        acc.copy_from_slice(b);
+    }
+    for (&xi, w) in x.iter().zip(panel.chunks_exact(W)) {
+        if let Ok(w) = <&[f32; W]>::try_from(w) {
+            for (a, &w) in acc.iter_mut().zip(w) {
+                *a = madd(w, xi, *a);
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = a;
+    }
+}
+
+/// [`panel`] for [`ROWS`] observations at once (`xs` holds them `stride` apart; outputs are
+/// written `out_stride` apart). Written out for four rows: the compiler then keeps every sum
+/// in a register.
+#[inline(always)]
+fn panel_rows<const W: usize>(
+    xs: &[f32],
+    stride: usize,
+    inputs: usize,
+    panel: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    let mut acc = [[0.0f32; W]; ROWS];
+    if let Some(b) = bias.get(..W) {
+        for row in &mut acc {
+            row.copy_from_slice(b);
+        }
+    }
+    let (Some(x0), Some(x1), Some(x2), Some(x3)) = (
+        xs.get(..inputs),
+        xs.get(stride..stride + inputs),
+        xs.get(2 * stride..2 * stride + inputs),
+        xs.get(3 * stride..3 * stride + inputs),
+    ) else {
+        return;
+    };
+    for (i, w) in panel.chunks_exact(W).enumerate().take(inputs) {
+        let (Ok(w), Some(&a), Some(&b), Some(&c), Some(&d)) =
+            (<&[f32; W]>::try_from(w), x0.get(i), x1.get(i), x2.get(i), x3.get(i))
+        else {
+            continue;
+        };
+        let [r0, r1, r2, r3] = &mut acc;
+        for ((((&w, s0), s1), s2), s3) in w
+            .iter()
+            .zip(r0.iter_mut())
+            .zip(r1.iter_mut())
+            .zip(r2.iter_mut())
+            .zip(r3.iter_mut())
+        {
+            *s0 = madd(w, a, *s0);
+            *s1 = madd(w, b, *s1);
+            *s2 = madd(w, c, *s2);
+            *s3 = madd(w, d, *s3);
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        if let Some(o) = out.get_mut(r * out_stride..) {
+            for (o, &a) in o.iter_mut().zip(row) {
+                *o = a;
+            }
+        }
+    }
 }
 
 impl Dense {
@@ -51,19 +132,23 @@ impl Dense {
         if bias.len() != outputs {
             return Err(format!("bias has {} values for {outputs} outputs", bias.len()));
         }
-        let mut wt = vec![0.0; inputs * outputs];
+        let padded = padded(outputs);
+        let mut packed = vec![0.0; inputs * padded];
+        let mut padded_bias = vec![0.0; padded];
         for (o, row) in weight.chunks_exact(inputs.max(1)).enumerate().take(outputs) {
+            let (start, width) = panel_of(o, outputs);
             for (i, &w) in row.iter().enumerate() {
-                if let Some(slot) = wt.get_mut(i * outputs + o) {
+                if let Some(slot) = packed.get_mut(start * inputs + i * width + (o - start)) {
                     *slot = w;
                 }
             }
         }
+        padded_bias.iter_mut().zip(&bias).for_each(|(p, &b)| *p = b);
         Ok(Dense {
             inputs,
             outputs,
-            wt,
-            bias,
+            packed,
+            bias: padded_bias,
             has_bias,
         })
     }
@@ -80,51 +165,73 @@ impl Dense {
         self.has_bias
     }
 
+    /// The panels: (first output, width) each, in order.
+    #[inline(always)]
+    fn panels(&self) -> impl Iterator<Item = (usize, usize)> {
+        let outputs = self.outputs;
+        let wide = outputs / WIDE;
+        (0..wide)
+            .map(|p| (p * WIDE, WIDE))
+            .chain((wide * WIDE..outputs).step_by(NARROW).map(|start| (start, NARROW)))
+    }
+
     /// `y = x·Wᵀ + b` for one observation (`x.len() == inputs`, `y.len() == outputs`).
     #[inline(always)]
     pub fn forward(&self, x: &[f32], y: &mut [f32]) {
-        let n = self.outputs;
-        let rows = self.wt.chunks_exact(n.max(1));
-        let mut start = 0;
-        let mut blocks = y.chunks_exact_mut(BLOCK);
-        for out in &mut blocks {
-            let mut acc = [0.0f32; BLOCK];
-            if let Some(b) = self.bias.get(start..start + BLOCK) {
-                acc.copy_from_slice(b);
-            }
-            for (&xi, row) in x.iter().zip(rows.clone()) {
-                if let Some(w) = row.get(start..start + BLOCK) {
-                    for (a, &w) in acc.iter_mut().zip(w) {
-                        *a = madd(w, xi, *a);
-                    }
-                }
-            }
-            out.copy_from_slice(&acc);
-            start += BLOCK;
-        }
-        let tail = blocks.into_remainder();
-        if let Some(b) = self.bias.get(start..) {
-            tail.copy_from_slice(b);
-        }
-        for (&xi, row) in x.iter().zip(rows) {
-            if let Some(w) = row.get(start..) {
-                for (a, &w) in tail.iter_mut().zip(w) {
-                    *a = madd(w, xi, *a);
-                }
+        let inputs = self.inputs;
+        for (start, width) in self.panels() {
+            let (Some(weights), Some(bias), Some(out)) = (
+                self.packed.get(start * inputs..(start + width) * inputs),
+                self.bias.get(start..start + width),
+                y.get_mut(start..self.outputs.min(start + width)),
+            ) else {
+                continue;
+            };
+            if width == WIDE {
+                panel::<WIDE>(x, weights, bias, out);
+            } else {
+                panel::<NARROW>(x, weights, bias, out);
             }
         }
     }
 
-    /// `Y = X·Wᵀ + b` for a batch (`x`: `[n, inputs]`, `y`: `[n, outputs]`).
-    pub fn forward_batch(&self, x: ArrayView2<'_, f32>, mut y: ArrayViewMut2<'_, f32>) {
-        let bias = ArrayView2::from_shape((1, self.outputs), &self.bias);
-        if let Ok(bias) = bias {
-            let dim = y.dim();
-            y.assign(&bias.broadcast(dim).unwrap_or(bias));
+    /// `Y = X·Wᵀ + b` for [`ROWS`] observations held `x_stride` apart in `x`, written
+    /// `y_stride` apart in `y`.
+    #[inline(always)]
+    pub fn forward_rows(&self, x: &[f32], x_stride: usize, y: &mut [f32], y_stride: usize) {
+        let inputs = self.inputs;
+        for (start, width) in self.panels() {
+            let (Some(weights), Some(bias), Some(out)) = (
+                self.packed.get(start * inputs..(start + width) * inputs),
+                self.bias.get(start..start + width),
+                y.get_mut(start..),
+            ) else {
+                continue;
+            };
+            // The padded outputs of a narrow panel land in the next output's columns (or in
+            // the row's slack) and are overwritten by the panels that follow or ignored.
+            if width == WIDE {
+                panel_rows::<WIDE>(x, x_stride, inputs, weights, bias, out, y_stride);
+            } else {
+                panel_rows::<NARROW>(x, x_stride, inputs, weights, bias, out, y_stride);
+            }
         }
-        if let Ok(wt) = ArrayView2::from_shape((self.inputs, self.outputs), &self.wt) {
-            general_mat_mul(1.0, &x, &wt, 1.0, &mut y);
-        }
+    }
+}
+
+/// The outputs rounded up to whole panels.
+pub(crate) fn padded(outputs: usize) -> usize {
+    let wide = outputs / WIDE * WIDE;
+    wide + (outputs - wide).div_ceil(NARROW) * NARROW
+}
+
+/// The panel holding output `o`: (its first output, its width).
+fn panel_of(o: usize, outputs: usize) -> (usize, usize) {
+    let wide = outputs / WIDE * WIDE;
+    if o < wide {
+        (o / WIDE * WIDE, WIDE)
+    } else {
+        (wide + (o - wide) / NARROW * NARROW, NARROW)
     }
 }
 
@@ -201,28 +308,12 @@ impl Mlp {
         }
         (in_b, len)
     }
-
-    /// Runs the layers on a batch; returns the output (`x` itself when there are no layers).
-    pub fn forward_batch(&self, simd: Simd, x: ndarray::Array2<f32>) -> ndarray::Array2<f32> {
-        let mut current = x;
-        for layer in &self.layers {
-            let mut y = ndarray::Array2::zeros((current.nrows(), layer.outputs()));
-            layer.forward_batch(current.view(), y.view_mut());
-            if let (Some(activation), Some(values)) = (self.activation, y.as_slice_mut()) {
-                simd.run(
-                    #[inline(always)]
-                    || activation.apply(values),
-                );
-            }
-            current = y;
-        }
-        current
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::Simd;
 
     #[test]
     fn dense_matches_a_hand_computation() {
@@ -231,10 +322,12 @@ mod tests {
         let mut y = [0.0; 2];
         Simd::detect().run(|| layer.forward(&[1.0, -1.0, 2.0], &mut y));
         assert_eq!(y, [0.5 + 1.0 - 2.0 + 6.0, -1.0 + 4.0 - 5.0 + 12.0]);
-        let x = ndarray::arr2(&[[1.0f32, -1.0, 2.0], [0.0, 0.0, 1.0]]);
-        let mut yb = ndarray::Array2::zeros((2, 2));
-        layer.forward_batch(x.view(), yb.view_mut());
-        assert_eq!(yb, ndarray::arr2(&[[5.5, 10.0], [3.5, 5.0]]));
+        // ROWS observations at once, outputs padded to a panel (8).
+        let x: Vec<f32> = [1.0f32, -1.0, 2.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0].repeat(ROWS);
+        let mut yb = vec![0.0; ROWS * 8];
+        layer.forward_rows(&x, 3, &mut yb, 8);
+        let rows: Vec<&[f32]> = yb.chunks(8).map(|r| &r[..2]).take(4).collect();
+        assert_eq!(rows, vec![&[5.5, 10.0][..], &[3.5, 5.0], &[6.5, 14.0], &[0.5, -1.0]]);
         assert!(Dense::new(3, 2, &[1.0], None).is_err());
     }
 

@@ -111,3 +111,61 @@ fn the_sb3_fixtures_act_as_sb3() {
     let (models, _) = check_manifest(&root, &test_support::fixture("sb3/expected.json"));
     assert_eq!(models, 3);
 }
+
+#[test]
+fn batches_give_the_actions_of_single_predictions() {
+    let manifest = test_support::load_json(&test_support::fixture("policies/expected.json"));
+    let mut checked = 0;
+    for entry in manifest["models"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        let model = Model::open(test_support::fixture(file)).unwrap();
+        let stats = entry["vecnormalize"]
+            .as_str()
+            .map(|v| VecNormalize::open(test_support::fixture(v)).unwrap());
+        let policy = Policy::from_model(&model, stats.as_ref()).unwrap();
+        if policy.is_recurrent() || matches!(policy.observation_space(), sb3_format::Space::Dict(_)) {
+            assert!(policy.predict_batch(ndarray::Array2::zeros((1, 1)).view()).is_err());
+            continue;
+        }
+        // The manifest's observations repeated to 37 rows (not a multiple of the kernel's 4
+        // rows nor of a chunk), channel-first images only (rows are flat in the space's order).
+        let mut rows = Vec::new();
+        let mut singles = Vec::new();
+        for case in entry["predict"].as_array().unwrap() {
+            let obs = JsonObservation::parse(&case["obs"], policy.observation_space()).unwrap();
+            let mut flat = Vec::new();
+            flat_numbers(&case["obs"], &mut flat);
+            let shape_ok = obs.with(|o| !matches!(o, sb3_policy::Observation::Shaped(..)));
+            if shape_ok {
+                singles.push(action_to_json(
+                    &obs.with(|o| policy.predict(o)).unwrap(),
+                    policy.action_shape(),
+                ));
+                rows.push(flat);
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
+        let columns = rows[0].len();
+        let data: Vec<f32> = (0..37).flat_map(|i| rows[i % rows.len()].clone()).collect();
+        let batch = ndarray::Array2::from_shape_vec((37, columns), data).unwrap();
+        let actions = policy.predict_batch(batch.view()).unwrap();
+        for (i, row) in actions.rows().into_iter().enumerate() {
+            let want = &singles[i % singles.len()];
+            let got: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+            let mut want_flat = Vec::new();
+            flat_numbers(want, &mut want_flat);
+            let want_flat: Vec<f64> = want_flat.iter().map(|&v| f64::from(v)).collect();
+            assert_eq!(got, want_flat, "{file} row {i}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 30, "{checked} models checked in batches");
+}
+
+fn flat_numbers(v: &Json, out: &mut Vec<f32>) {
+    let mut items = Vec::new();
+    flat(v, &mut items);
+    out.extend(items.iter().map(|x| x.as_f64().unwrap() as f32));
+}
