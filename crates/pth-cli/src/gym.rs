@@ -58,8 +58,64 @@ fn box_space(b: &BoxSpace) -> String {
 fn bound(values: &[f64], dtype: NpDType) -> String {
     match values.split_first() {
         Some((first, rest)) if rest.iter().all(|v| v == first) => scalar(*first, dtype),
+        _ if is_float(dtype) => array(float_column(values, dtype)),
         _ => array(values.iter().map(|&v| scalar(v, dtype)).collect()),
     }
+}
+
+fn is_float(dtype: NpDType) -> bool {
+    matches!(dtype, NpDType::Float16 | NpDType::Float32 | NpDType::Float64)
+}
+
+/// Floats as numpy prints them in an array: each with its shortest digits, aligned on the
+/// point (`[-2.   -0.5  -0.05]`), or each in Python's repr when numpy would switch to
+/// scientific notation (magnitudes from 1e8, below 1e-4, or spread over more than 1e3).
+fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
+    let finite: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && *v != 0.0)
+        .map(f64::abs)
+        .collect();
+    let (min, max) = finite
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if !finite.is_empty() && (max >= 1e8 || min < 1e-4 || max / min > 1e3) {
+        return values.iter().map(|&v| scalar(v, dtype)).collect();
+    }
+    let parts: Vec<Option<(String, String)>> = values
+        .iter()
+        .map(|&v| {
+            let text = scalar(v, dtype);
+            v.is_finite().then(|| {
+                let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+                (int.to_owned(), frac.trim_end_matches('0').to_owned())
+            })
+        })
+        .collect();
+    let right = parts.iter().flatten().map(|(_, f)| f.len()).max().unwrap_or(0);
+    // Non-finite values widen the integer part so that they fit (numpy's FloatingFormat).
+    let non_finite = values
+        .iter()
+        .filter(|v| !v.is_finite())
+        .map(|&v| scalar(v, dtype).len())
+        .max()
+        .map_or(0, |n| n.saturating_sub(right + 1));
+    let left = parts
+        .iter()
+        .flatten()
+        .map(|(i, _)| i.len())
+        .max()
+        .unwrap_or(0)
+        .max(non_finite);
+    parts
+        .iter()
+        .zip(values)
+        .map(|(part, &v)| match part {
+            Some((int, frac)) => format!("{int:>left$}.{frac:<right$}"),
+            None => format!("{:>width$}", scalar(v, dtype), width = left + 1 + right),
+        })
+        .collect()
 }
 
 /// A Python tuple of sizes: `(5,)`, `(3, 36, 36)`.
@@ -89,7 +145,7 @@ fn int_array(a: &NdArray) -> String {
 
 /// One value of a bound as numpy prints a scalar of `dtype`.
 fn scalar(v: f64, dtype: NpDType) -> String {
-    if !matches!(dtype, NpDType::Float16 | NpDType::Float32 | NpDType::Float64) && v.fract() == 0.0 && v.is_finite() {
+    if !is_float(dtype) && v.fract() == 0.0 && v.is_finite() {
         return format!("{}", v as i64);
     }
     if dtype == NpDType::Float32 || dtype == NpDType::Float16 {
@@ -179,6 +235,22 @@ mod tests {
             NdArray::from_le_bytes(NpDType::Float32, vec![2], bytes).unwrap()
         })
         .unwrap();
-        assert_eq!(space(&Space::Box(mixed)), "Box(0.5, [1.0 inf], (2,), float32)");
+        assert_eq!(space(&Space::Box(mixed)), "Box(0.5, [ 1. inf], (2,), float32)");
+        let f32s = |v: &[f32]| {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            NdArray::from_le_bytes(NpDType::Float32, vec![v.len()], bytes).unwrap()
+        };
+        let actions = BoxSpace::new(
+            NpDType::Float32,
+            vec![3],
+            f32s(&[-2.0, -0.5, -0.05]),
+            f32s(&[1.0, 3.0, 0.1]),
+        )
+        .unwrap();
+        // numpy: Box([-2.   -0.5  -0.05], [1.  3.  0.1], (3,), float32)
+        assert_eq!(
+            space(&Space::Box(actions)),
+            "Box([-2.   -0.5  -0.05], [1.  3.  0.1], (3,), float32)"
+        );
     }
 }

@@ -420,3 +420,145 @@ fn sb3_text_summary_and_vecnormalize_statistics() {
         .assert()
         .code(1);
 }
+
+/// `pth sb3 predict` over a manifest: one JSON observation per line in, one action per line
+/// out, compared as `../shared/tools/sb3_predict.py` compares them. Returns the failures.
+fn predict_matches(manifest: &Path, base: &Path) -> Vec<String> {
+    let m = json(manifest);
+    let mut failures = Vec::new();
+    for entry in m["models"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        let lines: Vec<String> = entry["predict"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["obs"].to_string())
+            .collect();
+        let mut cmd = pth();
+        cmd.args(["sb3", "predict"]).arg(base.join(file));
+        if let Some(vn) = entry["vecnormalize"].as_str() {
+            cmd.arg("--vecnormalize").arg(base.join(vn));
+        }
+        let out = cmd
+            .arg("--obs-file")
+            .arg("-")
+            .write_stdin(lines.join("\n"))
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures.push(format!("{file}: {}", String::from_utf8_lossy(&out.stderr)));
+            continue;
+        }
+        let got: Vec<Json> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let want: Vec<&Json> = entry["predict"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["action"])
+            .collect();
+        if got.len() != want.len() {
+            failures.push(format!("{file}: {} actions for {} observations", got.len(), want.len()));
+            continue;
+        }
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let close = match (g.as_array(), w.as_array()) {
+                (Some(g), Some(w)) => {
+                    g.len() == w.len()
+                        && g.iter().zip(w).all(|(g, w)| match (g.as_f64(), w.as_f64()) {
+                            (Some(g), Some(w)) if w.fract() == 0.0 && w.abs() < 1e15 && !w.is_nan() => {
+                                (g - w).abs() <= 1e-4 * w.abs().max(1.0)
+                            }
+                            (Some(g), Some(w)) => (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                            _ => g == w,
+                        })
+                }
+                _ => false,
+            };
+            if !close {
+                failures.push(format!("{file} #{i}: got {g} want {w}"));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn sb3_predict_matches_the_fixture_policies() {
+    let failures = predict_matches(&fixture("policies/expected.json"), &fixture(""));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sb3_predict_matches_the_public_corpus() {
+    let Some(corpus) = corpus() else { return };
+    for set in ["rl-trained-agents", "sb3-generated"] {
+        let failures = predict_matches(&corpus.join(set).join("expected.json"), &corpus);
+        assert!(failures.is_empty(), "{set}: {}", failures.join("\n"));
+    }
+}
+
+#[test]
+fn sb3_predict_forms_errors_and_bench() {
+    let model = fixture("sb3/ppo_cartpole.zip");
+    // --obs with two lines: two actions, `[n]` for Discrete.
+    let out = pth()
+        .args(["sb3", "predict"])
+        .arg(&model)
+        .args(["--obs", "[0.01, 0.02, 0.03, 0.04]\n[0.1, -0.5, 0.2, 1.0]"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.lines().all(|l| l == "[0]" || l == "[1]"), "{text}");
+    // A wrong observation: exit 1 and one line naming the line.
+    let out = pth()
+        .args(["sb3", "predict"])
+        .arg(&model)
+        .args(["--obs", "[1, 2]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1") && err.contains("2 values"), "{err}");
+    // Neither --obs nor --obs-file: usage error.
+    pth().args(["sb3", "predict"]).arg(&model).assert().code(2);
+    // --bench prints the three figures.
+    let out = pth().args(["sb3", "predict", "--bench"]).arg(&model).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("single obs") && text.contains("obs/s") && text.contains("open + build"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sb3_info_prints_gymnasium_spaces_and_the_policy() {
+    let out = pth()
+        .args(["sb3", "info"])
+        .arg(fixture("policies/ppo_dict_image.zip"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Box(0, 255, (3, 37, 36), uint8)"), "{text}");
+    assert!(text.contains("Dict('"), "{text}");
+    assert!(
+        text.contains("CombinedExtractor") && text.contains("NatureCNN(3x37x36 -> 8)"),
+        "{text}"
+    );
+    let out = pth()
+        .args(["sb3", "info"])
+        .arg(fixture("policies/recurrent_ppo_mlp.zip"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("recurrent actor-critic") && text.contains("LSTM"),
+        "{text}"
+    );
+}
