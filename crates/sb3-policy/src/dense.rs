@@ -108,18 +108,23 @@ impl Dense {
     /// The layer at `prefix` (`"action_net."`): `weight` `[out, in]` and, when present, `bias`
     /// `[out]`.
     pub fn load(state: &StateDict<'_, '_>, prefix: &str) -> Result<Dense> {
-        let weight = state.tensor(&format!("{prefix}weight"), 2)?;
-        let bias_name = format!("{prefix}bias");
-        let bias = if state.has(&bias_name) {
-            Some(state.tensor(&bias_name, 1)?.data)
+        Dense::load_named(state, &format!("{prefix}weight"), &format!("{prefix}bias"))
+    }
+
+    /// The layer whose weight `[out, in]` is `weight` and whose bias `[out]`, when present,
+    /// is `bias` (LSTM matrices are named `weight_ih_l0`, `bias_ih_l0`).
+    pub fn load_named(state: &StateDict<'_, '_>, weight: &str, bias: &str) -> Result<Dense> {
+        let matrix = state.tensor(weight, 2)?;
+        let bias = if state.has(bias) {
+            Some(state.tensor(bias, 1)?.data)
         } else {
             None
         };
-        let (outputs, inputs) = match weight.shape.as_slice() {
+        let (outputs, inputs) = match matrix.shape.as_slice() {
             [o, i] => (*o, *i),
-            _ => return Err(invalid(format!("{prefix}weight is not a matrix"))),
+            _ => return Err(invalid(format!("{weight} is not a matrix"))),
         };
-        Dense::new(inputs, outputs, &weight.data, bias).map_err(|e| invalid(format!("{prefix}: {e}")))
+        Dense::new(inputs, outputs, &matrix.data, bias).map_err(|e| invalid(format!("{weight}: {e}")))
     }
 
     /// A layer from a row-major `[outputs][inputs]` weight (torch's layout) and a bias.

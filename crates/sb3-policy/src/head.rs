@@ -231,9 +231,14 @@ fn unscale(a: f32, low: f32, high: f32) -> f32 {
 
 /// `torch.argmax`: the first maximum, NaN counting as the maximum.
 pub(crate) fn argmax(values: &[f32]) -> usize {
+    first_max(values.iter().copied())
+}
+
+/// The index of the first maximum of `values`, or of the first NaN.
+fn first_max(values: impl Iterator<Item = f32>) -> usize {
     let mut best = 0;
     let mut best_value = f32::NEG_INFINITY;
-    for (i, &v) in values.iter().enumerate() {
+    for (i, v) in values.enumerate() {
         if v.is_nan() {
             return i;
         }
@@ -261,16 +266,7 @@ pub(crate) fn argmax_probs(logits: &[f32]) -> usize {
     for &v in logits {
         total += ((v - lse) - normalized_max).exp();
     }
-    let mut best = 0;
-    let mut best_p = f32::NEG_INFINITY;
-    for (i, &v) in logits.iter().enumerate() {
-        let p = ((v - lse) - normalized_max).exp() / total;
-        if p > best_p {
-            best = i;
-            best_p = p;
-        }
-    }
-    best
+    first_max(logits.iter().map(|&v| ((v - lse) - normalized_max).exp() / total))
 }
 
 /// `round(sigmoid(logit))` with round-half-to-even, as `torch.round`.
@@ -282,20 +278,10 @@ fn bernoulli_mode(logit: f32) -> u8 {
 
 /// QR-DQN: `quantiles.view(-1, Q, A).mean(dim=1).argmax(dim=1)`.
 fn quantile_argmax(values: &[f32], quantiles: usize, actions: usize) -> usize {
-    let mut best = 0;
-    let mut best_value = f32::NEG_INFINITY;
-    for a in 0..actions {
+    first_max((0..actions).map(|a| {
         let sum: f32 = values.iter().skip(a).step_by(actions.max(1)).take(quantiles).sum();
-        let mean = sum / quantiles as f32;
-        if mean.is_nan() {
-            return a;
-        }
-        if mean > best_value || a == 0 {
-            best = a;
-            best_value = mean;
-        }
-    }
-    best
+        sum / quantiles as f32
+    }))
 }
 
 #[cfg(test)]

@@ -62,3 +62,8 @@ pub use family::Family;
 pub use json::{action_to_json, JsonObservation};
 pub use observation::{Action, Observation, Values};
 pub use policy::{Policy, RecurrentState, Scratch};
+
+/// The crate README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -37,19 +37,12 @@ impl Lstm {
         let mut hidden = 0;
         while state.has(&format!("{prefix}weight_ih_l{}", layers.len())) {
             let k = layers.len();
-            let matrix = |kind: &str| -> Result<Dense> {
-                let weight = state.tensor(&format!("{prefix}weight_{kind}_l{k}"), 2)?;
-                let bias_name = format!("{prefix}bias_{kind}_l{k}");
-                let bias = if state.has(&bias_name) {
-                    Some(state.tensor(&bias_name, 1)?.data)
-                } else {
-                    None
-                };
-                let (rows, cols) = match weight.shape.as_slice() {
-                    [r, c] => (*r, *c),
-                    _ => (0, 0),
-                };
-                Dense::new(cols, rows, &weight.data, bias).map_err(|e| invalid(format!("{prefix}l{k}: {e}")))
+            let matrix = |kind: &str| {
+                Dense::load_named(
+                    state,
+                    &format!("{prefix}weight_{kind}_l{k}"),
+                    &format!("{prefix}bias_{kind}_l{k}"),
+                )
             };
             let input = matrix("ih")?;
             let recurrent = matrix("hh")?;

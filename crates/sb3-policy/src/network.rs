@@ -130,14 +130,15 @@ fn actor_critic_prefix(state: &StateDict<'_, '_>) -> &'static str {
     }
 }
 
+/// `value`, or an [`Error::Invalid`](crate::Error::Invalid) saying `missing`.
+fn required<T>(value: Option<T>, missing: &str) -> Result<T> {
+    value.ok_or_else(|| invalid(missing))
+}
+
 /// Builds the network of `model`, with `vn`'s observation statistics.
 pub(crate) fn build(model: &Model<'_>, vn: Option<&VecNormalize>) -> Result<Network> {
-    let class = model
-        .policy_class()
-        .ok_or_else(|| invalid("the data member names no policy_class"))?;
-    let checkpoint = model
-        .policy()
-        .ok_or_else(|| invalid("no policy.pth in the model zip"))?;
+    let class = required(model.policy_class(), "the data member names no policy_class")?;
+    let checkpoint = required(model.policy(), "no policy.pth in the model zip")?;
     let state = StateDict::new(checkpoint);
     let info = identify(class, &state)?;
     let default_kwargs = PolicyKwargs::default();
@@ -146,12 +147,8 @@ pub(crate) fn build(model: &Model<'_>, vn: Option<&VecNormalize>) -> Result<Netw
         Some(class) => Activation::from_class(class)?,
         None => info.family.default_activation(),
     };
-    let observation_space = model
-        .observation_space()
-        .ok_or_else(|| invalid("the data member has no observation_space"))?;
-    let action_space = model
-        .action_space()
-        .ok_or_else(|| invalid("the data member has no action_space"))?;
+    let observation_space = required(model.observation_space(), "the data member has no observation_space")?;
+    let action_space = required(model.action_space(), "the data member has no action_space")?;
     let cx = Context {
         state: &state,
         kwargs,
@@ -195,6 +192,20 @@ struct Parts {
     output: Dense,
     squash: Squash,
     mapping: Mapping,
+}
+
+impl Parts {
+    /// A network without an LSTM.
+    fn feedforward(extractor: Extractor, (hidden, output): (Mlp, Dense), squash: Squash, mapping: Mapping) -> Parts {
+        Parts {
+            extractor,
+            lstm: None,
+            hidden,
+            output,
+            squash,
+            mapping,
+        }
+    }
 }
 
 /// `ActorCriticPolicy` (and the recurrent one): extractor → [LSTM] → `mlp_extractor`
@@ -247,15 +258,10 @@ fn q_network(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
         }
         _ => Mapping::Argmax { n },
     };
-    let parts = Parts {
-        extractor,
-        lstm: None,
-        hidden,
-        output,
-        squash: Squash::None,
-        mapping,
-    };
-    network(cx, parts)
+    network(
+        cx,
+        Parts::feedforward(extractor, (hidden, output), Squash::None, mapping),
+    )
 }
 
 /// SAC and TQC: `actor.latent_pi` → `actor.mu` (with gSDE, `Sequential(Linear, Hardtanh)`)
@@ -279,15 +285,8 @@ fn squashed_gaussian(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
         (Dense::load(cx.state, "actor.mu.")?, Squash::Tanh)
     };
     let (low, high) = crate::head::box_bounds(cx.action_space).unwrap_or_default();
-    let parts = Parts {
-        extractor,
-        lstm: None,
-        hidden,
-        output,
-        squash,
-        mapping: Mapping::Unscale { low, high },
-    };
-    network(cx, parts)
+    let mapping = Mapping::Unscale { low, high };
+    network(cx, Parts::feedforward(extractor, (hidden, output), squash, mapping))
 }
 
 /// TD3 and DDPG: `actor.mu` = `create_mlp(..., squash_output=True)` → unscale.
@@ -296,15 +295,11 @@ fn deterministic(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
     let extractor = cx.extractor("actor.features_extractor.")?;
     let (hidden, output) = cx.mlp_with_output("actor.mu.")?;
     let (low, high) = crate::head::box_bounds(cx.action_space).unwrap_or_default();
-    let parts = Parts {
-        extractor,
-        lstm: None,
-        hidden,
-        output,
-        squash: Squash::Tanh,
-        mapping: Mapping::Unscale { low, high },
-    };
-    network(cx, parts)
+    let mapping = Mapping::Unscale { low, high };
+    network(
+        cx,
+        Parts::feedforward(extractor, (hidden, output), Squash::Tanh, mapping),
+    )
 }
 
 /// ARS: `action_net` = `create_mlp(..., with_bias, squash_output)`; Box actions are squashed
@@ -337,15 +332,7 @@ fn ars(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
         ),
         other => return Err(unsupported(format!("ARS with {} actions", other.type_name()))),
     };
-    let parts = Parts {
-        extractor,
-        lstm: None,
-        hidden,
-        output,
-        squash,
-        mapping,
-    };
-    network(cx, parts)
+    network(cx, Parts::feedforward(extractor, (hidden, output), squash, mapping))
 }
 
 /// Each stage must take what the one before gives, and the output must fit the action space.

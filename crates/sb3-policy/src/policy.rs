@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView2};
 use sb3_format::{Model, Space, VecNormalize};
 
 use crate::activation::Activation;
@@ -367,26 +366,6 @@ impl Policy {
         net.output.forward(latent.get(..len).unwrap_or_default(), output);
         net.squash.apply(output);
         net.mapping.apply(output, action)
-    }
-
-    /// Actions for a batch of observations, one per row of `observations` (each row the
-    /// observation flat in C order; for Discrete spaces, one column holding the value).
-    ///
-    /// The result has one row per observation: the action's values for Box and MultiBinary
-    /// spaces, the indices for MultiDiscrete, and one column with the index for Discrete.
-    /// Dict observation spaces and recurrent policies are refused (use
-    /// [`predict_into`](Self::predict_into) per observation).
-    ///
-    /// ```
-    /// # fn main() -> Result<(), sb3_policy::Error> {
-    /// let policy = sb3_policy::Policy::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/ppo_cartpole.zip"))?;
-    /// let observations = ndarray::Array2::<f32>::zeros((1000, 4));
-    /// let actions = policy.predict_batch(observations.view())?;
-    /// assert_eq!(actions.dim(), (1000, 1));
-    /// # Ok(()) }
-    /// ```
-    pub fn predict_batch(&self, observations: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        crate::batch::predict_batch(self, observations)
     }
 
     pub(crate) fn network(&self) -> &Network {
