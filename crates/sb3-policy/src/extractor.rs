@@ -290,3 +290,28 @@ fn check_keys(state: &StateDict<'_, '_>, prefix: &str, items: &[(String, Space)]
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sb3_extractor_classes_are_accepted() {
+        let sb3 = |name: &str| GlobalName::new("stable_baselines3.common.torch_layers", name);
+        assert_eq!(
+            ExtractorKind::from_class(&sb3("NatureCNN")).unwrap(),
+            ExtractorKind::NatureCnn
+        );
+        assert_eq!(
+            ExtractorKind::from_class(&sb3("CombinedExtractor")).unwrap(),
+            ExtractorKind::Combined
+        );
+        assert_eq!(
+            ExtractorKind::from_class(&sb3("FlattenExtractor")).unwrap(),
+            ExtractorKind::Flatten
+        );
+        let custom = GlobalName::new("__main__", "CustomCNN");
+        let err = ExtractorKind::from_class(&custom).unwrap_err().to_string();
+        assert!(err.contains("features extractor class __main__.CustomCNN"), "{err}");
+    }
+}
