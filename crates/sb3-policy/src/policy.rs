@@ -60,7 +60,8 @@ struct Sizes {
 }
 
 /// Working memory for [`Policy::predict_into`], made by [`Policy::scratch`]. Keep one per
-/// thread and reuse it: prediction then allocates nothing.
+/// thread and reuse it: prediction then allocates nothing. A scratch made by another policy
+/// is refused ([`Error::Buffers`]).
 #[derive(Debug, Clone)]
 pub struct Scratch {
     sizes: Sizes,
@@ -75,7 +76,8 @@ pub struct Scratch {
 }
 
 /// The hidden and cell states of a recurrent policy's LSTM, carried from one step to the
-/// next (SB3's `state`), made by [`Policy::initial_state`] (zeros).
+/// next (SB3's `state`), made by [`Policy::initial_state`] (zeros). See
+/// [`Policy::predict_recurrent_into`] for an episode.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentState {
     /// `h`, `[num_layers][hidden]`.
@@ -147,7 +149,18 @@ impl Policy {
         })
     }
 
-    /// The policy family.
+    /// The policy family, from the pickled policy class.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), sb3_policy::Error> {
+    /// use sb3_policy::{ExtractorKind, Family, Policy};
+    /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/policies/");
+    /// let policy = Policy::open(format!("{dir}qrdqn_cnn.zip"))?;
+    /// assert_eq!(policy.family(), Family::QrDqn);
+    /// assert_eq!(policy.extractor(), ExtractorKind::NatureCnn);
+    /// println!("{}", policy.architecture());
+    /// # Ok(()) }
+    /// ```
     pub fn family(&self) -> Family {
         self.net.family
     }
@@ -261,16 +274,17 @@ impl Policy {
     /// One step of a recurrent policy, as SB3's `predict(obs, state, episode_start)`: the
     /// state is zeroed first when `episode_start`, then advanced in place. Allocates nothing.
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> Result<(), sb3_policy::Error> {
-    /// # let policy = sb3_policy::Policy::open("recurrent_ppo.zip")?;
-    /// # let episode: Vec<Vec<f32>> = Vec::new();
-    /// use sb3_policy::{Observation, Values};
+    /// use sb3_policy::{Observation, Policy, Values};
+    /// let policy = Policy::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/policies/recurrent_ppo_mlp.zip"))?;
+    /// let episode = [[0.1f32, 0.2, 0.3, 0.4, 0.5], [0.5, 0.4, 0.3, 0.2, 0.1]];
     /// let (mut state, mut scratch, mut action) = (policy.initial_state(), policy.scratch(), policy.new_action());
     /// for (step, obs) in episode.iter().enumerate() {
     ///     let obs = Observation::Box(Values::F32(obs));
     ///     policy.predict_recurrent_into(&obs, &mut state, step == 0, &mut scratch, &mut action)?;
     /// }
+    /// assert!(state.hidden().iter().any(|&h| h != 0.0));
     /// # Ok(()) }
     /// ```
     pub fn predict_recurrent_into(
