@@ -8,16 +8,88 @@
 //! cargo bench -p pth-benches --bench policy
 //! cargo bench -p pth-benches --bench policy --features tract
 //! ```
+//!
+//! Timings are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`): on the shared
+//! 2-core machines this project runs on, other processes would otherwise inflate wall-clock
+//! times by 2–4x; on an idle machine the two agree.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Throughput};
 use pth_benches::{bench_input, corpus_model, frame, observations, PPO_CARTPOLE, SAC_HALFCHEETAH};
 use sb3_policy::{Observation, Policy, Values};
 
 const BATCH: usize = 10_000;
+
+type Criterion = criterion::Criterion<ThreadCpuTime>;
+
+/// Criterion measurement: the current thread's CPU time.
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = cpu_time::ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> Self::Intermediate {
+        cpu_time::ThreadTime::now()
+    }
+    fn end(&self, start: Self::Intermediate) -> Self::Value {
+        start.elapsed()
+    }
+    fn add(&self, a: &Self::Value, b: &Self::Value) -> Self::Value {
+        *a + *b
+    }
+    fn zero(&self) -> Self::Value {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Self::Value) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanoseconds
+    }
+}
+
+/// Formats nanoseconds as ns/µs/ms/s and throughputs as elements per second.
+struct Nanoseconds;
+
+impl ValueFormatter for Nanoseconds {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+    fn scale_throughputs(&self, typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        let per_iteration = match throughput {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => *n as f64,
+            _ => 1.0,
+        };
+        // values are ns per iteration: elements per second = n · 1e9 / ns.
+        let rate = per_iteration * 1e9 / typical.max(1e-9);
+        let (factor, unit) = match rate {
+            r if r < 1e3 => (1.0, "elem/s"),
+            r if r < 1e6 => (1e-3, "Kelem/s"),
+            _ => (1e-6, "Melem/s"),
+        };
+        values
+            .iter_mut()
+            .for_each(|v| *v = per_iteration * 1e9 / v.max(1e-9) * factor);
+        unit
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 fn mlp(c: &mut Criterion, name: &str, path: &Path) {
     let policy = Policy::open(path).unwrap();
@@ -67,7 +139,7 @@ mod tract_baseline {
     use super::*;
     use tract_onnx::prelude::*;
 
-    type Plan = TypedRunnableModel;
+    type Plan = std::sync::Arc<TypedSimplePlan>;
 
     fn load(path: &Path, shape: &[usize], uint8: bool) -> Plan {
         let fact = if uint8 { u8::fact(shape) } else { f32::fact(shape) };
@@ -141,5 +213,9 @@ fn policies(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, policies);
+criterion_group! {
+    name = benches;
+    config = criterion::Criterion::default().with_measurement(ThreadCpuTime);
+    targets = policies
+}
 criterion_main!(benches);

@@ -7,7 +7,7 @@
 //! Weights are reordered once at load time to match (and the linear layer's columns from
 //! torch's channel-first flatten order).
 
-use crate::dense::Dense;
+use crate::dense::{Dense, ROWS};
 use crate::error::{invalid, Result};
 use crate::weights::StateDict;
 
@@ -66,27 +66,47 @@ impl Conv2d {
         size.checked_sub(self.kernel).map(|d| d / self.stride + 1)
     }
 
+    /// Copies the input patch of output position `position` into `patch` (`[ky][kx][c]`).
+    #[inline(always)]
+    fn gather(&self, input: &[f32], w: usize, ow: usize, position: usize, patch: &mut [f32]) {
+        let (oy, ox) = (position / ow, position % ow);
+        let run = self.kernel * self.in_channels;
+        for (ky, row) in patch.chunks_exact_mut(run).enumerate().take(self.kernel) {
+            let start = ((oy * self.stride + ky) * w + ox * self.stride) * self.in_channels;
+            if let Some(src) = input.get(start..start + run) {
+                row.copy_from_slice(src);
+            }
+        }
+    }
+
     /// Convolves a channel-last `[h][w][in_channels]` input into a channel-last output, then
-    /// applies ReLU. `patch` holds at least `kernel² · in_channels` values.
+    /// applies ReLU. `patch` holds at least [`ROWS`] patches (`ROWS · kernel² · in_channels`
+    /// values): output positions are computed [`ROWS`] at a time, each weight load serving all.
     #[inline(always)]
     fn forward(&self, input: &[f32], (h, w): (usize, usize), patch: &mut [f32], out: &mut [f32]) {
         let (Some(oh), Some(ow)) = (self.out_size(h), self.out_size(w)) else {
             return;
         };
-        let (c, k, oc) = (self.in_channels, self.kernel, self.out_channels());
-        let run = k * c;
-        let Some(patch) = patch.get_mut(..k * run) else {
-            return;
-        };
-        for (position, y) in out.chunks_exact_mut(oc).take(oh * ow).enumerate() {
-            let (oy, ox) = (position / ow, position % ow);
-            for (ky, row) in patch.chunks_exact_mut(run).enumerate() {
-                let start = ((oy * self.stride + ky) * w + ox * self.stride) * c;
-                if let Some(src) = input.get(start..start + run) {
-                    row.copy_from_slice(src);
-                }
+        let (len, oc) = (self.dense.inputs(), self.out_channels());
+        let positions = oh * ow;
+        // The multi-row kernel writes whole panels: only when they end on a channel count.
+        let grouped = if oc % 8 == 0 { positions / ROWS * ROWS } else { 0 };
+        for first in (0..grouped).step_by(ROWS) {
+            for (r, p) in patch.chunks_exact_mut(len).take(ROWS).enumerate() {
+                self.gather(input, w, ow, first + r, p);
             }
-            self.dense.forward(patch, y);
+            if let Some(y) = out.get_mut(first * oc..) {
+                self.dense.forward_rows(patch, len, y, oc);
+            }
+        }
+        for position in grouped..positions {
+            let Some(p) = patch.get_mut(..len) else { return };
+            self.gather(input, w, ow, position, p);
+            if let Some(y) = out.get_mut(position * oc..(position + 1) * oc) {
+                self.dense.forward(p, y);
+            }
+        }
+        if let Some(y) = out.get_mut(..positions * oc) {
             y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
         }
     }
@@ -174,7 +194,7 @@ impl NatureCnn {
         for conv in &self.convs {
             size = (conv.out_size(size.0).unwrap_or(0), conv.out_size(size.1).unwrap_or(0));
             largest = largest.max(size.0 * size.1 * conv.out_channels());
-            patch = patch.max(conv.dense.inputs());
+            patch = patch.max(ROWS * conv.dense.inputs());
         }
         (largest, patch)
     }
@@ -243,7 +263,7 @@ mod tests {
         let c = conv(2, 1, 3, 2, 1.0);
         let input: Vec<f32> = (0..50).map(|i| i as f32 - 20.0).collect(); // [y][x][c]
         let mut out = vec![0.0; 4];
-        let mut patch = vec![0.0; 18];
+        let mut patch = vec![0.0; ROWS * 18];
         c.forward(&input, (5, 5), &mut patch, &mut out);
         let want: Vec<f32> = [(0, 0), (0, 2), (2, 0), (2, 2)]
             .iter()

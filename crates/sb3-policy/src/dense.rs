@@ -6,18 +6,19 @@ use crate::error::{invalid, Result};
 use crate::simd::madd;
 use crate::weights::StateDict;
 
-/// Outputs computed together in registers: a panel of the packed weight.
-const WIDE: usize = 32;
-/// The width of the last panels, for the outputs left over (padded with zero weights).
-const NARROW: usize = 8;
+/// Panel widths, widest first: outputs are computed together in registers, one panel at a
+/// time. 64 sums are four AVX-512 registers, enough independent additions to hide their
+/// latency; the outputs left over go in panels of 32, then of 8 (the last one padded with
+/// zero weights).
+const WIDTHS: [usize; 3] = [64, 32, 8];
 /// Observations computed together by the batch kernel (each weight load serves all of them).
 pub(crate) const ROWS: usize = 4;
 
 /// A fully connected layer `y = x·Wᵀ + b`.
 ///
-/// The weight is packed in panels: the outputs in groups of 32 (then of 8, the last one
-/// padded with zeros), each group stored input after input (`[inputs][32]`), so that one
-/// observation's pass reads the weight once, sequentially, and keeps 32 sums in registers.
+/// The weight is packed in panels: the outputs in groups of 64, 32 or 8 (the last one padded
+/// with zeros), each group stored input after input (`[inputs][64]`), so that one
+/// observation's pass reads the weight once, sequentially, and keeps its sums in registers.
 #[derive(Debug, Clone)]
 pub(crate) struct Dense {
     inputs: usize,
@@ -173,11 +174,7 @@ impl Dense {
     /// The panels: (first output, width) each, in order.
     #[inline(always)]
     fn panels(&self) -> impl Iterator<Item = (usize, usize)> {
-        let outputs = self.outputs;
-        let wide = outputs / WIDE;
-        (0..wide)
-            .map(|p| (p * WIDE, WIDE))
-            .chain((wide * WIDE..outputs).step_by(NARROW).map(|start| (start, NARROW)))
+        panels(self.outputs)
     }
 
     /// `y = x·Wᵀ + b` for one observation (`x.len() == inputs`, `y.len() == outputs`).
@@ -192,10 +189,10 @@ impl Dense {
             ) else {
                 continue;
             };
-            if width == WIDE {
-                panel::<WIDE>(x, weights, bias, out);
-            } else {
-                panel::<NARROW>(x, weights, bias, out);
+            match width {
+                64 => panel::<64>(x, weights, bias, out),
+                32 => panel::<32>(x, weights, bias, out),
+                _ => panel::<8>(x, weights, bias, out),
             }
         }
     }
@@ -215,29 +212,40 @@ impl Dense {
             };
             // The padded outputs of a narrow panel land in the next output's columns (or in
             // the row's slack) and are overwritten by the panels that follow or ignored.
-            if width == WIDE {
-                panel_rows::<WIDE>(x, x_stride, inputs, weights, bias, out, y_stride);
-            } else {
-                panel_rows::<NARROW>(x, x_stride, inputs, weights, bias, out, y_stride);
+            match width {
+                64 => panel_rows::<64>(x, x_stride, inputs, weights, bias, out, y_stride),
+                32 => panel_rows::<32>(x, x_stride, inputs, weights, bias, out, y_stride),
+                _ => panel_rows::<8>(x, x_stride, inputs, weights, bias, out, y_stride),
             }
         }
     }
 }
 
+/// The panels of a layer of `outputs` outputs: (first output, width), greedily widest first.
+fn panels(outputs: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= outputs {
+            return None;
+        }
+        let left = outputs - start;
+        let width = WIDTHS.iter().copied().find(|&w| w <= left).unwrap_or(8);
+        let panel = (start, width);
+        start += width;
+        Some(panel)
+    })
+}
+
 /// The outputs rounded up to whole panels.
 pub(crate) fn padded(outputs: usize) -> usize {
-    let wide = outputs / WIDE * WIDE;
-    wide + (outputs - wide).div_ceil(NARROW) * NARROW
+    panels(outputs).last().map_or(0, |(start, width)| start + width)
 }
 
 /// The panel holding output `o`: (its first output, its width).
 fn panel_of(o: usize, outputs: usize) -> (usize, usize) {
-    let wide = outputs / WIDE * WIDE;
-    if o < wide {
-        (o / WIDE * WIDE, WIDE)
-    } else {
-        (wide + (o - wide) / NARROW * NARROW, NARROW)
-    }
+    panels(outputs)
+        .find(|&(start, width)| o < start + width)
+        .unwrap_or((0, 8))
 }
 
 /// Linear layers each followed by the same activation.

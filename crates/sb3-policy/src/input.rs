@@ -257,42 +257,45 @@ impl Input {
             }
             _ => false,
         };
-        let value = |i: usize| -> f32 {
-            let v = match normalization {
-                Some(n) => n.apply(i, values.f64_at(i)),
-                None => values.f32_at(i),
-            };
-            if *scale {
-                v / 255.0
-            } else {
-                v
-            }
-        };
         let Some(out) = out.get_mut(..*len) else {
             return Ok(());
         };
-        match (image, channel_last_obs, layout) {
-            (Some(img), true, Layout::ChannelLast) | (Some(img), false, Layout::Space) => {
-                let _ = img;
-                out.iter_mut().enumerate().for_each(|(i, slot)| *slot = value(i));
+        let transpose = match (image, channel_last_obs, layout) {
+            (Some(img), true, Layout::Space) | (Some(img), false, Layout::ChannelLast) => {
+                Some((img.chw, channel_last_obs))
             }
-            (Some(img), from_last, _) => {
-                // Transpose between [c][h][w] and [h][w][c].
-                let [c, h, w] = img.chw;
-                for ch in 0..c {
-                    for pos in 0..h * w {
-                        let chw = ch * h * w + pos;
-                        let hwc = pos * c + ch;
-                        let (src, dst) = if from_last { (hwc, chw) } else { (chw, hwc) };
-                        if let Some(slot) = out.get_mut(dst) {
-                            *slot = value(src);
-                        }
+            _ => None,
+        };
+        // One loop per element type, so that each compiles to a tight conversion.
+        let scale = *scale;
+        match (normalization, values) {
+            (Some(n), v) => fill(out, transpose, scale, |i| n.apply(i, v.f64_at(i))),
+            (None, Values::U8(v)) => fill(out, transpose, scale, |i| v.get(i).map_or(0.0, |&x| f32::from(x))),
+            (None, Values::F32(v)) => fill(out, transpose, scale, |i| v.get(i).copied().unwrap_or(0.0)),
+            (None, v) => fill(out, transpose, scale, |i| v.f32_at(i)),
+        }
+        Ok(())
+    }
+}
+
+/// Writes `value(i)` (divided by 255 when `scale`) for every element, moving element `i`
+/// between the `[c][h][w]` and `[h][w][c]` layouts when `transpose` is `(chw, from_last)`.
+#[inline(always)]
+fn fill(out: &mut [f32], transpose: Option<([usize; 3], bool)>, scale: bool, value: impl Fn(usize) -> f32) {
+    let scaled = |i: usize| if scale { value(i) / 255.0 } else { value(i) };
+    match transpose {
+        None => out.iter_mut().enumerate().for_each(|(i, slot)| *slot = scaled(i)),
+        Some(([c, h, w], from_last)) => {
+            for ch in 0..c {
+                for pos in 0..h * w {
+                    let (chw, hwc) = (ch * h * w + pos, pos * c + ch);
+                    let (src, dst) = if from_last { (hwc, chw) } else { (chw, hwc) };
+                    if let Some(slot) = out.get_mut(dst) {
+                        *slot = scaled(src);
                     }
                 }
             }
-            (None, _, _) => out.iter_mut().enumerate().for_each(|(i, slot)| *slot = value(i)),
         }
-        Ok(())
     }
 }
 
