@@ -108,6 +108,7 @@ fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<A
     let mut scratch = policy.scratch();
     let mut copy = Vec::new();
     let activation = net.hidden.activation();
+    let plain = net.extractor.is_plain_copy();
     let last = layers.len().saturating_sub(1);
     for (chunk, (obs, mut out)) in observations
         .axis_chunks_iter(Axis(0), CHUNK)
@@ -125,6 +126,10 @@ fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<A
                 }
             };
             let dst = a.get_mut(r * stride..r * stride + features).unwrap_or_default();
+            if plain && values.len() == dst.len() {
+                dst.copy_from_slice(values);
+                continue;
+            }
             policy.extract_row(values, &mut scratch, dst).map_err(|e| match e {
                 Error::Observation(m) => Error::Observation(format!("row {}: {m}", chunk * CHUNK + r)),
                 other => other,

@@ -207,6 +207,19 @@ impl Extractor {
         self.parts.iter().map(Part::features).sum()
     }
 
+    /// Whether features are the observation's values as they are: one flattened `Box`
+    /// part, not normalised, not scaled, not transposed (then a batch row is copied as is).
+    pub fn is_plain_copy(&self) -> bool {
+        match self.parts.as_slice() {
+            [Part {
+                cnn: None,
+                input: input @ Input::Box { .. },
+                ..
+            }] => input.is_plain(),
+            _ => false,
+        }
+    }
+
     /// Whether any part is normalised by VecNormalize.
     pub fn normalized(&self) -> bool {
         self.parts.iter().any(|p| p.input.normalized())

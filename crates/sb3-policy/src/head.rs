@@ -258,6 +258,19 @@ pub(crate) fn argmax_probs(logits: &[f32]) -> usize {
     if !max.is_finite() || logits.iter().any(|v| v.is_nan()) {
         return argmax(logits);
     }
+    // Probabilities can only tie where logits are within float32 rounding of each other
+    // (below 1e-6 apart, as the softmax of values near 1 resolves 6e-8): when the runner-up
+    // is further than 1e-3 below the maximum, the first maximum of the logits is the answer.
+    let best = argmax(logits);
+    let runner_up = logits
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != best)
+        .map(|(_, &v)| v)
+        .fold(f32::NEG_INFINITY, f32::max);
+    if max - runner_up > 1e-3 {
+        return best;
+    }
     let sum: f32 = logits.iter().map(|&v| (v - max).exp()).sum();
     let lse = sum.ln() + max;
     // softmax(normalized): exp(n - max(n)) / Σ

@@ -174,6 +174,18 @@ impl Input {
         }
     }
 
+    /// Whether float32 observations in the space's layout pass through unchanged.
+    pub fn is_plain(&self) -> bool {
+        matches!(
+            self,
+            Input::Box {
+                scale: false,
+                normalization: None,
+                ..
+            }
+        )
+    }
+
     /// Whether observations are normalised.
     pub fn normalized(&self) -> bool {
         matches!(
