@@ -150,6 +150,22 @@ fn algorithm(model: &Model<'_>) -> &'static str {
             .policy()
             .is_some_and(|p| p.tensors().any(|(n, _)| n.starts_with(prefix)))
     };
+    // The policy class's module names the algorithm family (aliases such as MultiInputPolicy
+    // pickle as the class of their own module).
+    for (prefix, name) in [
+        ("sb3_contrib.tqc.", "TQC"),
+        ("sb3_contrib.qrdqn.", "QR-DQN"),
+        ("sb3_contrib.ars.", "ARS"),
+        ("sb3_contrib.common.recurrent.", "RecurrentPPO"),
+        ("sb3_contrib.common.maskable.", "MaskablePPO"),
+        ("stable_baselines3.dqn.", "DQN"),
+        ("stable_baselines3.sac.", "SAC"),
+        ("stable_baselines3.td3.", "TD3/DDPG"),
+    ] {
+        if module.starts_with(prefix) {
+            return name;
+        }
+    }
     match class {
         "DQNPolicy" | "CnnPolicy" if has_tensor("q_net.") => "DQN",
         "QRDQNPolicy" => "QR-DQN",
