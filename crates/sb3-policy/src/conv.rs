@@ -90,7 +90,7 @@ impl Conv2d {
         let (len, oc) = (self.dense.inputs(), self.out_channels());
         let positions = oh * ow;
         // The multi-row kernel writes whole panels: only when they end on a channel count.
-        let grouped = if oc % 8 == 0 { positions / ROWS * ROWS } else { 0 };
+        let grouped = if oc % 16 == 0 { positions / ROWS * ROWS } else { 0 };
         for first in (0..grouped).step_by(ROWS) {
             for (r, p) in patch.chunks_exact_mut(len).take(ROWS).enumerate() {
                 self.gather(input, w, ow, first + r, p);

@@ -8,15 +8,15 @@ use crate::weights::StateDict;
 
 /// Panel widths, widest first: outputs are computed together in registers, one panel at a
 /// time. 64 sums are four AVX-512 registers, enough independent additions to hide their
-/// latency; the outputs left over go in panels of 32, then of 8 (the last one padded with
-/// zero weights).
-const WIDTHS: [usize; 3] = [64, 32, 8];
+/// latency; the outputs left over go in panels of 32, then of 16 (the last one padded with
+/// zero weights; narrower panels are not vectorised by the compiler in the four-row kernel).
+const WIDTHS: [usize; 3] = [64, 32, 16];
 /// Observations computed together by the batch kernel (each weight load serves all of them).
 pub(crate) const ROWS: usize = 4;
 
 /// A fully connected layer `y = x·Wᵀ + b`.
 ///
-/// The weight is packed in panels: the outputs in groups of 64, 32 or 8 (the last one padded
+/// The weight is packed in panels: the outputs in groups of 64, 32 or 16 (the last one padded
 /// with zeros), each group stored input after input (`[inputs][64]`), so that one
 /// observation's pass reads the weight once, sequentially, and keeps its sums in registers.
 #[derive(Debug, Clone)]
@@ -192,7 +192,7 @@ impl Dense {
             match width {
                 64 => panel::<64>(x, weights, bias, out),
                 32 => panel::<32>(x, weights, bias, out),
-                _ => panel::<8>(x, weights, bias, out),
+                _ => panel::<16>(x, weights, bias, out),
             }
         }
     }
@@ -215,7 +215,7 @@ impl Dense {
             match width {
                 64 => panel_rows::<64>(x, x_stride, inputs, weights, bias, out, y_stride),
                 32 => panel_rows::<32>(x, x_stride, inputs, weights, bias, out, y_stride),
-                _ => panel_rows::<8>(x, x_stride, inputs, weights, bias, out, y_stride),
+                _ => panel_rows::<16>(x, x_stride, inputs, weights, bias, out, y_stride),
             }
         }
     }
@@ -229,7 +229,7 @@ fn panels(outputs: usize) -> impl Iterator<Item = (usize, usize)> {
             return None;
         }
         let left = outputs - start;
-        let width = WIDTHS.iter().copied().find(|&w| w <= left).unwrap_or(8);
+        let width = WIDTHS.iter().copied().find(|&w| w <= left).unwrap_or(16);
         let panel = (start, width);
         start += width;
         Some(panel)
@@ -245,7 +245,7 @@ pub(crate) fn padded(outputs: usize) -> usize {
 fn panel_of(o: usize, outputs: usize) -> (usize, usize) {
     panels(outputs)
         .find(|&(start, width)| o < start + width)
-        .unwrap_or((0, 8))
+        .unwrap_or((0, 16))
 }
 
 /// Linear layers each followed by the same activation.
@@ -335,11 +335,13 @@ mod tests {
         let mut y = [0.0; 2];
         Simd::detect().run(|| layer.forward(&[1.0, -1.0, 2.0], &mut y));
         assert_eq!(y, [0.5 + 1.0 - 2.0 + 6.0, -1.0 + 4.0 - 5.0 + 12.0]);
-        // ROWS observations at once, outputs padded to a panel (8).
+        // ROWS observations at once, outputs padded to a whole panel.
         let x: Vec<f32> = [1.0f32, -1.0, 2.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0].repeat(ROWS);
-        let mut yb = vec![0.0; ROWS * 8];
-        layer.forward_rows(&x, 3, &mut yb, 8);
-        let rows: Vec<&[f32]> = yb.chunks(8).map(|r| &r[..2]).take(4).collect();
+        let stride = padded(2);
+        assert_eq!(stride, 16);
+        let mut yb = vec![0.0; ROWS * stride];
+        layer.forward_rows(&x, 3, &mut yb, stride);
+        let rows: Vec<&[f32]> = yb.chunks(stride).map(|r| &r[..2]).take(4).collect();
         assert_eq!(rows, vec![&[5.5, 10.0][..], &[3.5, 5.0], &[6.5, 14.0], &[0.5, -1.0]]);
         assert!(Dense::new(3, 2, &[1.0], None).is_err());
     }
