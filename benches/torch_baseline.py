@@ -49,7 +49,8 @@ BATCH = {"ppo_cartpole": 10_000, "sac_halfcheetah": 10_000, "nature_cnn_ppo": 25
 
 
 def median_per_call(fn, rounds, round_seconds):
-    """Median over `rounds` rounds of the mean time of one call; a round repeats fn for about round_seconds."""
+    """Median over `rounds` rounds of the mean time of one call; a round repeats fn for about round_seconds.
+    Returns (median, fastest round)."""
     fn()
     t = time.perf_counter()
     fn()
@@ -61,16 +62,17 @@ def median_per_call(fn, rounds, round_seconds):
         for _ in range(calls):
             fn()
         per_call.append((time.perf_counter() - t) / calls)
-    return statistics.median(per_call)
+    return statistics.median(per_call), min(per_call)
 
 
 def median_once(fn, rounds):
+    """Median and fastest of `rounds` timed single calls."""
     times = []
     for _ in range(rounds):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
 def session(path, threads):
@@ -101,17 +103,24 @@ def bench_model(name, inputs, threads, rounds, round_seconds):
         with torch.no_grad():
             return module(t)
 
-    r = {"batch": BATCH[name]}
-    r["sb3_load_ms"] = 1e3 * median_once(lambda: bench_inputs.load(name, inputs, custom), max(3, rounds // 3))
-    r["onnxruntime_load_ms"] = 1e3 * median_once(lambda: session(onnx_path, threads), max(3, rounds // 3))
-    r["sb3_predict_us"] = 1e6 * median_per_call(lambda: model.predict(one[0], deterministic=True), rounds,
-                                                round_seconds)
-    r["torch_forward_us"] = 1e6 * median_per_call(lambda: forward(t1), rounds, round_seconds)
-    r["onnxruntime_us"] = 1e6 * median_per_call(lambda: sess.run(None, {"obs": x1}), rounds, round_seconds)
-    batch_rounds = max(3, rounds // 3)
-    r["sb3_batch_obs_s"] = BATCH[name] / median_once(lambda: model.predict(batch, deterministic=True), batch_rounds)
-    r["torch_batch_obs_s"] = BATCH[name] / median_once(lambda: forward(tb), batch_rounds)
-    r["onnxruntime_batch_obs_s"] = BATCH[name] / median_once(lambda: sess.run(None, {"obs": xb}), batch_rounds)
+    r, best = {"batch": BATCH[name]}, {}
+    few = max(3, rounds // 3)
+    timings = {
+        "sb3_load_ms": (1e3, median_once(lambda: bench_inputs.load(name, inputs, custom), few)),
+        "onnxruntime_load_ms": (1e3, median_once(lambda: session(onnx_path, threads), few)),
+        "sb3_predict_us": (1e6, median_per_call(lambda: model.predict(one[0], deterministic=True), rounds,
+                                                round_seconds)),
+        "torch_forward_us": (1e6, median_per_call(lambda: forward(t1), rounds, round_seconds)),
+        "onnxruntime_us": (1e6, median_per_call(lambda: sess.run(None, {"obs": x1}), rounds, round_seconds)),
+        "sb3_batch_obs_s": (None, median_once(lambda: model.predict(batch, deterministic=True), few)),
+        "torch_batch_obs_s": (None, median_once(lambda: forward(tb), few)),
+        "onnxruntime_batch_obs_s": (None, median_once(lambda: sess.run(None, {"obs": xb}), few)),
+    }
+    for key, (scale, (median, fastest)) in timings.items():
+        # times scale to ms / µs; batch times become observations per second
+        r[key], best[key] = (scale * median, scale * fastest) if scale else (BATCH[name] / median,
+                                                                            BATCH[name] / fastest)
+    r["fastest_round"] = best
     return r
 
 
