@@ -20,6 +20,20 @@ Batches: 10,000 observations (MLP), 256 frames (CNN: 10,000 frames would be 1.1 
 Threads: "1" = torch.set_num_threads(1) and onnxruntime intra/inter_op_num_threads = 1; "default" = torch's and
 onnxruntime's defaults (all cores).
 
+Measured 2026-12-02 on the project machine: AMD EPYC, 2 vCPUs shared with four engineers compiling, load average
+6-9 during every run, so expect +-30 % and read the fastest rounds too. Medians of 3 runs (each figure itself a
+median over rounds), threads 1:
+| model | SB3 predict 1 obs | torch forward 1 obs | onnxruntime 1 obs | SB3 batch | torch batch | onnxruntime batch |
+| SB3 load | onnxruntime load |   (one row per model below; the header is split here to fit)
+| ppo_cartpole | 258 µs | 82.9 µs | 14.1 µs | 448k obs/s | 542k obs/s | 4.04M obs/s | 21.2 ms | 0.64 ms |
+| sac_halfcheetah | 414 µs | 87.1 µs | 22.2 µs | 194k obs/s | 237k obs/s | 359k obs/s | 62.8 ms | 0.88 ms |
+| nature_cnn_ppo | 2363 µs | 1464 µs | 372 µs | 1.92k obs/s | 2.28k obs/s | 3.98k obs/s | 232 ms | 11.0 ms |
+Fastest rounds, threads 1 (the least disturbed): ppo_cartpole 178 / 53.3 / 9.1 µs, 602k / 654k / 11.4M obs/s,
+10.5 / 0.52 ms; sac_halfcheetah 194 / 57.0 / 7.4 µs, 245k / 270k / 420k obs/s, 52.0 / 0.56 ms; nature_cnn_ppo
+1423 / 775 / 160 µs, 2.65k / 2.99k / 4.69k obs/s, 173 / 6.8 ms.
+Default threads (torch 2) on this loaded machine is worse, not better: torch's threads wait for each other
+(nature_cnn_ppo SB3 predict 82 ms median, SB3 batch of ppo_cartpole 178k obs/s); onnxruntime's single-observation
+times are unchanged.
 """
 import argparse
 import json
