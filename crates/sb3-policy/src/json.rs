@@ -126,10 +126,10 @@ fn leaf<'a>(parsed: &'a Parsed, space: &Space) -> Observation<'a> {
         (Parsed::Ints(v), _) => Observation::MultiDiscrete(v),
         (Parsed::Array { values, .. }, Space::MultiBinary { .. }) => Observation::MultiBinary(Values::F64(values)),
         (Parsed::Array { values, shape }, Space::Box(b)) => {
-            // A leading batch dimension of one is the same observation.
+            // A leading batch dimension of one is the same observation (channel-last or not).
             let own = shape
                 .strip_prefix(&[1][..])
-                .filter(|s| *s == b.shape())
+                .filter(|s| s.len() == b.shape().len())
                 .unwrap_or(shape);
             if own == b.shape() {
                 Observation::Box(Values::F64(values))

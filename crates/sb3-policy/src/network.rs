@@ -135,6 +135,36 @@ fn required<T>(value: Option<T>, missing: &str) -> Result<T> {
     value.ok_or_else(|| invalid(missing))
 }
 
+/// `activation_fn` and `features_extractor_class` must be classes pickled by name: one pickled
+/// by value (cloudpickle rebuilds it from its code) or anything else is refused, showing what
+/// the pickle holds (its class name is in it).
+fn refuse_unnamed_classes(model: &Model<'_>, kwargs: &PolicyKwargs) -> Result<()> {
+    for (key, what, named) in [
+        ("activation_fn", "activation function", kwargs.activation_fn.is_some()),
+        (
+            "features_extractor_class",
+            "features extractor class",
+            kwargs.features_extractor_class.is_some(),
+        ),
+    ] {
+        if named || !kwargs.keys.iter().any(|k| k == key) {
+            continue;
+        }
+        let shown = model
+            .data()
+            .and_then(|d| d.payload("policy_kwargs"))
+            .and_then(|p| p.root().get(key))
+            .map(|v| sb3_format::value_to_json(v, 256).to_string())
+            .unwrap_or_default();
+        let cut = shown.char_indices().nth(300).map_or(shown.len(), |(i, _)| i);
+        return Err(unsupported(format!(
+            "{what} pickled by value, not by name: {}",
+            shown.get(..cut).unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
 /// Builds the network of `model`, with `vn`'s observation statistics.
 pub(crate) fn build(model: &Model<'_>, vn: Option<&VecNormalize>) -> Result<Network> {
     let class = required(model.policy_class(), "the data member names no policy_class")?;
@@ -143,6 +173,7 @@ pub(crate) fn build(model: &Model<'_>, vn: Option<&VecNormalize>) -> Result<Netw
     let info = identify(class, &state)?;
     let default_kwargs = PolicyKwargs::default();
     let kwargs = model.policy_kwargs().unwrap_or(&default_kwargs);
+    refuse_unnamed_classes(model, kwargs)?;
     let activation = match &kwargs.activation_fn {
         Some(class) => Activation::from_class(class)?,
         None => info.family.default_activation(),

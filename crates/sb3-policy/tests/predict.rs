@@ -169,3 +169,17 @@ fn flat_numbers(v: &Json, out: &mut Vec<f32>) {
     flat(v, &mut items);
     out.extend(items.iter().map(|x| x.as_f64().unwrap() as f32));
 }
+
+#[test]
+fn custom_classes_and_tuple_spaces_are_refused_by_name() {
+    let manifest = test_support::load_json(&test_support::fixture("policies-refused/expected.json"));
+    let models = manifest["models"].as_array().unwrap();
+    assert!(models.len() >= 4);
+    for entry in models {
+        let file = entry["file"].as_str().unwrap();
+        let name = entry["refuse"]["name"].as_str().unwrap();
+        let model = Model::open(test_support::fixture(file)).unwrap();
+        let err = Policy::from_model(&model, None).expect_err(file).to_string();
+        assert!(err.contains(name), "{file}: {err:?} does not name {name}");
+    }
+}
