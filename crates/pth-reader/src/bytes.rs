@@ -124,6 +124,25 @@ impl fmt::Debug for SharedBytes<'_> {
     }
 }
 
+/// The whole file at `path`, read into memory with an allocation that may fail.
+pub(crate) fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| crate::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let len = usize::try_from(len).map_err(|_| crate::Error::OutOfMemory { bytes: len })?;
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| crate::Error::OutOfMemory { bytes: len as u64 })?;
+    // The file may have grown since: read only what was reserved for.
+    file.take(len as u64).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,6 +148,21 @@ pub enum Error {
         /// Why (e.g. a meta-device tensor).
         reason: &'static str,
     },
+
+    /// The system refused an allocation the input asked for (within the limits).
+    #[error("cannot allocate {bytes} bytes")]
+    OutOfMemory {
+        /// How many bytes were asked for.
+        bytes: u64,
+    },
+
+    /// Streaming tensor bytes to a writer failed.
+    #[error("cannot write: {source}")]
+    Write {
+        /// What the writer said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// This crate's result type.

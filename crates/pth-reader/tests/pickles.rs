@@ -258,9 +258,11 @@ fn malformed_pickles_are_errors_with_offsets() {
         (b"\x8b\xff\xff\xff\xff.", "negative"),
         (b"X\x02\x00\x00\x00\xff\xfe.", "UTF-8"),
         (b"(K\x01d.", "odd"),
-        (b"K\x01K\x02a.", "not a list"),
-        (b"K\x01K\x02K\x03s.", "not a dict"),
-        (b"K\x01}b.", "no state"),
+        (b"K\x01K\x02a.", "Can only append to lists, but got int"),
+        (b"K\x01K\x02K\x03s.", "Can only SETITEM for dict"),
+        (b"K\x01}b.", "Can only build"),
+        (b"}]K\x01s.", "unhashable type: 'list'"),
+        (b"]K\x01K\x02s.", "but got list"),
         (b"S'unterminated\n.", "STRING"),
     ];
     for (bytes, needle) in cases {

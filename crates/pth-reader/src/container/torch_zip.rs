@@ -6,27 +6,27 @@
 
 use std::collections::HashMap;
 
-use super::zip::{ZipArchive, ZipEntry};
-use super::{Decoded, Format};
-use crate::pickle;
+use super::zip::{Compression, ZipArchive, ZipEntry};
+use super::{Format, Located, RootRequest, StorageSource};
 use crate::tensor::ByteOrder;
-use crate::torch::rebuild::{self, Context};
-use crate::torch::storage::storage_refs;
 use crate::{Error, Options, Result, SharedBytes};
 
-/// Decodes a torch zip archive.
-pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
+/// Locates the parts of a torch zip archive.
+pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
     let archive = ZipArchive::parse(bytes)?;
     let (root, records) = records(&archive)?;
     let mut reader = RecordReader {
-        archive: &archive,
+        archive,
+        records,
+        root,
         budget: options.get_limits().max_inflated_bytes,
+        loaded: HashMap::new(),
     };
     let mut warnings = Vec::new();
 
-    let byte_order = match records.get("byteorder") {
+    let byte_order = match reader.get("byteorder")? {
         None => ByteOrder::Little,
-        Some(entry) => match reader.read(entry)?.as_slice() {
+        Some(data) => match data.as_slice() {
             b"little" => ByteOrder::Little,
             b"big" => ByteOrder::Big,
             other => {
@@ -36,71 +36,36 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
             }
         },
     };
-    if !records.contains_key("version") && !records.contains_key(".data/version") {
-        warnings.push(format!("{root}/version is missing (torch would refuse the archive)"));
+    if !reader.records.contains_key("version") && !reader.records.contains_key(".data/version") {
+        warnings.push(format!(
+            "{}/version is missing (torch would refuse the archive)",
+            reader.root
+        ));
     }
-    let format = if records.contains_key("constants.pkl") {
+    let format = if reader.records.contains_key("constants.pkl") {
         Format::TorchScript
     } else {
         Format::Zip
     };
-
-    let pickle_name = format!("{root}/data.pkl");
-    let entry = records.get("data.pkl").ok_or_else(|| Error::MissingRecord {
+    let pickle_name = format!("{}/data.pkl", reader.root);
+    let pickle = reader.get("data.pkl")?.ok_or_else(|| Error::MissingRecord {
         name: pickle_name.clone(),
     })?;
-    let pickle_bytes = reader.read(entry)?;
-    let (mut tree, protocol, _) = pickle::decode(pickle_bytes.as_slice(), &pickle_name, options)?;
-
-    let refs = storage_refs(&tree, &pickle_name)?;
-    let mut loaded: HashMap<String, SharedBytes<'data>> = HashMap::new();
-    let context = Context {
-        record: &pickle_name,
-        byte_order,
-        limits: options.get_limits(),
-    };
-    let tables = rebuild::resolve(
-        &mut tree,
-        refs,
-        |r| {
-            let name = format!("data/{}", r.key);
-            let data = match loaded.get(&name) {
-                Some(data) => data.clone(),
-                None => {
-                    let entry = records.get(name.as_str()).ok_or_else(|| Error::MissingRecord {
-                        name: format!("{root}/{name}"),
-                    })?;
-                    let data = reader.read(entry)?;
-                    loaded.insert(name, data.clone());
-                    data
-                }
-            };
-            let expected = r.nbytes()?;
-            if data.len() as u64 != expected {
-                return Err(r.invalid(format!(
-                    "its record has {} bytes, the pickle says {expected}",
-                    data.len()
-                )));
-            }
-            Ok(data)
-        },
-        &context,
-    )?;
-    let mut names: Vec<String> = records.keys().map(|k| k.to_string()).collect();
+    let mut names: Vec<String> = reader.records.keys().cloned().collect();
     names.sort_unstable();
-    Ok(Decoded {
+    Ok(Located {
         format,
         byte_order,
-        tree,
-        tables,
-        protocol,
+        pickle,
+        pickle_name,
         records: names,
         warnings,
+        storages: Box::new(reader),
     })
 }
 
 /// The records by name relative to the one root folder every entry must share.
-fn records<'a>(archive: &'a ZipArchive<'_>) -> Result<(&'a str, HashMap<&'a str, &'a ZipEntry>)> {
+fn records(archive: &ZipArchive<'_>) -> Result<(String, HashMap<String, ZipEntry>)> {
     let first = archive.entries().first().ok_or_else(|| Error::Zip {
         reason: "the archive is empty".into(),
     })?;
@@ -117,24 +82,56 @@ fn records<'a>(archive: &'a ZipArchive<'_>) -> Result<(&'a str, HashMap<&'a str,
                 reason: format!("{} is outside the root folder {root}/", entry.name()),
             })?;
         if !relative.is_empty() && !relative.ends_with('/') {
-            records.insert(relative, entry);
+            records.insert(relative.to_owned(), entry.clone());
         }
     }
-    Ok((root, records))
+    Ok((root.to_owned(), records))
 }
 
-/// Reads records, charging deflated ones to the archive's inflation budget.
-struct RecordReader<'a, 'data> {
-    archive: &'a ZipArchive<'data>,
+/// Reads records, charging deflated ones to the archive's inflation budget, and each record
+/// once however many storages name it.
+struct RecordReader<'data> {
+    archive: ZipArchive<'data>,
+    records: HashMap<String, ZipEntry>,
+    root: String,
     budget: u64,
+    loaded: HashMap<String, SharedBytes<'data>>,
 }
 
-impl<'data> RecordReader<'_, 'data> {
-    fn read(&mut self, entry: &ZipEntry) -> Result<SharedBytes<'data>> {
+impl<'data> RecordReader<'data> {
+    /// The bytes of record `name` (relative to the root folder), if it exists.
+    fn get(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
+        if let Some(data) = self.loaded.get(name) {
+            return Ok(Some(data.clone()));
+        }
+        let Some(entry) = self.records.get(name) else {
+            return Ok(None);
+        };
         let data = self.archive.read(entry, self.budget)?;
-        if entry.compression() != super::zip::Compression::Stored {
+        if entry.compression() != Compression::Stored {
             self.budget = self.budget.saturating_sub(data.len() as u64);
         }
-        Ok(data)
+        self.loaded.insert(name.to_owned(), data.clone());
+        Ok(Some(data))
+    }
+}
+
+impl<'data> StorageSource<'data> for RecordReader<'data> {
+    fn resolve(&mut self, _: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>> {
+        let mut out = Vec::with_capacity(roots.len());
+        for root in roots {
+            let name = format!("data/{}", root.key);
+            let data = self.get(&name)?.ok_or_else(|| Error::MissingRecord {
+                name: format!("{}/{name}", self.root),
+            })?;
+            if data.len() as u64 != root.nbytes {
+                return Err(Error::InvalidStorage {
+                    key: root.key.to_string(),
+                    reason: format!("its record has {} bytes, the pickle says {}", data.len(), root.nbytes),
+                });
+            }
+            out.push(data);
+        }
+        Ok(out)
     }
 }
