@@ -30,7 +30,7 @@
 //! ```
 //!
 //! Modules, from the bottom up: the byte [`cursor`](crate) and [`SharedBytes`]; the pickle
-//! machine ([`Pickle`], [`Value`]); containers ([`ZipArchive`], the legacy stream); the torch
+//! machine ([`Pickle`], [`Value`]); containers ([`zip::ZipArchive`], the legacy stream); the torch
 //! layer (allowlist, storages, rebuild functions); tensors ([`TensorView`]); and
 //! [`Checkpoint`], which ties them together.
 
@@ -58,7 +58,6 @@ mod value;
 
 pub use bytes::SharedBytes;
 pub use checkpoint::Checkpoint;
-pub use container::zip::{Compression, ZipArchive, ZipEntry};
 pub use container::Format;
 pub use error::{Error, Result};
 pub use limits::Limits;
@@ -71,6 +70,12 @@ pub use torch::allowlist::is_allowed_global;
 pub use torch::dtype::DType;
 pub use torch::storage::Storage;
 pub use value::{BigInt, Dict, Kind, Object, Seq, Value};
+
+/// Zip archives as torch (or Python's `zipfile`) reads them: the container of `torch.save`
+/// files and of SB3 model zips.
+pub mod zip {
+    pub use crate::container::zip::{Compression, Dialect, MemberReader, ZipAnomaly, ZipArchive, ZipEntry};
+}
 
 /// The README's example, compiled as a doctest so it cannot rot.
 #[doc = include_str!("../../../README.md")]

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::zip::{ZipArchive, ZipEntry};
+use super::zip::{ZipAnomaly, ZipArchive, ZipEntry};
 use super::{Decoded, Format};
 use crate::pickle;
 use crate::tensor::ByteOrder;
@@ -16,15 +16,13 @@ use crate::{Error, Options, Result, SharedBytes};
 
 /// Decodes a torch zip archive.
 pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
-    let archive = ZipArchive::parse(bytes)?;
-    let (root, records) = records(&archive)?;
-    let mut reader = RecordReader {
-        archive: &archive,
-        budget: options.get_limits().max_inflated_bytes,
-    };
-    let mut warnings = Vec::new();
+    let archive = ZipArchive::parse(bytes, options.get_limits())?;
+    let mut warnings: Vec<String> = archive.warnings().iter().map(ToString::to_string).collect();
+    let records = Records::new(&archive)?;
+    let root = records.root;
+    let mut reader = archive.reader();
 
-    let byte_order = match records.get("byteorder") {
+    let byte_order = match records.find("byteorder", &mut warnings) {
         None => ByteOrder::Little,
         Some(entry) => match reader.read(entry)?.as_slice() {
             b"little" => ByteOrder::Little,
@@ -36,19 +34,25 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
             }
         },
     };
-    if !records.contains_key("version") && !records.contains_key(".data/version") {
+    let has_version =
+        records.find(".data/version", &mut warnings).is_some() || records.find("version", &mut warnings).is_some();
+    if !has_version {
         warnings.push(format!("{root}/version is missing (torch would refuse the archive)"));
     }
-    let format = if records.contains_key("constants.pkl") {
+    // torch.load tells TorchScript archives apart with `"constants.pkl" in getAllRecords()`:
+    // an exact comparison, unlike record lookups.
+    let format = if records.names.contains(&"constants.pkl") {
         Format::TorchScript
     } else {
         Format::Zip
     };
 
     let pickle_name = format!("{root}/data.pkl");
-    let entry = records.get("data.pkl").ok_or_else(|| Error::MissingRecord {
-        name: pickle_name.clone(),
-    })?;
+    let entry = records
+        .find("data.pkl", &mut warnings)
+        .ok_or_else(|| Error::MissingRecord {
+            name: pickle_name.clone(),
+        })?;
     let pickle_bytes = reader.read(entry)?;
     let (mut tree, protocol, _) = pickle::decode(pickle_bytes.as_slice(), &pickle_name, options)?;
 
@@ -67,7 +71,7 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
             let data = match loaded.get(&name) {
                 Some(data) => data.clone(),
                 None => {
-                    let entry = records.get(name.as_str()).ok_or_else(|| Error::MissingRecord {
+                    let entry = records.find(&name, &mut warnings).ok_or_else(|| Error::MissingRecord {
                         name: format!("{root}/{name}"),
                     })?;
                     let data = reader.read(entry)?;
@@ -86,7 +90,7 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         },
         &context,
     )?;
-    let mut names: Vec<String> = records.keys().map(|k| k.to_string()).collect();
+    let mut names: Vec<String> = records.names.iter().map(|k| k.to_string()).collect();
     names.sort_unstable();
     Ok(Decoded {
         format,
@@ -99,42 +103,54 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     })
 }
 
-/// The records by name relative to the one root folder every entry must share.
-fn records<'a>(archive: &'a ZipArchive<'_>) -> Result<(&'a str, HashMap<&'a str, &'a ZipEntry>)> {
-    let first = archive.entries().first().ok_or_else(|| Error::Zip {
-        reason: "the archive is empty".into(),
-    })?;
-    let (root, _) = first.name().split_once('/').ok_or_else(|| Error::Zip {
-        reason: format!("{} is not inside a root folder", first.name()),
-    })?;
-    let mut records = HashMap::new();
-    for entry in archive.entries() {
-        let relative = entry
-            .name()
-            .strip_prefix(root)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .ok_or_else(|| Error::Zip {
-                reason: format!("{} is outside the root folder {root}/", entry.name()),
-            })?;
-        if !relative.is_empty() && !relative.ends_with('/') {
-            records.insert(relative, entry);
-        }
-    }
-    Ok((root, records))
-}
-
-/// Reads records, charging deflated ones to the archive's inflation budget.
-struct RecordReader<'a, 'data> {
+/// The archive as torch's `PyTorchStreamReader` sees it: records under one root folder, named
+/// by the first entry's first path component (`init`), every entry inside it (`getAllRecords`),
+/// looked up by `<root>/<name>` ignoring ASCII case (`getRecordID` → miniz's
+/// `mz_zip_reader_locate_file`).
+struct Records<'a, 'data> {
     archive: &'a ZipArchive<'data>,
-    budget: u64,
+    root: &'a str,
+    /// The record names relative to the root (directories and the root itself left out).
+    names: Vec<&'a str>,
 }
 
-impl<'data> RecordReader<'_, 'data> {
-    fn read(&mut self, entry: &ZipEntry) -> Result<SharedBytes<'data>> {
-        let data = self.archive.read(entry, self.budget)?;
-        if entry.compression() != super::zip::Compression::Stored {
-            self.budget = self.budget.saturating_sub(data.len() as u64);
+impl<'a, 'data> Records<'a, 'data> {
+    fn new(archive: &'a ZipArchive<'data>) -> Result<Self> {
+        let first = archive.entries().first().ok_or(ZipAnomaly::Empty)?;
+        let (root, _) = first.name().split_once('/').ok_or_else(|| ZipAnomaly::NoRootFolder {
+            name: first.name().to_owned(),
+        })?;
+        let mut names = Vec::new();
+        for entry in archive.entries() {
+            let relative = entry
+                .name()
+                .strip_prefix(root)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .ok_or_else(|| ZipAnomaly::OutsideRoot {
+                    name: entry.name().to_owned(),
+                    root: root.to_owned(),
+                })?;
+            if !relative.is_empty() && !entry.is_dir() {
+                names.push(relative);
+            }
         }
-        Ok(data)
+        Ok(Records { archive, root, names })
+    }
+
+    /// The entry torch reads for record `name`; a match that differs in case is a warning.
+    fn find(&self, name: &str, warnings: &mut Vec<String>) -> Option<&'a ZipEntry> {
+        let wanted = format!("{}/{name}", self.root);
+        let entry = self.archive.find(&wanted)?;
+        if entry.name() != wanted {
+            let anomaly = ZipAnomaly::CaseInsensitiveMatch {
+                wanted,
+                found: entry.name().to_owned(),
+            };
+            let warning = anomaly.to_string();
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+        Some(entry)
     }
 }
