@@ -32,26 +32,14 @@ const SEARCH_WINDOW: usize = EndOfCentralDirectory::SIZE + u16::MAX as usize;
 /// The central directory of `data`; trailing bytes are reported in `warnings`.
 pub(super) fn locate(data: &[u8], warnings: &mut Vec<ZipAnomaly>) -> Result<Directory, ZipAnomaly> {
     let eocd_at = find_end_record(data).ok_or(ZipAnomaly::NoEndRecord)?;
-    let truncated = |record, offset: usize| ZipAnomaly::Truncated {
-        record,
-        offset: offset as u64,
-    };
-    let eocd = data
-        .get(eocd_at..)
-        .and_then(|rest| EndOfCentralDirectory::read(&mut Cursor::new(rest)))
-        .ok_or(truncated("end-of-central-directory record", eocd_at))?;
+    let (eocd, directory, end_records) = end_records_at(data, eocd_at)?;
     let comment_end = eocd_at + EndOfCentralDirectory::SIZE + usize::from(eocd.comment_len);
     if comment_end != data.len() {
         warnings.push(ZipAnomaly::TrailingBytes {
             len: data.len().saturating_sub(comment_end) as u64,
         });
     }
-    let (directory, end_records) = match zip64_locator(data, eocd_at)? {
-        None => (classic_directory(&eocd)?, eocd_at),
-        Some(locator) => zip64_directory(data, eocd_at, &eocd, &locator)?,
-    };
-    let end = directory.offset.checked_add(directory.size);
-    if end != Some(end_records as u64) {
+    if directory.offset.checked_add(directory.size) != Some(end_records as u64) {
         return Err(ZipAnomaly::DirectoryMisplaced {
             offset: directory.offset,
             size: directory.size,
@@ -60,6 +48,34 @@ pub(super) fn locate(data: &[u8], warnings: &mut Vec<ZipAnomaly>) -> Result<Dire
     }
     check_single_end_record(data, end_records, eocd_at)?;
     Ok(directory)
+}
+
+/// The end record at `eocd_at`, the directory it describes (through the zip64 end record when a
+/// locator precedes it) and where the end records begin.
+fn end_records_at(data: &[u8], eocd_at: usize) -> Result<(EndOfCentralDirectory, Directory, usize), ZipAnomaly> {
+    let eocd = data
+        .get(eocd_at..)
+        .and_then(|rest| EndOfCentralDirectory::read(&mut Cursor::new(rest)))
+        .ok_or(ZipAnomaly::Truncated {
+            record: "end-of-central-directory record",
+            offset: eocd_at as u64,
+        })?;
+    let (directory, end_records) = match zip64_locator(data, eocd_at)? {
+        None => (classic_directory(&eocd)?, eocd_at),
+        Some(locator) => zip64_directory(data, eocd_at, &eocd, &locator)?,
+    };
+    Ok((eocd, directory, end_records))
+}
+
+/// Whether the signature at `at` starts a second complete set of end records: its comment ends
+/// the file and its directory ends where its end records begin. A reader that validates
+/// candidates (rather than taking the last, as miniz does) could settle on it.
+fn is_complete_end_record(data: &[u8], at: usize) -> bool {
+    let Ok((eocd, directory, end_records)) = end_records_at(data, at) else {
+        return false;
+    };
+    let comment_end = at + EndOfCentralDirectory::SIZE + usize::from(eocd.comment_len);
+    comment_end == data.len() && directory.offset.checked_add(directory.size) == Some(end_records as u64)
 }
 
 /// The end record miniz picks: the last signature with at least a whole record after it,
@@ -72,17 +88,21 @@ fn find_end_record(data: &[u8]) -> Option<usize> {
         .find(|&at| data.get(at..at + 4) == Some(&EndOfCentralDirectory::SIGNATURE[..]))
 }
 
-/// No other end-record signature after the directory: not in the zip64 records, the comment,
-/// or the last 21 bytes (where Python's `zipfile` would find one that miniz skips).
+/// No other end record: no signature at all after the directory (in the zip64 records, the
+/// comment, or the last 21 bytes, where Python's `zipfile` would find one that miniz skips),
+/// and no complete set of end records earlier in the search window (an archive whose comment
+/// holds another directory and end record, which miniz takes, is also a valid archive without).
 fn check_single_end_record(data: &[u8], from: usize, eocd_at: usize) -> Result<(), ZipAnomaly> {
-    let tail = data.get(from..).unwrap_or_default();
-    let other = tail
-        .windows(4)
-        .enumerate()
-        .map(|(i, w)| (from + i, w))
-        .find(|&(at, w)| at != eocd_at && w == EndOfCentralDirectory::SIGNATURE);
-    match other {
-        Some((at, _)) => Err(ZipAnomaly::SeveralEndRecords { offset: at as u64 }),
+    let is_signature = |at: &usize| data.get(*at..*at + 4) == Some(&EndOfCentralDirectory::SIGNATURE[..]);
+    let after = (from..data.len()).filter(|&at| at != eocd_at).find(is_signature);
+    let earlier = || {
+        (data.len().saturating_sub(SEARCH_WINDOW)..eocd_at)
+            .rev()
+            .filter(is_signature)
+            .find(|&at| is_complete_end_record(data, at))
+    };
+    match after.or_else(earlier) {
+        Some(at) => Err(ZipAnomaly::SeveralEndRecords { offset: at as u64 }),
         None => Ok(()),
     }
 }

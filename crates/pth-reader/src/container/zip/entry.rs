@@ -147,11 +147,15 @@ fn entry(
     dialect: Dialect,
     warnings: &mut Vec<ZipAnomaly>,
 ) -> Result<ZipEntry, ZipAnomaly> {
-    let name = entry_name(header.name, header.flags, dialect)?;
+    let name = entry_name(header.name, header.fields.flags, dialect)?;
     let compression = check_central(&name, header, dialect, warnings)?;
     let fields = ExtraField::all(header.extra).ok_or(ZipAnomaly::MalformedExtra { name: name.clone() })?;
     check_unicode_paths(&name, header.name, &fields)?;
-    let narrow = [header.size, header.compressed_size, header.local_header_offset];
+    let narrow = [
+        header.fields.size,
+        header.fields.compressed_size,
+        header.local_header_offset,
+    ];
     let [size, compressed_size, header_offset] = resolve_zip64(&name, &fields, narrow)?;
     let mut entry = ZipEntry {
         name,
@@ -160,11 +164,11 @@ fn entry(
         data_start: 0,
         compressed_size,
         size,
-        crc32: header.crc32,
-        flags: header.flags,
+        crc32: header.fields.crc32,
+        flags: header.fields.flags,
     };
     check_sizes(&entry, header.external_attributes, warnings)?;
-    entry.data_start = check_local(data, &entry, header.method, warnings)?;
+    entry.data_start = check_local(data, &entry, header.fields.method, warnings)?;
     Ok(entry)
 }
 
@@ -177,13 +181,14 @@ fn check_central(
 ) -> Result<Compression, ZipAnomaly> {
     let name = || name.to_owned();
     // mz_zip_reader_is_file_supported and mz_zip_reader_read_central_dir refuse these.
-    if header.flags & (ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADER) != 0 {
+    let fields = &header.fields;
+    if fields.flags & (ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADER) != 0 {
         return Err(ZipAnomaly::Encrypted { name: name() });
     }
-    if header.flags & PATCH != 0 {
+    if fields.flags & PATCH != 0 {
         return Err(ZipAnomaly::PatchData { name: name() });
     }
-    let compression = match header.method {
+    let compression = match fields.method {
         0 => Compression::Stored,
         8 => Compression::Deflated,
         method => return Err(ZipAnomaly::UnsupportedMethod { name: name(), method }),
@@ -191,10 +196,10 @@ fn check_central(
     if header.disk_start != 0 {
         return Err(ZipAnomaly::MultiDisk);
     }
-    if header.version_needed > PYTHON_MAX_VERSION {
+    if fields.version_needed > PYTHON_MAX_VERSION {
         let anomaly = ZipAnomaly::VersionNeeded {
             name: name(),
-            version: header.version_needed,
+            version: fields.version_needed,
         };
         match dialect {
             Dialect::Python => return Err(anomaly),
@@ -209,11 +214,11 @@ fn check_central(
 /// data or flagged as a directory.
 fn check_sizes(entry: &ZipEntry, external_attributes: u32, warnings: &mut Vec<ZipAnomaly>) -> Result<(), ZipAnomaly> {
     let name = || entry.name.clone();
-    if entry.compression == Compression::Stored && entry.compressed_size != entry.size {
-        return Err(ZipAnomaly::StoredSizeMismatch { name: name() });
-    }
     if entry.compressed_size == 0 && entry.size > 0 {
         return Err(ZipAnomaly::SizeWithoutData { name: name() });
+    }
+    if entry.compression == Compression::Stored && entry.compressed_size != entry.size {
+        return Err(ZipAnomaly::StoredSizeMismatch { name: name() });
     }
     let has_data = entry.size > 0 || entry.compressed_size > 0;
     if entry.is_dir() && has_data {
@@ -243,23 +248,25 @@ fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<Zi
     if local.name != entry.name.as_bytes() {
         return Err(mismatch("name"));
     }
-    if local.method != method {
+    if local.fields.method != method {
         return Err(mismatch("compression method"));
     }
-    if local.flags & MEANINGFUL_FLAGS != entry.flags & MEANINGFUL_FLAGS {
+    if local.fields.flags & MEANINGFUL_FLAGS != entry.flags & MEANINGFUL_FLAGS {
         return Err(mismatch("flags"));
     }
     let fields = ExtraField::all(local.extra).ok_or(ZipAnomaly::MalformedExtra {
         name: entry.name.clone(),
     })?;
     check_unicode_paths(&entry.name, local.name, &fields)?;
-    let [size, compressed_size] = resolve_zip64(&entry.name, &fields, [local.size, local.compressed_size])?;
+    let narrow = [local.fields.size, local.fields.compressed_size];
+    let [size, compressed_size] = resolve_zip64(&entry.name, &fields, narrow)?;
     let sizes_agree = (size, compressed_size) == (entry.size, entry.compressed_size);
     let deferred = entry.has_descriptor() && (size, compressed_size) == (0, 0);
     if !(sizes_agree || deferred) {
         return Err(mismatch("sizes"));
     }
-    if local.crc32 != entry.crc32 && !(entry.has_descriptor() && local.crc32 == 0) {
+    let crc32 = local.fields.crc32;
+    if crc32 != entry.crc32 && !(entry.has_descriptor() && crc32 == 0) {
         warnings.push(ZipAnomaly::LocalCrcMismatch {
             name: entry.name.clone(),
         });

@@ -98,15 +98,37 @@ impl Zip64EndOfCentralDirectory {
     }
 }
 
-/// Central directory file header (4.3.12).
+/// The fields a local header (4.3.7) and a central directory header (4.3.12) share, in the
+/// order both write them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CentralHeader<'a> {
+pub(super) struct FileFields {
     pub(super) version_needed: u16,
     pub(super) flags: u16,
     pub(super) method: u16,
     pub(super) crc32: u32,
     pub(super) compressed_size: u32,
     pub(super) size: u32,
+}
+
+impl FileFields {
+    fn read(c: &mut Cursor<'_>) -> Option<Self> {
+        let (version_needed, flags, method) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
+        let _time_and_date = c.u32_le()?;
+        Some(FileFields {
+            version_needed,
+            flags,
+            method,
+            crc32: c.u32_le()?,
+            compressed_size: c.u32_le()?,
+            size: c.u32_le()?,
+        })
+    }
+}
+
+/// Central directory file header (4.3.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CentralHeader<'a> {
+    pub(super) fields: FileFields,
     pub(super) disk_start: u16,
     pub(super) external_attributes: u32,
     pub(super) local_header_offset: u32,
@@ -121,13 +143,7 @@ impl<'a> CentralHeader<'a> {
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
         signature(c, 0x0201_4b50)?;
         let _version_made_by = c.u16_le()?;
-        let version_needed = c.u16_le()?;
-        let flags = c.u16_le()?;
-        let method = c.u16_le()?;
-        let _time_and_date = c.u32_le()?;
-        let crc32 = c.u32_le()?;
-        let compressed_size = c.u32_le()?;
-        let size = c.u32_le()?;
+        let fields = FileFields::read(c)?;
         let (name_len, extra_len, comment_len) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
         let disk_start = c.u16_le()?;
         let _internal_attributes = c.u16_le()?;
@@ -137,12 +153,7 @@ impl<'a> CentralHeader<'a> {
         let extra = c.take(usize::from(extra_len))?;
         let _comment = c.take(usize::from(comment_len))?;
         Some(CentralHeader {
-            version_needed,
-            flags,
-            method,
-            crc32,
-            compressed_size,
-            size,
+            fields,
             disk_start,
             external_attributes,
             local_header_offset,
@@ -155,11 +166,7 @@ impl<'a> CentralHeader<'a> {
 /// Local file header (4.3.7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LocalHeader<'a> {
-    pub(super) flags: u16,
-    pub(super) method: u16,
-    pub(super) crc32: u32,
-    pub(super) compressed_size: u32,
-    pub(super) size: u32,
+    pub(super) fields: FileFields,
     pub(super) name: &'a [u8],
     pub(super) extra: &'a [u8],
 }
@@ -170,20 +177,10 @@ impl<'a> LocalHeader<'a> {
 
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
         signature(c, 0x0403_4b50)?;
-        let _version_needed = c.u16_le()?;
-        let flags = c.u16_le()?;
-        let method = c.u16_le()?;
-        let _time_and_date = c.u32_le()?;
-        let crc32 = c.u32_le()?;
-        let compressed_size = c.u32_le()?;
-        let size = c.u32_le()?;
+        let fields = FileFields::read(c)?;
         let (name_len, extra_len) = (c.u16_le()?, c.u16_le()?);
         Some(LocalHeader {
-            flags,
-            method,
-            crc32,
-            compressed_size,
-            size,
+            fields,
             name: c.take(usize::from(name_len))?,
             extra: c.take(usize::from(extra_len))?,
         })
