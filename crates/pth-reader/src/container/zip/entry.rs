@@ -156,7 +156,7 @@ fn entry(
         header.fields.compressed_size,
         header.local_header_offset,
     ];
-    let [size, compressed_size, header_offset] = resolve_zip64(&name, &fields, narrow)?;
+    let [size, compressed_size, header_offset] = resolve_zip64(&name, &fields, narrow, Header::Central)?;
     let mut entry = ZipEntry {
         name,
         compression,
@@ -259,7 +259,7 @@ fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<Zi
     })?;
     check_unicode_paths(&entry.name, local.name, &fields)?;
     let narrow = [local.fields.size, local.fields.compressed_size];
-    let [size, compressed_size] = resolve_zip64(&entry.name, &fields, narrow)?;
+    let [size, compressed_size] = resolve_zip64(&entry.name, &fields, narrow, Header::Local)?;
     let sizes_agree = (size, compressed_size) == (entry.size, entry.compressed_size);
     let deferred = entry.has_descriptor() && (size, compressed_size) == (0, 0);
     if !(sizes_agree || deferred) {
@@ -299,19 +299,29 @@ fn check_unicode_paths(name: &str, raw_name: &[u8], fields: &[ExtraField<'_>]) -
     Ok(())
 }
 
+/// Which header a zip64 extra field is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    Central,
+    Local,
+}
+
 /// The 32-bit fields `narrow`, with each saturated one (0xFFFFFFFF) replaced by the next
 /// 8-byte value of the zip64 extra field, as miniz (`mz_zip_file_stat_internal`) and Python
-/// (`ZipInfo._decodeExtra`) both do.
+/// (`ZipInfo._decodeExtra`) both do; values past those are read by neither.
 ///
 /// Refused, because readers part ways on them: a repeated zip64 field (miniz uses the first,
-/// Python applies each in turn), a missing one (both keep 0xFFFFFFFF as a size), one whose
-/// length is not exactly the saturated fields (8 bytes each, plus an optional 4-byte disk
-/// number), and, when nothing is saturated, values that contradict the 32-bit fields (readers
-/// that trust zip64 values first would take them).
+/// Python applies each in turn), a missing or short one (both keep 0xFFFFFFFF as a size, or
+/// fail), and, in the central directory, values that contradict 32-bit fields none of which is
+/// saturated (a reader that trusts zip64 values first would take them; no writer emits that).
+/// A local header may carry zip64 values beside unsaturated sizes: miniz, torch's writer, puts
+/// the sizes and offset of a record past 4 GiB there while the local sizes stay 0 (deferred to
+/// the data descriptor), and no reader consults them.
 fn resolve_zip64<const N: usize>(
     name: &str,
     fields: &[ExtraField<'_>],
     narrow: [u32; N],
+    header: Header,
 ) -> Result<[u64; N], ZipAnomaly> {
     let problem = |problem| ZipAnomaly::Zip64Extra {
         name: name.to_owned(),
@@ -331,20 +341,16 @@ fn resolve_zip64<const N: usize>(
         };
     };
     let mut values = Cursor::new(field.data);
-    if saturated == 0 {
+    if saturated == 0 && header == Header::Central {
         // Nothing to resolve: any values present must repeat the 32-bit fields, in order.
         for v in &wide {
             if values.remaining() >= 8 && values.u64_le() != Some(*v) {
                 return Err(problem("contradicts the 32-bit fields"));
             }
         }
-    } else {
-        for v in wide.iter_mut().filter(|v| **v == u64::from(u32::MAX)) {
-            *v = values.u64_le().ok_or(problem("is too short"))?;
-        }
     }
-    if !matches!(values.remaining(), 0 | 4) {
-        return Err(problem("has the wrong length"));
+    for v in wide.iter_mut().filter(|v| **v == u64::from(u32::MAX)) {
+        *v = values.u64_le().ok_or(problem("is too short"))?;
     }
     Ok(wide)
 }
@@ -359,7 +365,7 @@ mod tests {
 
     fn resolve(data: &[&[u8]], narrow: [u32; 3]) -> Result<[u64; 3], ZipAnomaly> {
         let fields: Vec<_> = data.iter().map(|d| ExtraField { id: 1, data: d }).collect();
-        resolve_zip64("e", &fields, narrow)
+        resolve_zip64("e", &fields, narrow, Header::Central)
     }
 
     #[test]
@@ -380,7 +386,20 @@ mod tests {
         assert!(refused(&[&zip64(&[5]), &zip64(&[5])], [m, 1, 2]), "repeated");
         assert!(refused(&[], [m, 1, 2]), "missing");
         assert!(refused(&[&zip64(&[5])], [m, m, 2]), "too short");
-        assert!(refused(&[&zip64(&[5, 6])], [m, 1, 2]), "too long");
         assert!(refused(&[&zip64(&[9])], [1, 2, 3]), "lying");
+    }
+
+    #[test]
+    fn local_headers_may_carry_zip64_values_beside_unsaturated_sizes() {
+        // What miniz writes for a small record past 4 GiB: local sizes 0, the offset in zip64.
+        let offset = zip64(&[5 << 32]);
+        let fields = [ExtraField { id: 1, data: &offset }];
+        assert_eq!(resolve_zip64("e", &fields, [0, 0], Header::Local), Ok([0, 0]));
+        assert!(resolve_zip64("e", &fields, [0, 0], Header::Central).is_err());
+        // A deflated record past 4 GiB: size saturated, compressed size kept, both in zip64.
+        let sizes = zip64(&[5 << 32, 7]);
+        let fields = [ExtraField { id: 1, data: &sizes }];
+        let resolved = resolve_zip64("e", &fields, [u32::MAX, 7, 9], Header::Central);
+        assert_eq!(resolved, Ok([5 << 32, 7, 9]));
     }
 }
