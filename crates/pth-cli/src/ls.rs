@@ -20,6 +20,7 @@ pub fn run(ckpt: &Checkpoint<'_>, as_json: bool, sha256: bool) -> anyhow::Result
             "format": ckpt.format().name(),
             "byteorder": ckpt.byte_order().name(),
             "tensors": tensors,
+            "warnings": ckpt.warnings(),
         });
         return with_stdout(|w| writeln!(w, "{out}"));
     }

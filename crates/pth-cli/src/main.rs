@@ -133,7 +133,8 @@ fn looks_like_sb3(path: &std::path::Path) -> bool {
     let Ok(map) = pth_reader::MappedFile::open(path) else {
         return false;
     };
-    let Ok(zip) = pth_reader::ZipArchive::parse(map.shared()) else {
+    let limits = pth_reader::Limits::default();
+    let Ok(zip) = pth_reader::zip::ZipArchive::parse_as(map.shared(), &limits, pth_reader::zip::Dialect::Python) else {
         return false;
     };
     let names: Vec<&str> = zip.entries().iter().map(|e| e.name()).collect();

@@ -32,7 +32,7 @@
 //! Modules, from the bottom up: bytes ([`SharedBytes`], a bounds-checked cursor) and leaf
 //! helpers (dtypes, errors, limits); the pickle machine (an arena tree with Python's value
 //! semantics, calling a handler for globals, calls and `BUILD`); tensors ([`TensorView`]);
-//! containers, which only locate bytes ([`ZipArchive`], the legacy stream); the torch layer
+//! containers, which only locate bytes ([`zip::ZipArchive`], the legacy stream); the torch layer
 //! (the one table of allowed globals, the handler that evaluates torch's calls when the
 //! pickle makes them, the load pipeline); the public view of values ([`Value`]); tensor
 //! naming; and [`Checkpoint`] and [`Pickle`], which tie them together.
@@ -64,7 +64,6 @@ mod value;
 
 pub use bytes::SharedBytes;
 pub use checkpoint::Checkpoint;
-pub use container::zip::{Compression, ZipArchive, ZipEntry};
 pub use container::Format;
 pub use dtype::DType;
 pub use error::{Error, Result};
@@ -77,6 +76,12 @@ pub use standalone::Pickle;
 pub use tensor::{ByteOrder, Element, Quantization, Storage, TensorView};
 pub use torch::globals::is_allowed_global;
 pub use value::{BigInt, Dict, Kind, Object, Seq, Value};
+
+/// Zip archives as torch (or Python's `zipfile`) reads them: the container of `torch.save`
+/// files and of SB3 model zips.
+pub mod zip {
+    pub use crate::container::zip::{Compression, Dialect, MemberReader, ZipAnomaly, ZipArchive, ZipEntry};
+}
 
 /// The README's example, compiled as a doctest so it cannot rot.
 #[doc = include_str!("../../../README.md")]

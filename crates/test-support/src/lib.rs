@@ -49,6 +49,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The name of an enum value's variant (`Overlap` for `Overlap { .. }`), from its `Debug` form:
+/// how manifests name an expected error or warning.
+pub fn variant_name(value: &impl std::fmt::Debug) -> String {
+    format!("{value:?}")
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
+
 /// A manifest's array of sizes (`shape`, `stride`) as `usize`s.
 pub fn usizes(v: &Json) -> Vec<usize> {
     let items = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));

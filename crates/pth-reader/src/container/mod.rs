@@ -73,6 +73,11 @@ pub(crate) trait StorageSource<'data> {
     /// The bytes of each root storage in `roots`, in order, each exactly `nbytes` long.
     /// `pickle_len` is how many bytes the object pickle took (legacy data follows it).
     fn resolve(&mut self, pickle_len: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>>;
+
+    /// Anomalies met while finding them (a record found only by ignoring case).
+    fn warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What a container found.

@@ -6,25 +6,16 @@
 
 use std::collections::HashMap;
 
-use super::zip::{Compression, ZipArchive, ZipEntry};
+use super::zip::{Compression, ZipAnomaly, ZipArchive, ZipEntry};
 use super::{Format, Located, RootRequest, StorageSource};
 use crate::tensor::ByteOrder;
 use crate::{Error, Options, Result, SharedBytes};
 
 /// Locates the parts of a torch zip archive.
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
-    let archive = ZipArchive::parse(bytes)?;
-    let (root, records) = records(&archive)?;
-    let mut reader = RecordReader {
-        archive,
-        records,
-        root,
-        budget: options.get_limits().max_inflated_bytes,
-        loaded: HashMap::new(),
-    };
-    let mut warnings = Vec::new();
-
-    let byte_order = match reader.get("byteorder")? {
+    let archive = ZipArchive::parse(bytes, options.get_limits())?;
+    let mut records = Records::new(archive, options.get_limits().max_inflated_bytes)?;
+    let byte_order = match records.read("byteorder")? {
         None => ByteOrder::Little,
         Some(data) => match data.as_slice() {
             b"little" => ByteOrder::Little,
@@ -36,22 +27,23 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
             }
         },
     };
-    if !reader.records.contains_key("version") && !reader.records.contains_key(".data/version") {
-        warnings.push(format!(
-            "{}/version is missing (torch would refuse the archive)",
-            reader.root
-        ));
+    let has_version = records.find(".data/version").is_some() || records.find("version").is_some();
+    if !has_version {
+        let warning = format!("{}/version is missing (torch would refuse the archive)", records.root);
+        records.warnings.push(warning);
     }
-    let format = if reader.records.contains_key("constants.pkl") {
+    // torch.load tells TorchScript archives apart with `"constants.pkl" in getAllRecords()`:
+    // an exact comparison, unlike record lookups.
+    let format = if records.names.iter().any(|n| n == "constants.pkl") {
         Format::TorchScript
     } else {
         Format::Zip
     };
-    let pickle_name = format!("{}/data.pkl", reader.root);
-    let pickle = reader.get("data.pkl")?.ok_or_else(|| Error::MissingRecord {
+    let pickle_name = format!("{}/data.pkl", records.root);
+    let pickle = records.read("data.pkl")?.ok_or_else(|| Error::MissingRecord {
         name: pickle_name.clone(),
     })?;
-    let mut names: Vec<String> = reader.records.keys().cloned().collect();
+    let mut names = records.names.clone();
     names.sort_unstable();
     Ok(Located {
         format,
@@ -59,69 +51,106 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         pickle,
         pickle_name,
         records: names,
-        warnings,
-        storages: Box::new(reader),
+        warnings: std::mem::take(&mut records.warnings),
+        storages: Box::new(records),
     })
 }
 
-/// The records by name relative to the one root folder every entry must share.
-fn records(archive: &ZipArchive<'_>) -> Result<(String, HashMap<String, ZipEntry>)> {
-    let first = archive.entries().first().ok_or_else(|| Error::Zip {
-        reason: "the archive is empty".into(),
-    })?;
-    let (root, _) = first.name().split_once('/').ok_or_else(|| Error::Zip {
-        reason: format!("{} is not inside a root folder", first.name()),
-    })?;
-    let mut records = HashMap::new();
-    for entry in archive.entries() {
-        let relative = entry
-            .name()
-            .strip_prefix(root)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .ok_or_else(|| Error::Zip {
-                reason: format!("{} is outside the root folder {root}/", entry.name()),
-            })?;
-        if !relative.is_empty() && !relative.ends_with('/') {
-            records.insert(relative.to_owned(), entry.clone());
-        }
-    }
-    Ok((root.to_owned(), records))
-}
-
-/// Reads records, charging deflated ones to the archive's inflation budget, and each record
-/// once however many storages name it.
-struct RecordReader<'data> {
+/// The archive as torch's `PyTorchStreamReader` sees it: records under one root folder, named
+/// by the first entry's first path component (`init`), every entry inside it (`getAllRecords`),
+/// looked up by `<root>/<name>` ignoring ASCII case (`getRecordID` → miniz's
+/// `mz_zip_reader_locate_file`). Each record is read once, deflated ones within the archive's
+/// inflation budget.
+struct Records<'data> {
     archive: ZipArchive<'data>,
-    records: HashMap<String, ZipEntry>,
     root: String,
+    /// The record names relative to the root (directories and the root itself left out).
+    names: Vec<String>,
+    /// What deflated records may still inflate to.
     budget: u64,
     loaded: HashMap<String, SharedBytes<'data>>,
+    warnings: Vec<String>,
 }
 
-impl<'data> RecordReader<'data> {
-    /// The bytes of record `name` (relative to the root folder), if it exists.
-    fn get(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
-        if let Some(data) = self.loaded.get(name) {
-            return Ok(Some(data.clone()));
+impl<'data> Records<'data> {
+    fn new(archive: ZipArchive<'data>, budget: u64) -> Result<Self> {
+        let first = archive.entries().first().ok_or(ZipAnomaly::Empty)?;
+        let (root, _) = first.name().split_once('/').ok_or_else(|| ZipAnomaly::NoRootFolder {
+            name: first.name().to_owned(),
+        })?;
+        let mut names = Vec::new();
+        for entry in archive.entries() {
+            let relative = entry
+                .name()
+                .strip_prefix(root)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .ok_or_else(|| ZipAnomaly::OutsideRoot {
+                    name: entry.name().to_owned(),
+                    root: root.to_owned(),
+                })?;
+            if !relative.is_empty() && !entry.is_dir() {
+                names.push(relative.to_owned());
+            }
         }
-        let Some(entry) = self.records.get(name) else {
+        let warnings = archive.warnings().iter().map(ToString::to_string).collect();
+        Ok(Records {
+            root: root.to_owned(),
+            names,
+            budget,
+            loaded: HashMap::new(),
+            warnings,
+            archive,
+        })
+    }
+
+    /// The entry torch reads for record `name`; a match that differs in case is a warning.
+    fn find(&mut self, name: &str) -> Option<ZipEntry> {
+        let wanted = format!("{}/{name}", self.root);
+        let entry = self.archive.find(&wanted)?.clone();
+        if entry.name() != wanted {
+            let anomaly = ZipAnomaly::CaseInsensitiveMatch {
+                wanted,
+                found: entry.name().to_owned(),
+            };
+            let warning = anomaly.to_string();
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
+        Some(entry)
+    }
+
+    /// The bytes of record `name`, if it exists.
+    fn read(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
+        let Some(entry) = self.find(name) else {
             return Ok(None);
         };
-        let data = self.archive.read(entry, self.budget)?;
-        if entry.compression() != Compression::Stored {
+        if let Some(data) = self.loaded.get(entry.name()) {
+            return Ok(Some(data.clone()));
+        }
+        let deflated = entry.compression() != Compression::Stored;
+        if deflated && entry.size() > self.budget {
+            return Err(Error::LimitExceeded {
+                context: entry.name().to_owned(),
+                limit: "max_inflated_bytes",
+                max: self.archive.max_inflated(),
+            });
+        }
+        let data = self.archive.reader().read(&entry)?;
+        if deflated {
             self.budget = self.budget.saturating_sub(data.len() as u64);
         }
-        self.loaded.insert(name.to_owned(), data.clone());
+        self.loaded.insert(entry.name().to_owned(), data.clone());
         Ok(Some(data))
     }
 }
 
-impl<'data> StorageSource<'data> for RecordReader<'data> {
+impl<'data> StorageSource<'data> for Records<'data> {
     fn resolve(&mut self, _: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>> {
         let mut out = Vec::with_capacity(roots.len());
         for root in roots {
             let name = format!("data/{}", root.key);
-            let data = self.get(&name)?.ok_or_else(|| Error::MissingRecord {
+            let data = self.read(&name)?.ok_or_else(|| Error::MissingRecord {
                 name: format!("{}/{name}", self.root),
             })?;
             if data.len() as u64 != root.nbytes {
@@ -133,5 +162,9 @@ impl<'data> StorageSource<'data> for RecordReader<'data> {
             out.push(data);
         }
         Ok(out)
+    }
+
+    fn warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }

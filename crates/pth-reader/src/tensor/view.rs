@@ -356,7 +356,7 @@ impl<'data> TensorView<'data> {
                     flush(&mut buffer)?;
                 }
             }
-            Ok(())
+            Ok::<(), Error>(())
         })?;
         if !buffer.is_empty() {
             flush(&mut buffer)?;

@@ -45,6 +45,7 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         located.byte_order,
         limits,
     )?;
+    located.warnings.extend(located.storages.warnings());
     Ok(Loaded {
         format: located.format,
         byte_order: located.byte_order,
