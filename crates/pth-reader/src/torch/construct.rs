@@ -168,8 +168,15 @@ impl TorchHandler<'_> {
 
     /// `torch.sparse.<Dtype>Tensor()`: an empty COO tensor (indices `[1, 0]`, values `[0]`).
     fn empty_sparse(&mut self, tree: &mut Tree<'_>, dtype: DType, offset: u64) -> Result<ValueId, Failure> {
-        let indices_layout =
-            spec::layout(DType::Int64, &[1, 0], &[0, 1], 0, None, self.limits).map_err(|r| self.invalid(offset, r))?;
+        let indices_layout = spec::layout(
+            DType::Int64,
+            &[1, 0],
+            &contiguous_strides(&[1, 0]),
+            0,
+            None,
+            self.limits,
+        )
+        .map_err(|r| self.invalid(offset, r))?;
         let indices = self.tensor_node(
             tree,
             TensorSpec::new(indices_layout, Data::Owned(SharedBytes::from(Vec::new()))),
@@ -209,13 +216,18 @@ impl TorchHandler<'_> {
         let items = match args {
             [] => Vec::new(),
             [one] => {
-                let items = crate::pickle::builtins::iterate(tree, *one)?;
-                for (i, &item) in items.iter().enumerate() {
-                    if !matches!(tree.node(item), Node::Int(_)) {
-                        return raise(format!(
-                            "torch.Size() takes an iterable of 'int' (item {i} is '{}')",
-                            tree.type_name(item)
-                        ));
+                let mut items = crate::pickle::builtins::iterate(tree, *one)?;
+                for (i, item) in items.iter_mut().enumerate() {
+                    match tree.node(*item) {
+                        Node::Int(_) => {}
+                        // A bool is an int to Python; the size holds the int.
+                        Node::Bool(b) => *item = tree.push(Node::Int(i64::from(*b)))?,
+                        _ => {
+                            return raise(format!(
+                                "torch.Size() takes an iterable of 'int' (item {i} is '{}')",
+                                tree.type_name(*item)
+                            ))
+                        }
                     }
                 }
                 items
@@ -378,13 +390,12 @@ fn scalar(tree: &Tree<'_>, id: ValueId, dtype: DType, out: &mut Vec<u8>) -> Resu
                 DType::UInt8 => (0, 255),
                 _ => return raise(format!("a {dtype} tensor cannot be made from data")),
             };
+            // c10::checked_convert, as observed in torch 2.15: integers may also wrap into
+            // uint8 from -255; floats are truncated when `lowest <= f < max + 1` (NaN refused).
+            let lowest = if dtype == DType::UInt8 { -255 } else { min };
             let v = match number {
-                Number::Int(i) if (min..=max).contains(&i) => i,
-                // checked_convert: the untruncated value must be in range (NaN would be
-                // undefined behaviour in C++, so it is refused too).
-                Number::Float(f) if f.is_finite() && f >= min as f64 && f <= max as f64 && f < 9.2e18 => {
-                    f.trunc() as i64
-                }
+                Number::Int(i) if (lowest..=max).contains(&i) => i,
+                Number::Float(f) if f >= min as f64 && f < max as f64 + 1.0 => f.trunc() as i64,
                 _ => return raise(format!("value cannot be converted to type {dtype} without overflow")),
             };
             out.extend_from_slice(v.to_le_bytes().get(..dtype.size()).unwrap_or_default());

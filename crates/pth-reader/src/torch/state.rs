@@ -22,7 +22,7 @@ use crate::pickle::{builtins, keys};
 
 /// Tensor attributes that are not entries of `__dict__` and whose setting this reader does
 /// not reproduce (descriptors of `torch.Tensor` and `Parameter`).
-const TENSOR_DESCRIPTORS: [&str; 46] = [
+const TENSOR_DESCRIPTORS: [&str; 47] = [
     "H",
     "T",
     "__class__",
@@ -69,6 +69,7 @@ const TENSOR_DESCRIPTORS: [&str; 46] = [
     "output_nr",
     "real",
     "retains_grad",
+    "shape",
 ];
 
 impl TorchHandler<'_> {
@@ -102,9 +103,11 @@ impl TorchHandler<'_> {
                 self.update_attributes(tree, target, &pairs)?;
             }
             Node::Dict(d) if d.class == DictClass::Counter => self.load_build(tree, target, state, true)?,
-            Node::Set(_) | Node::ByteArray(_) | Node::Complex(..) | Node::Storage(_) => {
-                self.load_build(tree, target, state, false)?
-            }
+            Node::Set(_) | Node::ByteArray(_) | Node::Complex(..) => self.load_build(tree, target, state, false)?,
+            // A TypedStorage has a `__dict__` (its dtype and bytes live there): a state could
+            // change what later tensors read. Only an empty state is accepted.
+            Node::Storage(_) if Self::truthy(tree, state) == Some(false) => {}
+            Node::Storage(_) => return raise("BUILD with a state on a storage is not supported"),
             Node::Object(o) if tree.global(o.callable) == Some(("torch", "device")) => {
                 self.load_build(tree, target, state, false)?
             }
