@@ -29,6 +29,9 @@ struct Cli {
     /// Allow globals outside torch's weights_only allowlist (kept as inert data, never executed).
     #[arg(long, global = true)]
     lenient: bool,
+    /// Most bytes a command may print (a small file can describe enormous output).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = output::DEFAULT_MAX_OUTPUT)]
+    max_output: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +99,7 @@ struct ConvertArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::set_max_output(cli.max_output);
     let options = Options::default().lenient(cli.lenient);
     let result = match cli.command {
         Command::Ls(a) => open(&a.file, &options).and_then(|c| ls::run(&c, a.json, a.sha256)),

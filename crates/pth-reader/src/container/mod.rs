@@ -2,7 +2,7 @@
 //!
 //! A container knows where the object pickle is, which byte order the storages use, what
 //! records the archive holds, and how to find a storage's bytes by its key. It runs no torch
-//! code: [`crate::torch::load`] runs the pickle and asks the container for storage bytes
+//! code: the torch layer's load pipeline runs the pickle and asks the container for storage bytes
 //! afterwards, through [`StorageSource`].
 
 #![forbid(unsafe_code)]

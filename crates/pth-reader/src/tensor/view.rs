@@ -267,24 +267,54 @@ impl<'data> TensorView<'data> {
         })
     }
 
-    /// The little-endian bytes (as [`to_le_bytes`](Self::to_le_bytes) gives them) of `count`
-    /// elements from flat C-order position `start`: a few elements of a large tensor without
-    /// reading the rest. Positions past the end are left out.
-    pub fn le_bytes_at(&self, start: usize, count: usize) -> Result<Vec<u8>> {
+    /// `count` elements from flat (C-order) position `start`, as a new one-dimensional,
+    /// contiguous, little-endian tensor of the same dtype (conjugate and negative views
+    /// resolved): a few elements of a large or expanded tensor without reading the rest.
+    /// Positions past the end are left out.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+    /// let w = ckpt.tensor("model.0.weight")?;
+    /// let last_two = w.flat_range(w.numel() - 2, 2)?;
+    /// assert_eq!(last_two.to_vec::<f32>()?, w.to_vec::<f32>()?[w.numel() - 2..]);
+    /// # Ok(()) }
+    /// ```
+    pub fn flat_range(&self, start: usize, count: usize) -> Result<TensorView<'static>> {
         let data = self.data()?;
         let size = self.dtype.size();
         let count = count.min(self.numel().saturating_sub(start));
         let mut out = alloc::<u8>(count.saturating_mul(size))?;
-        for flat in start..start + count {
-            let element = self
-                .layout
-                .storage_index(flat)
-                .and_then(|i| data.get(i * size..i * size + size))
-                .unwrap_or_default();
-            out.extend_from_slice(element);
+        // Walk the innermost dimension from each row's first element instead of locating
+        // every element from scratch.
+        let (inner, inner_stride) = match (self.layout.shape.last(), self.layout.stride.last()) {
+            (Some(&n), Some(&s)) => (n.max(1), s),
+            _ => (1, 0),
+        };
+        let mut flat = start;
+        while flat < start + count {
+            let Some(first) = self.layout.storage_index(flat) else {
+                break;
+            };
+            let run = (inner - flat % inner).min(start + count - flat);
+            for k in 0..run {
+                let index = first + k * inner_stride;
+                out.extend_from_slice(data.get(index * size..index * size + size).unwrap_or_default());
+            }
+            flat += run;
         }
         self.fix_up(&mut out);
-        Ok(out)
+        let layout = Layout {
+            dtype: self.dtype,
+            shape: Box::new([count]),
+            stride: Box::new([1]),
+            offset: 0,
+            numel: count,
+        };
+        let mut t = TensorView::without_data(layout, ByteOrder::Little);
+        t.data = Some(SharedBytes::from(out));
+        t.expansion_limit = self.expansion_limit;
+        Ok(t)
     }
 
     /// The storage bytes, or the error for a tensor without data.
