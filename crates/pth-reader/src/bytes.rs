@@ -85,6 +85,13 @@ impl<'data> SharedBytes<'data> {
         })
     }
 
+    /// Zero bytes that no other `SharedBytes` shares: a new storage without elements is its own
+    /// storage (its address tells it apart), as torch's are.
+    pub(crate) fn fresh_empty() -> SharedBytes<'static> {
+        let one = SharedBytes::from(vec![0u8]);
+        one.slice(0..0).unwrap_or(one)
+    }
+
     /// A sub-range given as 64-bit offset and length (as archives declare them).
     pub(crate) fn slice_u64(&self, offset: u64, len: u64) -> Option<SharedBytes<'data>> {
         let start = usize::try_from(offset).ok()?;

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree, ValueId};
-use crate::pyrepr::{complex_repr, float_repr};
+use crate::pyrepr::{bytes_repr, complex_repr, float_repr, str_repr};
 use crate::torch::Tables;
 use crate::{Error, Limits, Result};
 
@@ -249,9 +249,10 @@ fn children(tree: &Tree<'_>, tables: Option<&Tables<'_>>, id: ValueId) -> Vec<(L
     };
     let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (Label::Key(k), v)).collect::<Vec<_>>();
     match tree.node(id) {
+        // Sets and frozensets have no order to name their elements by: not walked, as in the
+        // corpus rule.
         Node::List(items) => indexed(items),
-        Node::Set(set) => indexed(&set.items),
-        Node::Tuple(items) | Node::FrozenSet(items) => indexed(items),
+        Node::Tuple(items) => indexed(items),
         Node::Dict(dict) => {
             // Items, then attributes set by BUILD (an OrderedDict's `_metadata`), as Python's
             // `vars()` would show them.
@@ -331,23 +332,26 @@ impl Repr<'_> {
             Node::Int(i) => self.push(&i.to_string()),
             Node::BigInt(span) => match text::big_to_decimal(tree.bytes_of(*span)) {
                 Some(decimal) => self.push(&decimal),
-                None => self.push(&format!("<int of {} bytes>", span.len())),
+                // Python's own `str()` refuses such an integer (sys.int_info.default_max_str_digits).
+                None => Err(Error::Unsupported {
+                    what: format!(
+                        "naming a tensor by a dict key that is an integer of more than {} digits",
+                        text::MAX_DECIMAL_DIGITS
+                    ),
+                }),
             },
             Node::Float(f) => self.push(&float_repr(*f)),
             Node::Complex(re, im) => self.push(&complex_repr(*re, *im)),
             Node::Str(_) => {
                 let s = tree.text(id).unwrap_or_default();
-                self.budget.spend(s.len() + 2)?;
-                self.text.push('\'');
-                self.text.push_str(&s.replace('\\', "\\\\").replace('\'', "\\'"));
-                self.text.push('\'');
-                Ok(())
+                // The repr is at most 4 times as long: charged before it is made.
+                self.budget.spend(s.len().saturating_mul(3))?;
+                self.push(&str_repr(s))
             }
             Node::Bytes(span) => {
                 let bytes = tree.bytes_of(*span);
-                self.budget.spend(bytes.len().saturating_mul(4) + 3)?;
-                self.text.push_str(&format!("b'{}'", bytes.escape_ascii()));
-                Ok(())
+                self.budget.spend(bytes.len().saturating_mul(3))?;
+                self.push(&bytes_repr(bytes))
             }
             Node::Tuple(items) => {
                 self.push("(")?;

@@ -47,9 +47,90 @@ pub(crate) fn complex_repr(re: f64, im: f64) -> String {
     format!("({}{sign}{}j)", part(re), part(im.abs()))
 }
 
+/// Python's `repr(str)`: single quotes unless the text has a `'` and no `"`; backslash,
+/// the quote and non-printable characters escaped (`\n`, `\x07`, `\u2028`).
+pub(crate) fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_printable(c) => out.push(c),
+            c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `repr(bytes)`: `b'...'`, quotes chosen as for `str`, bytes outside printable ASCII
+/// as `\xNN`.
+pub(crate) fn bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut out = String::with_capacity(b.len() + 3);
+    out.push('b');
+    out.push(char::from(quote));
+    for &byte in b {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            q if q == quote => {
+                out.push('\\');
+                out.push(char::from(q));
+            }
+            0x20..=0x7e => out.push(char::from(byte)),
+            _ => out.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    out.push(char::from(quote));
+    out
+}
+
+/// Python's `str.isprintable` for one character, for the characters that matter in keys:
+/// controls, separators other than the space, format characters and unassigned planes are not.
+fn is_printable(c: char) -> bool {
+    let code = c as u32;
+    !matches!(code,
+        0x00..=0x1f | 0x7f..=0xa0 | 0xad | 0x034f | 0x061c | 0x115f..=0x1160 | 0x1680 | 0x180e
+        | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x206f | 0x3000 | 0x3164 | 0xd800..=0xf8ff
+        | 0xfeff | 0xfff0..=0xfffb | 0xe0000..=0xe0fff | 0xf0000..)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{complex_repr, float_repr};
+    use super::{bytes_repr, complex_repr, float_repr, str_repr};
+
+    #[test]
+    fn strings_and_bytes_print_like_python() {
+        assert_eq!(str_repr("a"), "'a'");
+        assert_eq!(str_repr("it's"), "\"it's\"");
+        assert_eq!(str_repr("q\""), "'q\"'");
+        assert_eq!(str_repr("'\""), "'\\'\"'");
+        assert_eq!(str_repr("a\nb\\"), "'a\\nb\\\\'");
+        assert_eq!(str_repr("\u{7}é"), "'\\x07é'");
+        assert_eq!(bytes_repr(b"x"), "b'x'");
+        assert_eq!(bytes_repr(b"\x00'"), "b\"\\x00'\"");
+    }
 
     #[test]
     fn complex_numbers_print_like_python() {

@@ -37,6 +37,7 @@ fn plain<'data>(bytes: &SharedBytes<'data>, pos: &mut usize, name: &str, limits:
         record: name,
         limits,
         lenient: false,
+        lossy_text: false,
     };
     let out = machine::unpickle(rest, &config, &mut NoGlobals)?;
     *pos += out.consumed;

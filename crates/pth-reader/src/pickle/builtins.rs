@@ -237,7 +237,7 @@ fn bytes(tree: &mut Tree<'_>, builtin: Builtin, args: &[ValueId]) -> Outcome {
     })
 }
 
-/// `_codecs.encode(text, encoding='utf-8', errors='strict')`.
+/// `_codecs.encode(text, encoding='utf-8', errors='strict')`: bytes, or text for `rot13`.
 fn encode(tree: &mut Tree<'_>, args: &[ValueId]) -> Outcome {
     at_most(args, 3, "encode")?;
     let Some(&text) = args.first() else {
@@ -249,17 +249,46 @@ fn encode(tree: &mut Tree<'_>, args: &[ValueId]) -> Outcome {
             tree.type_name(text)
         ));
     }
+    let name = match args.get(1) {
+        None => "utf-8".to_owned(),
+        Some(&e) => tree
+            .text(e)
+            .ok_or_else(|| Failure::Python("encoding must be str".into()))?
+            .to_owned(),
+    };
+    if codec(&name) == Some(Codec::Rot13) {
+        let rotated: String = tree.text(text).unwrap_or_default().chars().map(rot13).collect();
+        return Ok(tree.push_owned_str(&rotated)?);
+    }
     let out = encoded(tree, text, args.get(1).copied(), args.get(2).copied())?;
     let span = tree.own(out)?;
     Ok(tree.push(Node::Bytes(span))?)
 }
 
+fn rot13(c: char) -> char {
+    match c {
+        'a'..='z' => char::from(b'a' + (c as u8 - b'a' + 13) % 26),
+        'A'..='Z' => char::from(b'A' + (c as u8 - b'A' + 13) % 26),
+        other => other,
+    }
+}
+
 /// The codecs this reader implements, by their Python names and aliases.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Codec {
     Utf8,
     Latin1,
     Ascii,
+    /// UTF-16 and UTF-32: big- or little-endian, with a byte-order mark unless the order is named.
+    Utf16 {
+        big: bool,
+        bom: bool,
+    },
+    Utf32 {
+        big: bool,
+        bom: bool,
+    },
+    Rot13,
 }
 
 fn codec(name: &str) -> Option<Codec> {
@@ -275,6 +304,15 @@ fn codec(name: &str) -> Option<Codec> {
         | "csisolatin1" | "ibm819" | "iso_8859_1_1987" => Codec::Latin1,
         "ascii" | "646" | "us_ascii" | "us" | "cp367" | "csascii" | "ibm367" | "iso646_us" | "iso_ir_6"
         | "ansi_x3.4_1968" | "ansi_x3_4_1968" | "ansi_x3.4_1986" | "iso_646.irv_1991" => Codec::Ascii,
+        // The byte-order mark of `utf-16`/`utf-32` is written in the machine's order; the
+        // recorded readings come from little-endian machines, as do all torch users we know.
+        "utf_16" | "utf16" | "u16" => Codec::Utf16 { big: false, bom: true },
+        "utf_16_le" | "utf_16le" | "unicodelittleunmarked" => Codec::Utf16 { big: false, bom: false },
+        "utf_16_be" | "utf_16be" | "unicodebigunmarked" => Codec::Utf16 { big: true, bom: false },
+        "utf_32" | "utf32" | "u32" => Codec::Utf32 { big: false, bom: true },
+        "utf_32_le" | "utf_32le" => Codec::Utf32 { big: false, bom: false },
+        "utf_32_be" | "utf_32be" => Codec::Utf32 { big: true, bom: false },
+        "rot13" | "rot_13" => Codec::Rot13,
         _ => return None,
     })
 }
@@ -303,13 +341,15 @@ fn encoded(
         _ => &[],
     };
     let Ok(chars) = std::str::from_utf8(raw) else {
-        return raise("'utf-8' codec can't encode characters: surrogates not allowed");
+        return raise(format!(
+            "{name:?} codec can't encode characters: surrogates not allowed"
+        ));
     };
-    let mut out = tree.buffer(raw.len())?;
+    let mut out = tree.buffer(raw.len().saturating_mul(4).saturating_add(4))?;
     match codec {
         Codec::Utf8 => out.extend_from_slice(raw),
         Codec::Latin1 | Codec::Ascii => {
-            let max = if matches!(codec, Codec::Latin1) { 0xff } else { 0x7f };
+            let max = if codec == Codec::Latin1 { 0xff } else { 0x7f };
             for c in chars.chars() {
                 match u8::try_from(u32::from(c)) {
                     Ok(b) if u32::from(b) <= max => out.push(b),
@@ -317,6 +357,19 @@ fn encoded(
                 }
             }
         }
+        Codec::Utf16 { big, bom } => {
+            let units = bom.then_some(0xfeff).into_iter().chain(chars.encode_utf16());
+            for unit in units {
+                out.extend_from_slice(&if big { unit.to_be_bytes() } else { unit.to_le_bytes() });
+            }
+        }
+        Codec::Utf32 { big, bom } => {
+            let points = bom.then_some(0xfeff).into_iter().chain(chars.chars().map(u32::from));
+            for point in points {
+                out.extend_from_slice(&if big { point.to_be_bytes() } else { point.to_le_bytes() });
+            }
+        }
+        Codec::Rot13 => return raise("rot13 makes text, not bytes"),
     }
     Ok(out)
 }

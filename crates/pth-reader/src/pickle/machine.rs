@@ -25,6 +25,9 @@ pub(crate) struct Config<'a> {
     pub(crate) limits: &'a Limits,
     /// Whether inert objects (calls no handler claimed) take `APPEND`, `SETITEM` and `BUILD`.
     pub(crate) lenient: bool,
+    /// Whether text with lone surrogates (which Rust strings cannot hold) is kept, shown with
+    /// U+FFFD; otherwise it is refused, so that no value is read differently than written.
+    pub(crate) lossy_text: bool,
 }
 
 /// A decoded pickle plus how many input bytes it occupied (pickles are concatenated in legacy
@@ -208,6 +211,7 @@ impl<'a> Machine<'a, '_, '_> {
             UNICODE => {
                 let line = self.line()?;
                 let s = text::parse_raw_unicode_escape(line).ok_or_else(|| self.error("bad UNICODE literal"))?;
+                self.check_exact_text(&s)?;
                 let span = self.own(s)?;
                 let id = self.tree.push_str(span).map_err(|e| self.locate(e))?;
                 self.push_id(id)?;
@@ -572,8 +576,19 @@ impl<'a> Machine<'a, '_, '_> {
         if !text::is_surrogatepass_utf8(self.tree.bytes_of(span)) {
             return Err(self.error("text is not valid UTF-8"));
         }
+        self.check_exact_text(self.tree.bytes_of(span))?;
         let id = self.tree.push_str(span).map_err(|e| self.locate(e))?;
         self.push_id(id)
+    }
+
+    /// Refuses text holding a lone surrogate unless lossy text is allowed.
+    fn check_exact_text(&self, bytes: &[u8]) -> Result<()> {
+        if !self.config.lossy_text && std::str::from_utf8(bytes).is_err() {
+            return Err(self.error(
+                "a string holds a lone surrogate (U+D800..U+DFFF), which this reader cannot represent exactly",
+            ));
+        }
+        Ok(())
     }
 
     /// Python 2 `str` payloads (`BINSTRING`, `SHORT_BINSTRING`), decoded as torch.load decodes

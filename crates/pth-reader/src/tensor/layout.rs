@@ -63,6 +63,15 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The bytes of storage the tensor needs: none when it is empty, else one past the last
+    /// byte reached.
+    pub(crate) fn bytes_needed(&self) -> Option<usize> {
+        if self.numel == 0 {
+            return Some(0);
+        }
+        self.byte_end()
+    }
+
     /// One past the last byte reached: `(offset + Σ (size−1)·stride + 1) × element size`.
     fn byte_end(&self) -> Option<usize> {
         let mut last = self.offset;

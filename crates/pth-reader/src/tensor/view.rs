@@ -95,6 +95,9 @@ pub struct TensorView<'data> {
     /// Bytes beyond its storage's size that reading the elements may produce
     /// ([`Limits::max_expanded_bytes`](crate::Limits::max_expanded_bytes)).
     pub(crate) expansion_limit: u64,
+    /// In a big-endian archive, the groups of bytes reversed to make the stored bytes
+    /// little-endian: torch's (its storage's element size), not always this dtype's.
+    pub(crate) swap_unit: usize,
 }
 
 impl<'data> TensorView<'data> {
@@ -109,6 +112,7 @@ impl<'data> TensorView<'data> {
 
     /// A tensor that has metadata only (a meta-device tensor).
     pub(crate) fn without_data(layout: Layout, byte_order: ByteOrder) -> Self {
+        let swap_unit = layout.dtype.swap_unit();
         TensorView {
             dtype: layout.dtype,
             layout,
@@ -123,6 +127,7 @@ impl<'data> TensorView<'data> {
             subclass: None,
             quantization: None,
             expansion_limit: crate::Limits::default().max_expanded_bytes,
+            swap_unit,
         }
     }
 
@@ -326,15 +331,13 @@ impl<'data> TensorView<'data> {
 
     /// Whether the stored bytes need swapping or negating before they are the logical ones.
     fn transforms(&self) -> bool {
-        (self.byte_order == ByteOrder::Big && self.dtype.swap_unit() > 1)
-            || (self.conj && self.dtype.is_complex())
-            || self.neg
+        (self.byte_order == ByteOrder::Big && self.swap_unit > 1) || (self.conj && self.dtype.is_complex()) || self.neg
     }
 
     /// Turns stored elements into logical little-endian ones, in place.
     fn fix_up(&self, bytes: &mut [u8]) {
-        if self.byte_order == ByteOrder::Big && self.dtype.swap_unit() > 1 {
-            swap_bytes(bytes, self.dtype.swap_unit());
+        if self.byte_order == ByteOrder::Big && self.swap_unit > 1 {
+            swap_bytes(bytes, self.swap_unit);
         }
         if self.conj && self.dtype.is_complex() {
             negate_parts(bytes, self.dtype, Part::Imaginary);

@@ -64,7 +64,7 @@ impl TorchHandler<'_> {
     /// An empty one-dimensional tensor of `dtype` (`torch.empty(0)`).
     pub(super) fn empty(&self, dtype: DType, offset: u64) -> Result<TensorSpec, Failure> {
         let layout = spec::layout(dtype, &[0], &[1], 0, None, self.limits).map_err(|r| self.invalid(offset, r))?;
-        Ok(TensorSpec::new(layout, Data::Owned(SharedBytes::from(Vec::new()))))
+        Ok(TensorSpec::new(layout, Data::Owned(SharedBytes::fresh_empty())))
     }
 
     /// `torch.Tensor(*args)` / `torch.<Dtype>Tensor(*args)` (and their `__new__`).
@@ -81,8 +81,7 @@ impl TorchHandler<'_> {
             Place::Cuda | Place::CudaSparse => {
                 return Err(self.unsupported(offset, "a CUDA tensor class (torch refuses it without a GPU)"))
             }
-            Place::Sparse if args.is_empty() => return self.empty_sparse(tree, dtype, offset),
-            Place::Sparse => return Err(self.unsupported(offset, "a legacy sparse tensor constructor with arguments")),
+            Place::Sparse => return self.empty_sparse(tree, dtype, args, offset),
         }
         let t = match args {
             [] => self.empty(dtype, offset)?,
@@ -133,15 +132,40 @@ impl TorchHandler<'_> {
         Ok(TensorSpec::new(layout, Data::Storage(index)))
     }
 
-    /// Sizes given as ints or a `torch.Size`: the tensor's memory is uninitialised, so only an
-    /// empty one is read.
+    /// Sizes given as ints or a `torch.Size`: torch returns uninitialised memory, whose values
+    /// no reader can reproduce. This reader gives zeros (within `max_value_bytes`) and says so
+    /// in the warnings.
     fn uninitialised(
-        &self,
-        tree: &Tree<'_>,
+        &mut self,
+        tree: &mut Tree<'_>,
         dtype: DType,
         args: &[ValueId],
         offset: u64,
     ) -> Result<TensorSpec, Failure> {
+        let shape = self.sizes_of(tree, args)?;
+        let layout = spec::layout(dtype, &shape, &contiguous_strides(&shape), 0, None, self.limits)
+            .map_err(|r| self.invalid(offset, r))?;
+        let nbytes = layout.numel.saturating_mul(dtype.size());
+        let mut zeros = tree.buffer(nbytes)?;
+        tree.charge_bytes(nbytes as u64)?;
+        zeros.resize(nbytes, 0);
+        let zeros = if nbytes == 0 {
+            SharedBytes::fresh_empty()
+        } else {
+            SharedBytes::from(zeros)
+        };
+        if nbytes > 0 {
+            self.work.warnings.push(format!(
+                "{}: a legacy constructor made a {dtype} tensor of shape {shape:?} from sizes alone; torch \
+                 leaves its memory uninitialised, it reads as zeros here",
+                self.at(offset)
+            ));
+        }
+        Ok(TensorSpec::new(layout, Data::Owned(zeros)))
+    }
+
+    /// The shape given to a legacy constructor: ints, or one `torch.Size`.
+    fn sizes_of(&self, tree: &Tree<'_>, args: &[ValueId]) -> Result<Vec<i64>, Failure> {
         let shape = match args {
             [one] if self.work.sizes.contains(one) => self.dims(tree, Some(*one), "size")?,
             _ => args
@@ -155,23 +179,31 @@ impl TorchHandler<'_> {
         if shape.iter().any(|&s| s < 0) {
             return raise("negative dimension");
         }
-        if !shape.contains(&0) {
-            return Err(self.unsupported(
-                offset,
-                "a tensor of uninitialised memory (a legacy constructor given sizes)",
-            ));
-        }
-        let layout = spec::layout(dtype, &shape, &contiguous_strides(&shape), 0, None, self.limits)
-            .map_err(|r| self.invalid(offset, r))?;
-        Ok(TensorSpec::new(layout, Data::Owned(SharedBytes::from(Vec::new()))))
+        Ok(shape)
     }
 
-    /// `torch.sparse.<Dtype>Tensor()`: an empty COO tensor (indices `[1, 0]`, values `[0]`).
-    fn empty_sparse(&mut self, tree: &mut Tree<'_>, dtype: DType, offset: u64) -> Result<ValueId, Failure> {
+    /// `torch.sparse.<Dtype>Tensor(*sizes)`: a COO tensor without elements (indices
+    /// `[ndim, 0]`, values `[0]`; no sizes is one dimension of size 0).
+    fn empty_sparse(
+        &mut self,
+        tree: &mut Tree<'_>,
+        dtype: DType,
+        args: &[ValueId],
+        offset: u64,
+    ) -> Result<ValueId, Failure> {
+        if args.iter().any(|&a| matches!(tree.node(a), Node::Tensor(_))) {
+            return Err(self.unsupported(offset, "a legacy sparse tensor constructor given tensors"));
+        }
+        let sizes = if args.is_empty() {
+            vec![0]
+        } else {
+            self.sizes_of(tree, args)?
+        };
+        let rank = sizes.len() as i64;
         let indices_layout = spec::layout(
             DType::Int64,
-            &[1, 0],
-            &contiguous_strides(&[1, 0]),
+            &[rank, 0],
+            &contiguous_strides(&[rank, 0]),
             0,
             None,
             self.limits,
@@ -179,12 +211,15 @@ impl TorchHandler<'_> {
         .map_err(|r| self.invalid(offset, r))?;
         let indices = self.tensor_node(
             tree,
-            TensorSpec::new(indices_layout, Data::Owned(SharedBytes::from(Vec::new()))),
+            TensorSpec::new(indices_layout, Data::Owned(SharedBytes::fresh_empty())),
         )?;
         let values = self.empty(dtype, offset)?;
         let values = self.tensor_node(tree, values)?;
-        let zero = tree.push(Node::Int(0))?;
-        let size = tree.push(Node::Tuple(Box::new([zero])))?;
+        let mut dims = Vec::with_capacity(sizes.len());
+        for s in &sizes {
+            dims.push(tree.push(Node::Int(*s))?);
+        }
+        let size = tree.push(Node::Tuple(dims.into()))?;
         let mut pairs = Vec::new();
         for (name, value) in [("indices", indices), ("values", values), ("size", size)] {
             pairs.push((tree.push_owned_str(name)?, value));

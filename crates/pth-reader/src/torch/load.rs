@@ -36,6 +36,7 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         record: &located.pickle_name,
         limits,
         lenient: options.is_lenient(),
+        lossy_text: false,
     };
     let out = machine::unpickle(located.pickle.clone(), &config, &mut handler)?;
     let tables = tables::finish(
@@ -46,6 +47,7 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         limits,
     )?;
     located.warnings.extend(located.storages.warnings());
+    located.warnings.extend(tables.warnings.iter().cloned());
     Ok(Loaded {
         format: located.format,
         byte_order: located.byte_order,
@@ -65,6 +67,7 @@ pub(crate) fn standalone<'data>(bytes: SharedBytes<'data>, name: &str, options: 
         record: name,
         limits: options.get_limits(),
         lenient: true,
+        lossy_text: true,
     };
     let out = machine::unpickle(bytes, &config, &mut handler)?;
     let _: Work = handler.into_work();

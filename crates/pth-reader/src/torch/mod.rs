@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod construct;
+mod convert;
 pub(crate) mod globals;
 mod handler;
 pub(crate) mod load;

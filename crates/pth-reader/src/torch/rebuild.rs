@@ -124,7 +124,7 @@ impl TorchHandler<'_> {
 
     /// `torch.empty((0,), dtype).set_(storage._untyped_storage, offset, size, stride)`.
     fn dense(
-        &self,
+        &mut self,
         tree: &Tree<'_>,
         args: &[ValueId],
         dtype: Option<DType>,
@@ -146,10 +146,11 @@ impl TorchHandler<'_> {
         self.view_of_storage(tree, index, dtype, arg(1), arg(2), arg(3), offset)
     }
 
-    /// `set_(storage, storage_offset, size, stride)` on a tensor of `dtype`.
+    /// `set_(storage, storage_offset, size, stride)` on a tensor of `dtype`; a legacy stream's
+    /// storage grows to fit, as torch's resizable storages do.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn view_of_storage(
-        &self,
+        &mut self,
         tree: &Tree<'_>,
         storage: u32,
         dtype: DType,
@@ -168,6 +169,12 @@ impl TorchHandler<'_> {
             None | Some(Node::None) => contiguous_strides(&shape),
             Some(_) => self.dims(tree, stride, "stride")?,
         };
+        if let Ok(unbounded) = spec::layout(dtype, &shape, &stride, start, None, self.limits) {
+            if let Some(needed) = unbounded.bytes_needed() {
+                super::storage::grow(&mut self.work, storage, needed as u64);
+            }
+        }
+        let nbytes = self.work.storage(storage).map(|s| s.nbytes).or(nbytes);
         let layout = spec::layout(dtype, &shape, &stride, start, nbytes, self.limits)
             .map_err(|reason| self.invalid(offset, reason))?;
         Ok(TensorSpec::new(layout, Data::Storage(storage)))
@@ -332,6 +339,11 @@ impl TorchHandler<'_> {
             Some(class) => class,
             None => return raise("_make_wrapper_subclass: cls is not a class"),
         };
+        // Only a class defining `__torch_dispatch__` may be made this way: none of the
+        // allowlisted ones does (a lenient file may name one that does).
+        if globals::lookup(class.0, class.1).is_some() {
+            return raise(format!("{}.{} must define __torch_dispatch__", class.0, class.1));
+        }
         let dtype = self.dtype_arg(tree, arg(1), offset)?;
         let shape = self.dims(tree, arg(2), "size")?;
         let stride = self.dims(tree, arg(3), "stride")?;
@@ -364,18 +376,26 @@ impl TorchHandler<'_> {
             return raise("'data' must be a Tensor");
         };
         let dtype = self.dtype_arg(tree, arg(1), offset)?;
-        let current = self.work.tensor(index).map(TensorSpec::dtype);
-        if current != Some(dtype) {
-            return Err(self.unsupported(offset, format!("a device tensor converted to {dtype}")));
-        }
         if !self.is_cpu_device(tree, arg(2)) {
             return Err(self.unsupported(offset, "a tensor moved to a device other than the CPU"));
         }
         let requires_grad = Self::requires_grad(tree, arg(3), dtype)?;
-        if let Some(t) = self.work.tensor_mut(index) {
-            t.requires_grad = requires_grad;
+        let source = self.tensor_arg(tree, Some(data), "data")?;
+        if source.dtype() == dtype {
+            // `to` returns the tensor itself when nothing changes.
+            if let Some(t) = self.work.tensor_mut(index) {
+                t.requires_grad = requires_grad;
+            }
+            return Ok(data);
         }
-        Ok(data)
+        if !super::convert::convertible(source.dtype(), dtype) || source.quantization.is_some() {
+            return Err(self.unsupported(offset, format!("converting a {} tensor to {dtype}", source.dtype())));
+        }
+        let layout = super::convert::preserved_layout(&source.layout, dtype, self.limits)
+            .map_err(|r| self.invalid(offset, r))?;
+        let mut t = TensorSpec::new(layout, Data::Converted(Box::new(source)));
+        t.requires_grad = requires_grad;
+        self.tensor_node(tree, t)
     }
 
     /// `func(*args)`, then a subclass cast to `new_type`, then `_set_obj_state(ret, state)`.

@@ -24,6 +24,9 @@ pub(crate) enum Data {
     Owned(SharedBytes<'static>),
     /// No data: a meta tensor or a wrapper subclass.
     Meta,
+    /// The elements of another tensor cast to this one's dtype (`Tensor.to(dtype)`), made once
+    /// the storage bytes are known.
+    Converted(Box<TensorSpec>),
 }
 
 /// A quantizer's parameters.
@@ -93,6 +96,8 @@ pub(crate) struct Work {
     /// Storage objects by key: the zip loader's `loaded_storages`, or the legacy loader's
     /// `deserialized_objects` (where view keys and root keys share one namespace).
     pub(crate) by_key: HashMap<StorageKey, u32>,
+    /// Things worth knowing that do not stop the file from opening.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Work {

@@ -104,10 +104,7 @@ impl TorchHandler<'_> {
             }
             Node::Dict(d) if d.class == DictClass::Counter => self.load_build(tree, target, state, true)?,
             Node::Set(_) | Node::ByteArray(_) | Node::Complex(..) => self.load_build(tree, target, state, false)?,
-            // A TypedStorage has a `__dict__` (its dtype and bytes live there): a state could
-            // change what later tensors read. Only an empty state is accepted.
-            Node::Storage(_) if Self::truthy(tree, state) == Some(false) => {}
-            Node::Storage(_) => return raise("BUILD with a state on a storage is not supported"),
+            Node::Storage(_) => storage_build(tree, state)?,
             Node::Object(o) if tree.global(o.callable) == Some(("torch", "device")) => {
                 self.load_build(tree, target, state, false)?
             }
@@ -378,6 +375,26 @@ impl TorchHandler<'_> {
             }
         }
     }
+}
+
+/// `BUILD` on a `TypedStorage`: pickle's `load_build` updates its `__dict__`, where the
+/// storage keeps its `dtype` and its bytes (`_untyped_storage`). Other attributes change
+/// nothing this reader shows and are accepted; those two would change what later tensors
+/// read, and slot states go through properties: refused.
+fn storage_build(tree: &Tree<'_>, state: ValueId) -> Result<(), Failure> {
+    if TorchHandler::truthy(tree, state) == Some(false) {
+        return Ok(());
+    }
+    let Node::Dict(d) = tree.node(state) else {
+        return raise("BUILD on a storage with a state other than a dict is not supported");
+    };
+    if d.items
+        .iter()
+        .any(|&(k, _)| matches!(tree.text(k), Some("dtype" | "_untyped_storage")))
+    {
+        return raise("BUILD that replaces a storage's dtype or bytes is not supported");
+    }
+    Ok(())
 }
 
 /// An attribute name: a `str` other than `__class__`/`__dict__` (whose setting would change

@@ -50,6 +50,10 @@ pub(crate) struct StorageSpec {
     pub(crate) location: Arc<str>,
     pub(crate) nbytes: u64,
     pub(crate) backing: Backing,
+    /// Whether `set_` may grow it (the legacy loader's own allocations).
+    pub(crate) resizable: bool,
+    /// Whether a legacy view slices it.
+    pub(crate) viewed: bool,
 }
 
 /// What a storage persistent id says.
@@ -61,6 +65,7 @@ struct StorageId {
     nbytes: u64,
     /// Legacy views: `(view key, offset, size)` in elements.
     view: Option<(StorageKey, u64, u64)>,
+    resizable: bool,
 }
 
 /// Resolves a persistent id to a storage node (the same node for the same storage object).
@@ -176,6 +181,7 @@ fn parse(tree: &Tree<'_>, fields: &[ValueId], rules: Rules, lenient: bool) -> Re
         location,
         nbytes,
         view,
+        resizable: rules == Rules::Legacy,
     })
 }
 
@@ -215,7 +221,7 @@ fn zip_storage(work: &mut Work, id: StorageId) -> u32 {
 
 /// `_legacy_load.persistent_load`: `deserialized_objects` shared by root and view keys.
 fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
-    let root = match work.by_key.get(&id.key).copied() {
+    let object = match work.by_key.get(&id.key).copied() {
         None => {
             let index = add(work, &id, id.key.to_string(), id.nbytes, Backing::Root(id.key.clone()));
             work.by_key.insert(id.key.clone(), index);
@@ -225,33 +231,43 @@ fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
             let Some(cached) = work.storage(i) else {
                 return raise("dangling storage");
             };
-            if cached.dtype != id.dtype || cached.nbytes != id.nbytes {
-                return Err(Failure::Error(crate::Error::InvalidStorage {
-                    key: id.key.to_string(),
-                    reason: format!(
-                        "used again as {} of {} bytes after {} of {} bytes (torch would reinterpret or \
-                         replace it before its bytes are read)",
-                        id.dtype, id.nbytes, cached.dtype, cached.nbytes
-                    ),
-                }));
+            match (cached.dtype == id.dtype, cached.nbytes == id.nbytes) {
+                // The cached object, whatever size this id claims.
+                (true, _) => i,
+                // The same bytes as another dtype: a new object over them.
+                (false, true) => {
+                    let nbytes = cached.nbytes;
+                    add(work, &id, id.key.to_string(), nbytes, Backing::Same(i))
+                }
+                // torch swaps in an empty, resizable storage that a tensor would grow into
+                // uninitialised memory: refused.
+                (false, false) => {
+                    return Err(Failure::Error(crate::Error::InvalidStorage {
+                        key: id.key.to_string(),
+                        reason: format!(
+                            "used again as {} of {} bytes after {} of {} bytes (torch would replace it \
+                             with an empty storage, whose bytes are never read from the file)",
+                            id.dtype, id.nbytes, cached.dtype, cached.nbytes
+                        ),
+                    }))
+                }
             }
-            i
         }
     };
     let Some((view_key, offset, size)) = id.view.clone() else {
-        return Ok(root);
+        return Ok(object);
     };
     if let Some(&seen) = work.by_key.get(&view_key) {
         return Ok(seen);
     }
-    // `root._untyped_storage[start:end]`, clamped as Python slices clamp.
+    // `typed_storage._untyped_storage[start:end]`, clamped as Python slices clamp.
     let unit = id.dtype.size() as u64;
-    let root_bytes = work.storage(root).map_or(0, |s| s.nbytes);
-    let start = offset.saturating_mul(unit).min(root_bytes);
+    let object_bytes = work.storage(object).map_or(0, |s| s.nbytes);
+    let start = offset.saturating_mul(unit).min(object_bytes);
     let end = offset
         .saturating_mul(unit)
         .saturating_add(size.saturating_mul(unit))
-        .min(root_bytes)
+        .min(object_bytes)
         .max(start);
     let index = add(
         work,
@@ -259,12 +275,49 @@ fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
         view_key.to_string(),
         end - start,
         Backing::Slice {
-            of: root,
+            of: object,
             offset: start,
         },
     );
+    if let Some(root) = work.storages.get_mut(object as usize) {
+        root.viewed = true;
+    }
     work.by_key.insert(view_key, index);
     Ok(index)
+}
+
+/// Grows a legacy storage that a tensor needs `needed` bytes of, as torch's `set_` resizes a
+/// resizable storage: the roots of a legacy stream are allocated by the loader
+/// (`UntypedStorage(nbytes)`), filled from the file only after the pickle, with the size they
+/// then have. Returns whether `index` has `needed` bytes now. A storage that views or is viewed
+/// (a slice of another) is not grown: the views would point into freed memory.
+pub(crate) fn grow(work: &mut Work, index: u32, needed: u64) -> bool {
+    let root = match work.storage(index).map(|s| &s.backing) {
+        Some(Backing::Root(_)) => index,
+        Some(Backing::Same(of)) => *of,
+        _ => return false,
+    };
+    let Some(spec) = work.storage(root) else { return false };
+    if needed <= spec.nbytes {
+        return true;
+    }
+    if !spec.resizable || spec.viewed {
+        return false;
+    }
+    // The root and every reinterpretation of it share the bytes, and so the size.
+    for s in work.storages.iter_mut() {
+        let shares = match &s.backing {
+            Backing::Same(of) => *of == root,
+            _ => false,
+        };
+        if shares {
+            s.nbytes = needed;
+        }
+    }
+    if let Some(spec) = work.storages.get_mut(root as usize) {
+        spec.nbytes = needed;
+    }
+    true
 }
 
 fn add(work: &mut Work, id: &StorageId, key: String, nbytes: u64, backing: Backing) -> u32 {
@@ -274,6 +327,8 @@ fn add(work: &mut Work, id: &StorageId, key: String, nbytes: u64, backing: Backi
         untyped: id.untyped,
         location: Arc::from(id.location.as_str()),
         nbytes,
+        resizable: id.resizable && !matches!(backing, Backing::Slice { .. }),
+        viewed: false,
         backing,
     });
     (work.storages.len() - 1) as u32

@@ -19,6 +19,8 @@ pub(crate) struct Tables<'data> {
     /// Tensors whose metadata failed validation, with the error: opening fails with the first
     /// one, named by its path.
     pub(crate) invalid: Vec<(u32, Error)>,
+    /// Things the torch layer noticed that do not stop the file from opening.
+    pub(crate) warnings: Vec<String>,
 }
 
 static NO_TABLES: Tables<'static> = Tables {
@@ -26,6 +28,7 @@ static NO_TABLES: Tables<'static> = Tables {
     storages: Vec::new(),
     attributes: BTreeMap::new(),
     invalid: Vec::new(),
+    warnings: Vec::new(),
 };
 
 impl Tables<'_> {
@@ -48,9 +51,7 @@ pub(crate) fn finish<'data>(
     limits: &Limits,
 ) -> Result<Tables<'data>> {
     let bytes = storage_bytes(&work, source, pickle_len)?;
-    if byte_order == ByteOrder::Big {
-        check_swaps(&work)?;
-    }
+    let units = swap_units(&work, byte_order)?;
     let storages: Vec<Storage<'data>> = work
         .storages
         .iter()
@@ -62,13 +63,20 @@ pub(crate) fn finish<'data>(
             bytes,
         })
         .collect();
-    let view = |spec: &TensorSpec| make_view(spec, &storages, byte_order, limits);
-    let tensors = work.tensors.iter().map(view).collect();
+    let mut tensors = Vec::with_capacity(work.tensors.len());
+    for (spec, unit) in work.tensors.iter().zip(units) {
+        let mut t = make_view(spec, &storages, byte_order, limits)?;
+        if let Some(unit) = unit {
+            t.swap_unit = unit;
+        }
+        tensors.push(t);
+    }
     Ok(Tables {
         tensors,
         attributes: work.attributes.into_iter().collect(),
         invalid: work.invalid,
         storages,
+        warnings: work.warnings,
     })
 }
 
@@ -113,15 +121,24 @@ fn storage_bytes<'data>(
     Ok(out)
 }
 
-/// A big-endian archive is read by swapping each tensor's elements by its own element size;
-/// torch swaps each storage once, by the dtype of its first persistent id (not at all for an
-/// `UntypedStorage`). The two agree only when every tensor over a typed storage has that
-/// storage's swap size, and the tensors over an untyped one share one size (whose true values
-/// this reader gives, where torch leaves them unswapped: see `docs/design.md`). Anything else
-/// is ambiguous and refused.
-fn check_swaps(work: &Work) -> Result<()> {
-    // The root each storage's bytes were swapped with, and the unit torch applied (None: none,
-    // this reader swaps per tensor).
+/// The bytes each tensor's elements are swapped by, in a big-endian archive.
+///
+/// torch swaps each storage once, when its first persistent id loads it, by that id's dtype
+/// (`storage.byteswap(dtype)`): by nothing for an `UntypedStorage` (dtype uint8), and a
+/// storage met again with another dtype of the same size is the same, already swapped, bytes.
+/// This reader gives the same reading for typed storages: every tensor over one is swapped by
+/// the storage's element size, whatever its own dtype; and for tensors of the dtypes that have
+/// a typed storage over an `UntypedStorage` (which torch's writer never makes), torch's
+/// unswapped bytes. torch's writer saves the other dtypes (uint16/32/64, complex32, float8:
+/// the "v3" dtypes) over an `UntypedStorage`, which torch then never swaps, misreading its own
+/// files; for those this reader swaps by the tensor's element size and gives the values that
+/// were saved (see `docs/design.md`) — unless such tensors of two element sizes view one
+/// storage, where no single answer exists and the archive is refused.
+fn swap_units(work: &Work, byte_order: ByteOrder) -> Result<Vec<Option<usize>>> {
+    if byte_order != ByteOrder::Big {
+        return Ok(vec![None; work.tensors.len()]);
+    }
+    // The unit torch applied to a storage's bytes; `None` for an untyped root (per tensor).
     let applied = |index: u32| -> (u32, Option<usize>) {
         let Some(s) = work.storage(index) else {
             return (index, None);
@@ -129,37 +146,38 @@ fn check_swaps(work: &Work) -> Result<()> {
         match &s.backing {
             Backing::Same(of) => {
                 let root = work.storage(*of);
-                let unit = root.map(|r| if r.untyped { 1 } else { r.dtype.swap_unit() });
-                (*of, unit)
+                let unit = root.map_or(1, |r| if r.untyped { 1 } else { r.dtype.swap_unit() });
+                (*of, Some(unit))
             }
             _ if s.untyped => (index, None),
             _ => (index, Some(s.dtype.swap_unit())),
         }
     };
     let mut per_tensor: HashMap<u32, usize> = HashMap::new();
+    let mut units = Vec::with_capacity(work.tensors.len());
     for t in &work.tensors {
-        let Data::Storage(index) = t.data else { continue };
-        if t.layout.numel == 0 {
+        let Data::Storage(index) = t.data else {
+            units.push(None);
             continue;
-        }
-        let unit = t.dtype().swap_unit();
-        let (root, applied) = applied(index);
-        let consistent = match applied {
-            Some(u) => u == unit,
-            None => *per_tensor.entry(root).or_insert(unit) == unit,
         };
-        if !consistent {
+        let (root, unit) = applied(index);
+        let own = match t.dtype().storage_name() {
+            Some(_) => 1,
+            None => t.dtype().swap_unit(),
+        };
+        if unit.is_none() && own > 1 && t.layout.numel > 0 && *per_tensor.entry(root).or_insert(own) != own {
             let key = work.storage(root).map(|s| s.key.to_string()).unwrap_or_default();
             return Err(Error::InvalidStorage {
                 key,
                 reason: format!(
-                    "a big-endian storage viewed with elements of {unit} bytes and of another size: \
+                    "a big-endian untyped storage viewed with elements of {own} bytes and of another size: \
                      which bytes to swap is ambiguous"
                 ),
             });
         }
+        units.push(Some(unit.unwrap_or(own)));
     }
-    Ok(())
+    Ok(units)
 }
 
 fn make_view<'data>(
@@ -167,7 +185,7 @@ fn make_view<'data>(
     storages: &[Storage<'data>],
     byte_order: ByteOrder,
     limits: &Limits,
-) -> TensorView<'data> {
+) -> Result<TensorView<'data>> {
     let mut t = match &spec.data {
         Data::Storage(i) => match storages.get(*i as usize) {
             Some(storage) => TensorView::over(spec.layout.clone(), storage, byte_order),
@@ -179,6 +197,13 @@ fn make_view<'data>(
             t
         }
         Data::Meta => TensorView::without_data(spec.layout.clone(), byte_order),
+        Data::Converted(source) => {
+            let source = make_view(source, storages, byte_order, limits)?;
+            let bytes = super::convert::converted(&source, &spec.layout)?;
+            let mut t = TensorView::without_data(spec.layout.clone(), ByteOrder::Little);
+            t.data = Some(SharedBytes::from(bytes));
+            t
+        }
     };
     t.requires_grad = spec.requires_grad;
     t.is_parameter = spec.is_parameter;
@@ -186,8 +211,9 @@ fn make_view<'data>(
     t.neg = spec.neg;
     t.subclass = spec.subclass.clone();
     t.expansion_limit = limits.max_expanded_bytes;
-    t.quantization = spec.quantization.as_ref().map(|q| {
-        Box::new(match q {
+    t.quantization = match &spec.quantization {
+        None => None,
+        Some(q) => Some(Box::new(match q {
             QuantSpec::PerTensor {
                 scheme,
                 scale,
@@ -204,11 +230,11 @@ fn make_view<'data>(
                 axis,
             } => Quantization::PerChannel {
                 scheme: scheme.clone(),
-                scales: Box::new(make_view(scales, storages, byte_order, limits)),
-                zero_points: Box::new(make_view(zero_points, storages, byte_order, limits)),
+                scales: Box::new(make_view(scales, storages, byte_order, limits)?),
+                zero_points: Box::new(make_view(zero_points, storages, byte_order, limits)?),
                 axis: *axis,
             },
-        })
-    });
-    t
+        })),
+    };
+    Ok(t)
 }
