@@ -170,15 +170,9 @@ impl Walk<'_> {
     fn dict(&mut self, d: pth_reader::Dict<'_>) -> io::Result<()> {
         let string_keys = d.iter().all(|(k, _)| k.as_str().is_some());
         if !string_keys {
-            self.w.write_all(br#"{"$dict":["#)?;
-            for (i, (k, val)) in d.iter().enumerate() {
-                self.w.write_all(if i > 0 { b",[" } else { b"[" })?;
-                self.value(k)?;
-                self.w.write_all(b",")?;
-                self.value(val)?;
-                self.w.write_all(b"]")?;
-            }
-            return self.w.write_all(b"]}");
+            self.w.write_all(br#"{"$dict":"#)?;
+            self.pairs(d.iter())?;
+            return self.w.write_all(b"}");
         }
         self.w.write_all(b"{")?;
         let mut has_state_key = false;
@@ -193,6 +187,19 @@ impl Walk<'_> {
             self.value(state)?;
         }
         self.w.write_all(b"}")
+    }
+
+    /// `[[key, value], ...]`.
+    fn pairs<'v>(&mut self, items: impl Iterator<Item = (Value<'v>, Value<'v>)>) -> io::Result<()> {
+        self.w.write_all(b"[")?;
+        for (i, (k, val)) in items.enumerate() {
+            self.w.write_all(if i > 0 { b",[" } else { b"[" })?;
+            self.value(k)?;
+            self.w.write_all(b",")?;
+            self.value(val)?;
+            self.w.write_all(b"]")?;
+        }
+        self.w.write_all(b"]")
     }
 
     fn key(&mut self, comma: bool, key: &str) -> io::Result<()> {
@@ -223,15 +230,7 @@ impl Walk<'_> {
         }
         if o.dict_items().len() > 0 {
             self.key(true, "dict_items")?;
-            self.w.write_all(b"[")?;
-            for (i, (k, val)) in o.dict_items().enumerate() {
-                self.w.write_all(if i > 0 { b",[" } else { b"[" })?;
-                self.value(k)?;
-                self.w.write_all(b",")?;
-                self.value(val)?;
-                self.w.write_all(b"]")?;
-            }
-            self.w.write_all(b"]")?;
+            self.pairs(o.dict_items())?;
         }
         self.w.write_all(b"}")
     }

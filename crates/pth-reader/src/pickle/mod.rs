@@ -1,7 +1,7 @@
 //! The pickle machine: protocols 0 to 5 decoded as Python would, never executed.
 //!
 //! The machine builds an arena [`Tree`] of plain values (numbers, text, containers with
-//! Python's key equality) and asks a [`call::Handler`] what globals, calls, `BUILD` and
+//! Python's key equality) and asks a handler (`call.rs`) what globals, calls, `BUILD` and
 //! persistent ids mean, at the moment each opcode runs. It knows nothing about torch: the torch
 //! layer is a handler. [`Pickle`](crate::Pickle) is the public way to decode a standalone pickle.
 

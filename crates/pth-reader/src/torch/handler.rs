@@ -33,7 +33,7 @@ pub(crate) struct TorchHandler<'a> {
 }
 
 /// The deepest nesting of calls inside calls (Python would stop at its recursion limit).
-const MAX_NESTING: u32 = 100;
+pub(super) const MAX_NESTING: u32 = 100;
 
 impl<'data> Handler<'data> for TorchHandler<'_> {
     fn allows_global(&self, module: &str, name: &str) -> bool {
@@ -107,23 +107,6 @@ impl TorchHandler<'_> {
 
     /// Calls `global(*args)` (or `global.__new__(global, *args)`).
     pub(super) fn evaluate(
-        &mut self,
-        tree: &mut Tree<'_>,
-        global: Global,
-        args: &[ValueId],
-        construction: Construction,
-        offset: u64,
-    ) -> Result<ValueId, Failure> {
-        if self.nesting >= MAX_NESTING {
-            return raise("maximum recursion depth exceeded in nested rebuild calls");
-        }
-        self.nesting += 1;
-        let result = self.evaluate_global(tree, global, args, construction, offset);
-        self.nesting -= 1;
-        result
-    }
-
-    fn evaluate_global(
         &mut self,
         tree: &mut Tree<'_>,
         global: Global,

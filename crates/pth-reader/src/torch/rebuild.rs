@@ -412,7 +412,14 @@ impl TorchHandler<'_> {
             Some(items) => items.to_vec(),
             None => return raise("_rebuild_from_type_v2: args is not a tuple"),
         };
-        let result = self.evaluate(tree, func, &inner, Construction::Reduce, offset)?;
+        // `func` may be `_rebuild_from_type_v2` again, over a list that holds itself.
+        if self.nesting >= super::handler::MAX_NESTING {
+            return raise("maximum recursion depth exceeded in nested rebuild calls");
+        }
+        self.nesting += 1;
+        let result = self.evaluate(tree, func, &inner, Construction::Reduce, offset);
+        self.nesting -= 1;
+        let result = result?;
         let result = self.as_subclass(tree, result, arg(1))?;
         if let Some(state) = arg(3) {
             self.set_obj_state(tree, result, state)?;
