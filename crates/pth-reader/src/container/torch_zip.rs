@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::zip::{MemberReader, ZipAnomaly, ZipArchive, ZipEntry};
+use super::zip::{ZipAnomaly, ZipArchive, ZipEntry};
 use super::{Decoded, Format};
 use crate::pickle;
 use crate::tensor::ByteOrder;
@@ -22,7 +22,18 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     let root = records.root;
     let mut reader = archive.reader();
 
-    let byte_order = byte_order(&records, &mut reader, &mut warnings)?;
+    let byte_order = match records.find("byteorder", &mut warnings) {
+        None => ByteOrder::Little,
+        Some(entry) => match reader.read(entry)?.as_slice() {
+            b"little" => ByteOrder::Little,
+            b"big" => ByteOrder::Big,
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!("byteorder record {:?}", String::from_utf8_lossy(other)),
+                })
+            }
+        },
+    };
     let has_version =
         records.find(".data/version", &mut warnings).is_some() || records.find("version", &mut warnings).is_some();
     if !has_version {
@@ -90,24 +101,6 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         records: names,
         warnings,
     })
-}
-
-/// The `byteorder` record (little-endian without one).
-fn byte_order(
-    records: &Records<'_, '_>,
-    reader: &mut MemberReader<'_, '_>,
-    warnings: &mut Vec<String>,
-) -> Result<ByteOrder> {
-    let Some(entry) = records.find("byteorder", warnings) else {
-        return Ok(ByteOrder::Little);
-    };
-    match reader.read(entry)?.as_slice() {
-        b"little" => Ok(ByteOrder::Little),
-        b"big" => Ok(ByteOrder::Big),
-        other => Err(Error::Unsupported {
-            what: format!("byteorder record {:?}", String::from_utf8_lossy(other)),
-        }),
-    }
 }
 
 /// The archive as torch's `PyTorchStreamReader` sees it: records under one root folder, named
