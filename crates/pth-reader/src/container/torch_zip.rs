@@ -20,11 +20,11 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     let mut warnings: Vec<String> = archive.warnings().iter().map(ToString::to_string).collect();
     let records = Records::new(&archive)?;
     let root = records.root;
-    let mut reader = archive.reader();
+    let mut budget = archive.budget();
 
     let byte_order = match records.find("byteorder", &mut warnings) {
         None => ByteOrder::Little,
-        Some(entry) => match reader.read(entry)?.as_slice() {
+        Some(entry) => match archive.read(entry, &mut budget)?.as_slice() {
             b"little" => ByteOrder::Little,
             b"big" => ByteOrder::Big,
             other => {
@@ -53,7 +53,7 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         .ok_or_else(|| Error::MissingRecord {
             name: pickle_name.clone(),
         })?;
-    let pickle_bytes = reader.read(entry)?;
+    let pickle_bytes = archive.read(entry, &mut budget)?;
     let (mut tree, protocol, _) = pickle::decode(pickle_bytes.as_slice(), &pickle_name, options)?;
 
     let refs = storage_refs(&tree, &pickle_name)?;
@@ -74,7 +74,7 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
                     let entry = records.find(&name, &mut warnings).ok_or_else(|| Error::MissingRecord {
                         name: format!("{root}/{name}"),
                     })?;
-                    let data = reader.read(entry)?;
+                    let data = archive.read(entry, &mut budget)?;
                     loaded.insert(name, data.clone());
                     data
                 }
