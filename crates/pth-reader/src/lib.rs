@@ -80,7 +80,7 @@ pub use value::{BigInt, Dict, Kind, Object, Seq, Value};
 /// Zip archives as torch (or Python's `zipfile`) reads them: the container of `torch.save`
 /// files and of SB3 model zips.
 pub mod zip {
-    pub use crate::container::zip::{Compression, Dialect, MemberReader, ZipAnomaly, ZipArchive, ZipEntry};
+    pub use crate::container::zip::{Compression, Dialect, InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
 }
 
 /// The README's example, compiled as a doctest so it cannot rot.

@@ -1,6 +1,6 @@
 //! The zip reader against the `zip` crate as an oracle, on archives the `zip` crate writes
 //! (stored, deflated, zip64, aligned, with directories and comments): the same entries, the
-//! same bytes. And the inflation budget of a member reader, shared by its reads.
+//! same bytes. And the inflation budget, shared by the reads it is passed to.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{Read, Write};
@@ -53,30 +53,26 @@ fn archives_the_zip_crate_writes_read_the_same() {
         assert!(ours.warnings().is_empty(), "{what}: {:?}", ours.warnings());
         let mut oracle = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
         assert_eq!(ours.entries().len(), oracle.len(), "{what}");
-        let mut reader = ours.reader();
+        let mut budget = ours.budget();
         for (i, entry) in ours.entries().iter().enumerate() {
             let mut file = oracle.by_index(i).unwrap();
             assert_eq!(entry.name(), file.name().unwrap(), "{what}");
             let mut want = Vec::new();
             file.read_to_end(&mut want).unwrap();
-            assert_eq!(
-                reader.read(entry).unwrap().as_slice(),
-                want.as_slice(),
-                "{what} {}",
-                entry.name()
-            );
+            let got = ours.read(entry, &mut budget).unwrap();
+            assert_eq!(got.as_slice(), want.as_slice(), "{what} {}", entry.name());
         }
         // Python's reading checks every CRC: the zip crate writes them right.
         let python = ZipArchive::parse_as(bytes.as_slice().into(), &Limits::default(), Dialect::Python).unwrap();
-        let mut reader = python.reader();
+        let mut budget = python.budget();
         for entry in python.entries() {
-            reader.read(entry).unwrap();
+            python.read(entry, &mut budget).unwrap();
         }
     }
 }
 
 #[test]
-fn one_reader_charges_every_inflated_byte_to_one_budget() {
+fn one_budget_is_charged_every_inflated_byte() {
     let bytes = written(
         SimpleFileOptions::default().compression_method(CompressionMethod::Deflated),
         "",
@@ -89,10 +85,10 @@ fn one_reader_charges_every_inflated_byte_to_one_budget() {
     let big = archive.find("model/data/3").unwrap();
     let small = archive.find("model/data/2").unwrap();
     assert_eq!(big.compression(), Compression::Deflated);
-    let mut reader = archive.reader();
-    assert_eq!(reader.read(big).unwrap().len(), 70_000);
-    assert_eq!(reader.remaining(), 500);
-    let err = reader.read(small).unwrap_err();
+    let mut budget = archive.budget();
+    assert_eq!(archive.read(big, &mut budget).unwrap().len(), 70_000);
+    assert_eq!(budget.remaining(), 500);
+    let err = archive.read(small, &mut budget).unwrap_err();
     assert!(
         matches!(
             err,
@@ -103,8 +99,8 @@ fn one_reader_charges_every_inflated_byte_to_one_budget() {
         ),
         "{err}"
     );
-    // A new reader starts with the whole budget again.
-    assert_eq!(archive.reader().read(small).unwrap().len(), 1000);
+    // A new budget is whole again.
+    assert_eq!(archive.read(small, &mut archive.budget()).unwrap().len(), 1000);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use pth_reader::zip::{Dialect, MemberReader, ZipArchive, ZipEntry};
+use pth_reader::zip::{Dialect, InflateBudget, ZipArchive, ZipEntry};
 use pth_reader::{Checkpoint, MappedFile, Options, SharedBytes};
 use serde_json::{json, Value as Json};
 
@@ -81,8 +81,12 @@ impl Model<'static> {
 }
 
 /// The bytes of a member, errors naming it.
-fn read_entry<'data>(reader: &mut MemberReader<'_, 'data>, entry: &ZipEntry) -> Result<SharedBytes<'data>> {
-    reader.read(entry).map_err(|source| Error::Member {
+fn read_entry<'data>(
+    archive: &ZipArchive<'data>,
+    entry: &ZipEntry,
+    budget: &mut InflateBudget,
+) -> Result<SharedBytes<'data>> {
+    archive.read(entry, budget).map_err(|source| Error::Member {
         member: entry.name().to_owned(),
         source: Box::new(source),
     })
@@ -114,14 +118,14 @@ impl<'data> Model<'data> {
             state_dicts: Vec::new(),
         };
         // Deflated members share one inflation budget, like the members of a torch archive.
-        let mut reader = archive.reader();
+        let mut budget = archive.budget();
         for entry in archive.entries() {
             let name = entry.name();
             let is_pth = name.ends_with(PTH) && name.len() > PTH.len();
             if !(is_pth || name == DATA || name == VERSION || name == SYSTEM_INFO) {
                 continue;
             }
-            let bytes = read_entry(&mut reader, entry)?;
+            let bytes = read_entry(&archive, entry, &mut budget)?;
             if is_pth {
                 let checkpoint = Checkpoint::from_shared(bytes, options).map_err(|source| Error::Member {
                     member: name.to_owned(),
@@ -158,7 +162,7 @@ impl<'data> Model<'data> {
         let entry = self.archive.find(name).ok_or_else(|| Error::MissingMember {
             member: name.to_owned(),
         })?;
-        read_entry(&mut self.archive.reader(), entry)
+        read_entry(&self.archive, entry, &mut self.archive.budget())
     }
 
     /// The parsed `data` member, if present.

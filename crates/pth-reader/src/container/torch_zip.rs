@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::zip::{Compression, ZipAnomaly, ZipArchive, ZipEntry};
+use super::zip::{InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
 use super::{Format, Located, RootRequest, StorageSource};
 use crate::tensor::ByteOrder;
 use crate::{Error, Options, Result, SharedBytes};
@@ -14,7 +14,7 @@ use crate::{Error, Options, Result, SharedBytes};
 /// Locates the parts of a torch zip archive.
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
     let archive = ZipArchive::parse(bytes, options.get_limits())?;
-    let mut records = Records::new(archive, options.get_limits().max_inflated_bytes)?;
+    let mut records = Records::new(archive)?;
     let byte_order = match records.read("byteorder")? {
         None => ByteOrder::Little,
         Some(data) => match data.as_slice() {
@@ -67,13 +67,13 @@ struct Records<'data> {
     /// The record names relative to the root (directories and the root itself left out).
     names: Vec<String>,
     /// What deflated records may still inflate to.
-    budget: u64,
+    budget: InflateBudget,
     loaded: HashMap<String, SharedBytes<'data>>,
     warnings: Vec<String>,
 }
 
 impl<'data> Records<'data> {
-    fn new(archive: ZipArchive<'data>, budget: u64) -> Result<Self> {
+    fn new(archive: ZipArchive<'data>) -> Result<Self> {
         let first = archive.entries().first().ok_or(ZipAnomaly::Empty)?;
         let (root, _) = first.name().split_once('/').ok_or_else(|| ZipAnomaly::NoRootFolder {
             name: first.name().to_owned(),
@@ -93,6 +93,7 @@ impl<'data> Records<'data> {
             }
         }
         let warnings = archive.warnings().iter().map(ToString::to_string).collect();
+        let budget = archive.budget();
         Ok(Records {
             root: root.to_owned(),
             names,
@@ -128,18 +129,7 @@ impl<'data> Records<'data> {
         if let Some(data) = self.loaded.get(entry.name()) {
             return Ok(Some(data.clone()));
         }
-        let deflated = entry.compression() != Compression::Stored;
-        if deflated && entry.size() > self.budget {
-            return Err(Error::LimitExceeded {
-                context: entry.name().to_owned(),
-                limit: "max_inflated_bytes",
-                max: self.archive.max_inflated(),
-            });
-        }
-        let data = self.archive.reader().read(&entry)?;
-        if deflated {
-            self.budget = self.budget.saturating_sub(data.len() as u64);
-        }
+        let data = self.archive.read(&entry, &mut self.budget)?;
         self.loaded.insert(entry.name().to_owned(), data.clone());
         Ok(Some(data))
     }

@@ -55,11 +55,12 @@ pub enum ZipAnomaly {
     DirectoryCount {
         /// Entries the end record declares.
         declared: u64,
-        /// Bytes of the directory left over (or missing, when negative in spirit) after them.
+        /// Bytes of the directory left after them (a directory too short for them is
+        /// `Truncated`).
         leftover: u64,
     },
-    /// Bytes that are not the last entry's, nor the end records', follow the end record's comment
-    /// (or the comment length reaches past the end of the file). Ignored by torch.
+    /// Bytes follow the end record's comment, or the comment length reaches past the end of the
+    /// file. Ignored by torch and by Python's `zipfile`.
     TrailingBytes {
         /// How many bytes follow the comment (0 when the comment is cut short).
         len: u64,

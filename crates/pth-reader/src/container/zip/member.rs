@@ -1,4 +1,4 @@
-//! [`MemberReader`]: the bytes of entries, within one inflation budget.
+//! Reading entries: [`ZipArchive::read`] within an [`InflateBudget`].
 
 #![forbid(unsafe_code)]
 
@@ -9,46 +9,51 @@ use super::entry::{Compression, ZipEntry};
 use super::{Dialect, ZipArchive};
 use crate::{Error, Result, SharedBytes};
 
-/// Reads entries of one [`ZipArchive`], charging every inflated byte to one budget.
-///
-/// Stored entries are sub-slices of the archive (no copy, no charge). Deflated entries are
-/// inflated into memory: their declared size is checked against what is left of the budget
-/// (`Limits::max_inflated_bytes` when the reader was made) before anything is allocated, and
-/// they must inflate to exactly that size, as miniz requires. An archive read as Python's
-/// `zipfile` reads it ([`Dialect::Python`]) also has every entry's CRC-32 checked; torch checks
-/// none (PyTorch builds miniz with `MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS`).
-///
-/// ```
-/// # fn main() -> Result<(), pth_reader::Error> {
-/// use pth_reader::zip::ZipArchive;
-/// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth")).unwrap();
-/// let zip = ZipArchive::parse(bytes.as_slice().into(), &Default::default())?;
-/// let mut reader = zip.reader();
-/// let pickle = zip.find("checkpoint/data.pkl").unwrap();
-/// assert_eq!(reader.read(pickle)?.len() as u64, pickle.size());
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct MemberReader<'a, 'data> {
-    archive: &'a ZipArchive<'data>,
+/// What deflated entries may still inflate to, across the reads of one loading of an archive
+/// (a torch checkpoint's records, an SB3 model's members): made by [`ZipArchive::budget`] with
+/// `Limits::max_inflated_bytes`, charged by every [`ZipArchive::read`] of a deflated entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InflateBudget {
     remaining: u64,
+    max: u64,
 }
 
-impl<'data> ZipArchive<'data> {
-    /// A reader of this archive's entries with a fresh inflation budget.
-    pub fn reader(&self) -> MemberReader<'_, 'data> {
-        MemberReader {
-            archive: self,
-            remaining: self.max_inflated(),
-        }
+impl InflateBudget {
+    /// How many bytes deflated entries may still inflate to.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
     }
 }
 
-impl<'data> MemberReader<'_, 'data> {
-    /// The bytes of `entry` (an entry of this reader's archive).
-    pub fn read(&mut self, entry: &ZipEntry) -> Result<SharedBytes<'data>> {
+impl<'data> ZipArchive<'data> {
+    /// A fresh budget of `Limits::max_inflated_bytes` for reading this archive's entries.
+    pub fn budget(&self) -> InflateBudget {
+        InflateBudget {
+            remaining: self.max_inflated(),
+            max: self.max_inflated(),
+        }
+    }
+
+    /// The bytes of `entry` (one of this archive's entries).
+    ///
+    /// Stored entries are sub-slices of the archive (no copy, no charge). Deflated entries are
+    /// inflated into memory: their declared size is charged to `budget` before anything is
+    /// allocated, and they must inflate to exactly that size, as miniz requires. An archive read
+    /// as Python's `zipfile` reads it ([`Dialect::Python`]) also has the entry's CRC-32 checked;
+    /// torch checks none (PyTorch builds miniz with `MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::zip::ZipArchive;
+    /// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth")).unwrap();
+    /// let zip = ZipArchive::parse(bytes.as_slice().into(), &Default::default())?;
+    /// let mut budget = zip.budget();
+    /// let pickle = zip.find("checkpoint/data.pkl").unwrap();
+    /// assert_eq!(zip.read(pickle, &mut budget)?.len() as u64, pickle.size());
+    /// # Ok(()) }
+    /// ```
+    pub fn read(&self, entry: &ZipEntry, budget: &mut InflateBudget) -> Result<SharedBytes<'data>> {
         let data = self
-            .archive
             .bytes()
             .slice_u64(entry.data_start(), entry.compressed_size())
             .ok_or_else(|| ZipAnomaly::Truncated {
@@ -58,33 +63,28 @@ impl<'data> MemberReader<'_, 'data> {
         let bytes = match entry.compression() {
             Compression::Stored => data,
             Compression::Deflated => {
-                if entry.size() > self.remaining {
+                if entry.size() > budget.remaining {
                     return Err(Error::LimitExceeded {
                         context: entry.name().to_owned(),
                         limit: "max_inflated_bytes",
-                        max: self.archive.max_inflated(),
+                        max: budget.max,
                     });
                 }
                 let out = inflate(data.as_slice(), entry.size()).map_err(|problem| ZipAnomaly::Inflate {
                     name: entry.name().to_owned(),
                     problem: problem.to_owned(),
                 })?;
-                self.remaining -= entry.size();
+                budget.remaining -= entry.size();
                 SharedBytes::from(out)
             }
         };
-        if self.archive.dialect() == Dialect::Python && crc32(bytes.as_slice()) != entry.crc32() {
+        if self.dialect() == Dialect::Python && crc32(bytes.as_slice()) != entry.crc32() {
             return Err(ZipAnomaly::CrcMismatch {
                 name: entry.name().to_owned(),
             }
             .into());
         }
         Ok(bytes)
-    }
-
-    /// How many bytes deflated entries may still inflate to.
-    pub fn remaining(&self) -> u64 {
-        self.remaining
     }
 }
 

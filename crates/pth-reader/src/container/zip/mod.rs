@@ -9,7 +9,7 @@
 //!
 //! Parsing goes: end records (`end.rs`) → central directory headers, each checked against its
 //! local header (`entry.rs`) → names (`names.rs`) → layout (`layout.rs`). Entry bytes are read
-//! by a [`MemberReader`] (`member.rs`) within the inflation budget.
+//! by [`ZipArchive::read`] (`member.rs`) within an [`InflateBudget`].
 
 #![forbid(unsafe_code)]
 
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 pub use anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
-pub use member::MemberReader;
+pub use member::InflateBudget;
 
 use crate::{Limits, Result, SharedBytes};
 
@@ -56,7 +56,7 @@ pub enum Dialect {
 /// let zip = ZipArchive::parse(bytes.as_slice().into(), &Default::default())?;
 /// let pickle = zip.find("checkpoint/DATA.PKL").unwrap(); // torch ignores ASCII case
 /// assert_eq!(pickle.name(), "checkpoint/data.pkl");
-/// assert!(zip.reader().read(pickle)?.len() > 0);
+/// assert!(zip.read(pickle, &mut zip.budget())?.len() > 0);
 /// assert!(zip.warnings().is_empty());
 /// # Ok(()) }
 /// ```
@@ -78,7 +78,7 @@ impl<'data> ZipArchive<'data> {
     }
 
     /// Parses and validates an archive as `dialect` reads it. `limits.max_inflated_bytes` is
-    /// the budget of each [`reader`](ZipArchive::reader).
+    /// the size of each [`budget`](ZipArchive::budget).
     pub fn parse_as(bytes: SharedBytes<'data>, limits: &Limits, dialect: Dialect) -> Result<ZipArchive<'data>> {
         let data = bytes.as_slice();
         let mut warnings = Vec::new();
