@@ -7,7 +7,7 @@ pub fn limits() -> Limits {
     Limits {
         max_walk: 1 << 14,
         max_values: 1 << 18,
-        max_inflated_bytes: 1 << 24,
+        max_inflated_bytes: 1 << 22,
         ..Limits::default()
     }
 }

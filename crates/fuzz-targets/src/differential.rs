@@ -7,8 +7,8 @@
 //! the protocol has (INT/BININT1/BININT2/BININT/LONG/LONG1/LONG4; FLOAT/BINFLOAT; UNICODE/BINUNICODE/
 //! SHORT_BINUNICODE/BINUNICODE8; BINBYTES/SHORT_BINBYTES/BINBYTES8; MARK-built or incrementally filled containers;
 //! EMPTY_SET+ADDITEMS, FROZENSET; PUT/BINPUT/LONG_BINPUT/MEMOIZE of leaves and GET/BINGET/LONG_BINGET of a repeated
-//! leaf; FRAME). No memoised container is ever mutated after it is fetched (serde-pickle copies on GET, Python
-//! shares), and no GLOBAL/REDUCE/BUILD/PERSID appears. On every such pickle **both machines must succeed and return
+//! leaf; FRAME). No memo index is written twice, no memoised container is ever mutated after it is fetched
+//! (serde-pickle resolves GETs lazily and copies, Python shares), and no GLOBAL/REDUCE/BUILD/PERSID appears. On every such pickle **both machines must succeed and return
 //! the same value, equal to the one encoded**: ints by value, floats bit for bit (any NaN equals any NaN), strings
 //! and bytes exactly, dicts as key → value maps, sets as sets. Any disagreement panics (a crash for the fuzzer).
 
@@ -139,6 +139,7 @@ struct Encoder<'c> {
     choices: &'c [u8],
     /// Memoised leaves: their encoding -> memo index.
     memo: BTreeMap<Vec<u8>, u32>,
+    next_memo: u32,
 }
 
 impl Encoder<'_> {
@@ -164,10 +165,13 @@ impl Encoder<'_> {
             }
         }
         self.out.extend_from_slice(&encoded);
+        // Each PUT gets a fresh index: serde-pickle resolves GETs lazily, so an index written twice would read the
+        // second value everywhere (legal pickle, outside the contract).
         if self.choose(3) == 0 {
-            let i = self.memo.len() as u32;
+            let i = self.next_memo;
+            self.next_memo += 1;
             self.put(i);
-            self.memo.insert(encoded, i);
+            self.memo.entry(encoded).or_insert(i);
         }
     }
 
@@ -448,6 +452,7 @@ fn encode(value: &Plain, protocol: u8, choices: &[u8]) -> Vec<u8> {
         protocol,
         choices,
         memo: BTreeMap::new(),
+        next_memo: 0,
     };
     if protocol >= 2 {
         e.out.extend_from_slice(&[0x80, protocol]);

@@ -6,7 +6,8 @@
 //! time limit, so that an abort, an out-of-memory kill or a hang fails that case and the others still run. The run
 //! ends with one line per failing case and `N passed, M failed`.
 //!
-//! `cargo test -p pth-reader --test differential -- <substring>` runs only the cases whose name contains it.
+//! `cargo test -p pth-reader --test differential -- <substring>` runs only the cases whose name contains it;
+//! `-- --verbose` also lists the cases that pass by refusing the file, with the error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -38,7 +39,8 @@ fn main() {
     }
     // libtest-style arguments: flags are ignored, a free argument filters case names.
     let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    std::process::exit(i32::from(!run_all(filter.as_deref())));
+    let verbose = args.iter().any(|a| a == "--verbose");
+    std::process::exit(i32::from(!run_all(filter.as_deref(), verbose)));
 }
 
 fn manifest() -> Json {
@@ -77,12 +79,13 @@ fn case_bytes(c: &Json) -> Vec<u8> {
 // ------------------------------------------------------------------------------------------------ the parent
 
 /// Runs every case in a child process; prints the failures compactly; true when all pass.
-fn run_all(filter: Option<&str>) -> bool {
+fn run_all(filter: Option<&str>, verbose: bool) -> bool {
     let m = manifest();
     let exe = std::env::current_exe().unwrap();
     let timeout = Duration::from_secs(if cfg!(debug_assertions) { 120 } else { 20 });
     let mut by_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
+    let mut refusals = Vec::new();
     let cases: Vec<&Json> = m["cases"]
         .as_array()
         .unwrap()
@@ -100,8 +103,17 @@ fn run_all(filter: Option<&str>) -> bool {
         let slot = by_class.entry(c["class"].as_str().unwrap().to_owned()).or_default();
         slot.1 += 1;
         match verdict {
-            Ok(()) => slot.0 += 1,
+            Ok(None) => slot.0 += 1,
+            Ok(Some(refusal)) => {
+                slot.0 += 1;
+                refusals.push(format!("ok {name} [{}]: {refusal}", c["class"].as_str().unwrap()));
+            }
             Err(why) => failures.push(format!("FAIL {name} [{}]: {why}", c["class"].as_str().unwrap())),
+        }
+    }
+    if verbose {
+        for r in &refusals {
+            println!("{r}");
         }
     }
     for f in &failures {
@@ -111,15 +123,23 @@ fn run_all(filter: Option<&str>) -> bool {
     for (class, (passed, total)) in &by_class {
         println!("  {class}: {passed}/{total}");
     }
+    println!(
+        "  ({} of the passes are refusals; --verbose lists them)",
+        refusals.len()
+    );
     println!("\n{} passed, {} failed", cases.len() - failures.len(), failures.len());
     failures.is_empty()
 }
 
 /// One case in a child process under the address-space cap and the time limit.
-fn run_child(exe: &std::path::Path, name: &str, timeout: Duration) -> Result<(), String> {
+/// `Ok(Some(error))` when it passed by refusing the file.
+fn run_child(exe: &std::path::Path, name: &str, timeout: Duration) -> Result<Option<String>, String> {
     let run = common::run_capped(exe, &["--case", name], ADDRESS_SPACE_KIB, timeout);
     match run.code {
-        Some(0) if !run.timed_out => Ok(()),
+        Some(0) if !run.timed_out => {
+            let out = String::from_utf8_lossy(&run.stdout);
+            Ok(out.lines().find_map(|l| l.strip_prefix("refused: ")).map(str::to_owned))
+        }
         Some(1) if !run.timed_out && !run.stdout.is_empty() => Err(String::from_utf8_lossy(&run.stdout)
             .lines()
             .collect::<Vec<_>>()
@@ -158,17 +178,19 @@ fn run_case(c: &Json) -> Vec<String> {
             ckpt.len(),
             short(&torch_refusal(), 100)
         )],
-        ("refusal", Err(_)) => vec![],
-        ("refusal_or_unsafe_reading", Err(_)) => vec![],
+        ("refusal", Err(e)) | ("refusal_or_unsafe_reading", Err(e)) => passed_by_refusal(&e),
         ("refusal_or_unsafe_reading", Ok(ckpt)) => compare_reading(&ckpt, &c["weights_only_false"], c, may_refuse),
-        ("reading", Err(e)) if may_refuse => {
-            let _ = e;
-            vec![]
-        }
+        ("reading", Err(e)) if may_refuse => passed_by_refusal(&e),
         ("reading", Err(e)) => vec![format!("refuses where torch reads: {}", short(&e.to_string(), 160))],
         ("reading", Ok(ckpt)) => compare_reading(&ckpt, &c["torch"], c, may_refuse),
         (other, _) => vec![format!("unknown expectation {other}")],
     }
+}
+
+/// A pass by refusal: noted on standard output (the parent counts these and lists them with `--verbose`).
+fn passed_by_refusal(e: &pth_reader::Error) -> Vec<String> {
+    println!("refused: {}", short(&e.to_string(), 160));
+    vec![]
 }
 
 fn short(s: &str, n: usize) -> String {
