@@ -45,7 +45,9 @@ impl Output<'_> {
     }
 
     fn nbytes(&self) -> u64 {
-        self.shape.iter().map(|&d| d as u64).product::<u64>() * self.dtype.size() as u64
+        self.shape
+            .iter()
+            .fold(self.dtype.size() as u64, |n, &d| n.saturating_mul(d as u64))
     }
 }
 

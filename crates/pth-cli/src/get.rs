@@ -72,7 +72,7 @@ fn nested(w: &mut dyn Write, t: &TensorView<'_>, shape: &[usize], start: usize) 
             w.write_all(b"]")
         }
         Some((&n, rest)) => {
-            let inner: usize = rest.iter().product();
+            let inner = rest.iter().fold(1usize, |n, &d| n.saturating_mul(d));
             w.write_all(b"[")?;
             for i in 0..n {
                 if i > 0 {
@@ -113,7 +113,7 @@ fn format_dims(
         w.write_all(all.join(", ").as_bytes())?;
         return w.write_all(b"]");
     }
-    let inner: usize = rest.iter().product();
+    let inner = rest.iter().fold(1usize, |n, &d| n.saturating_mul(d));
     // Rows shown: all, or the edges around an ellipsis (`None`); never collected, since a
     // dimension of an empty tensor may be huge (the output limit stops that).
     let shown = if elided { head + 1 + tail } else { n };
