@@ -308,6 +308,30 @@ fn key_segment(tree: &Tree<'_>, key: ValueId, budget: &mut Budget) -> Result<Str
     Ok(out.text)
 }
 
+/// Python's `str()` of an allowlisted global used as a value: a dtype, layout or qscheme is
+/// its name (`torch.float32`), a class `<class 'module.Name'>`, a storage type
+/// `StorageType(dtype=torch.float32)`; `None` for functions (their `str()` shows an address)
+/// and names this reader does not know.
+fn global_str(module: &str, name: &str) -> Option<String> {
+    use crate::pickle::builtins::Builtin;
+    use crate::torch::globals::{lookup, Global};
+    if module == "torch" && (name.starts_with("sparse_") || matches!(name, "strided" | "_mkldnn" | "jagged")) {
+        return Some(format!("torch.{name}"));
+    }
+    let (global, _) = lookup(module, name)?;
+    Some(match global {
+        Global::DType => match crate::DType::from_name(name) {
+            Some(d) => format!("torch.{}", d.name()),
+            None => format!("torch.{name}"),
+        },
+        Global::QScheme => format!("torch.{name}"),
+        Global::StorageType(d) => format!("StorageType(dtype=torch.{})", d.name()),
+        Global::Builtin(Builtin::Encode) | Global::Rebuild(_) | Global::GetLayout => return None,
+        Global::Builtin(_) if module == "builtins" => format!("<class '{name}'>"),
+        _ => format!("<class '{module}.{name}'>"),
+    })
+}
+
 /// Python-style `repr` of simple values, written within the name budget.
 struct Repr<'b> {
     text: String,
@@ -363,8 +387,34 @@ impl Repr<'_> {
                 }
                 self.push(if items.len() == 1 { ",)" } else { ")" })
             }
-            Node::Global(g) => self.push(&format!("{}.{}", g.module, g.name)),
-            _ => self.push("<object>"),
+            Node::Global(g) => match global_str(&g.module, &g.name) {
+                Some(text) => self.push(&text),
+                None => Err(Error::Unsupported {
+                    what: format!(
+                        "naming a tensor by a dict key that is the function {}.{} (whose str() shows an address)",
+                        g.module, g.name
+                    ),
+                }),
+            },
+            Node::Object(o) if tree.global(o.callable) == Some(("torch", "device")) => {
+                let args = tree.seq(o.args).unwrap_or_default();
+                let text = match args {
+                    [kind, index] => format!(
+                        "{}:{}",
+                        tree.text(*kind).unwrap_or_default(),
+                        tree.as_int(*index).unwrap_or(0)
+                    ),
+                    [spec] => tree.text(*spec).unwrap_or_default().to_owned(),
+                    _ => String::new(),
+                };
+                self.push(&text)
+            }
+            _ => Err(Error::Unsupported {
+                what: format!(
+                    "naming a tensor by a dict key that is a {} (whose str() this reader does not reproduce)",
+                    tree.type_name(id)
+                ),
+            }),
         }
     }
 }

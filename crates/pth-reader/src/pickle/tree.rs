@@ -403,3 +403,29 @@ fn limit(which: &'static str, max: u64) -> Error {
         max,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `max_values` bounds the arena's memory only while nodes stay small.
+    #[test]
+    fn nodes_stay_three_words() {
+        assert!(std::mem::size_of::<Node>() <= 24, "{}", std::mem::size_of::<Node>());
+    }
+
+    #[test]
+    fn owned_bytes_are_charged_and_source_bytes_are_not() {
+        let source = SharedBytes::from(b"hello".to_vec());
+        let limits = Limits {
+            max_value_bytes: 4,
+            ..Limits::default()
+        };
+        let mut tree = Tree::new(source, &limits);
+        let borrowed = tree.source_span(1, 3);
+        assert_eq!(tree.bytes_of(borrowed), b"ell");
+        assert!(tree.own(b"abcd".to_vec()).is_ok());
+        assert!(tree.own(b"e".to_vec()).is_err());
+        assert!(tree.buffer(1).is_err());
+    }
+}
