@@ -39,6 +39,15 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         lossy_text: false,
     };
     let out = machine::unpickle(located.pickle.clone(), &config, &mut handler)?;
+    // `torch.load(weights_only=True)` refuses any archive with a `constants.pkl` record (checked
+    // after the pickle, so that a refused global is what a TorchScript module's error names).
+    if located.format == Format::TorchScript && !options.is_lenient() {
+        return Err(crate::Error::Unsupported {
+            what: "a TorchScript archive (constants.pkl): torch.load(weights_only=True) refuses it; open it in \
+                   lenient mode to read its tensors"
+                .into(),
+        });
+    }
     let tables = tables::finish(
         handler.into_work(),
         located.storages.as_mut(),
@@ -46,6 +55,7 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         located.byte_order,
         limits,
     )?;
+    super::sparse::validate(&out.tree, &tables, &tables.sparse)?;
     located.warnings.extend(located.storages.warnings());
     located.warnings.extend(tables.warnings.iter().cloned());
     Ok(Loaded {

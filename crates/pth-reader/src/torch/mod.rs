@@ -14,6 +14,7 @@ pub(crate) mod globals;
 mod handler;
 pub(crate) mod load;
 mod rebuild;
+mod sparse;
 mod spec;
 mod state;
 mod storage;

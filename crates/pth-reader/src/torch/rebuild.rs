@@ -516,12 +516,15 @@ impl TorchHandler<'_> {
         if !arity_ok {
             return raise(format!("not enough values to unpack for {layout}"));
         }
+        self.check_sparse_parts(tree, layout, &items)?;
         let mut pairs = Vec::with_capacity(items.len());
         for (&name, &item) in parts.iter().zip(items.iter()) {
             let key = tree.push_owned_str(name)?;
             pairs.push((key, item));
         }
-        crate::pickle::machine::new_dict(tree, DictClass::Sparse(layout), &pairs)
+        let node = crate::pickle::machine::new_dict(tree, DictClass::Sparse(layout), &pairs)?;
+        self.work.sparse.push(super::sparse::Pending { node, layout });
+        Ok(node)
     }
 
     /// Whether a device argument is the CPU (`"cpu"` or `torch.device("cpu")`).

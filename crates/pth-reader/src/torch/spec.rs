@@ -98,6 +98,8 @@ pub(crate) struct Work {
     pub(crate) by_key: HashMap<StorageKey, u32>,
     /// Things worth knowing that do not stop the file from opening.
     pub(crate) warnings: Vec<String>,
+    /// Sparse tensors, validated once their indices can be read.
+    pub(crate) sparse: Vec<super::sparse::Pending>,
 }
 
 impl Work {

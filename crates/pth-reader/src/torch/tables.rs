@@ -21,6 +21,8 @@ pub(crate) struct Tables<'data> {
     pub(crate) invalid: Vec<(u32, Error)>,
     /// Things the torch layer noticed that do not stop the file from opening.
     pub(crate) warnings: Vec<String>,
+    /// Sparse tensors to validate once the tree is complete.
+    pub(crate) sparse: Vec<super::sparse::Pending>,
 }
 
 static NO_TABLES: Tables<'static> = Tables {
@@ -29,6 +31,7 @@ static NO_TABLES: Tables<'static> = Tables {
     attributes: BTreeMap::new(),
     invalid: Vec::new(),
     warnings: Vec::new(),
+    sparse: Vec::new(),
 };
 
 impl Tables<'_> {
@@ -77,6 +80,7 @@ pub(crate) fn finish<'data>(
         invalid: work.invalid,
         storages,
         warnings: work.warnings,
+        sparse: work.sparse,
     })
 }
 
