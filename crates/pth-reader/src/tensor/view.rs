@@ -267,9 +267,12 @@ impl<'data> TensorView<'data> {
     pub fn write_le_bytes(&self, out: &mut dyn Write) -> Result<()> {
         let data = self.data()?;
         self.produced_bytes(data)?;
-        self.for_each_chunk(data, |chunk| {
-            out.write_all(chunk).map_err(|source| Error::Write { source })
-        })
+        let mut write = |chunk: &[u8]| out.write_all(chunk).map_err(|source| Error::Write { source });
+        match self.raw_bytes() {
+            // Contiguous little-endian elements: written as they are stored.
+            Some(raw) if !self.transforms() => write(raw),
+            _ => self.for_each_chunk(data, write),
+        }
     }
 
     /// `count` elements from flat (C-order) position `start`, as a new one-dimensional,
