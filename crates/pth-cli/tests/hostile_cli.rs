@@ -64,13 +64,17 @@ fn hostile_files(scratch: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The first tensor `pth ls --json` lists, if it listed any.
+/// The first tensor `pth ls --json` lists whose name can be passed as an argument (Linux caps one argument at
+/// 128 KiB; hostile names run to gigabytes), if it listed any.
 fn first_tensor(ls: &Capped) -> Option<String> {
     if ls.code != Some(0) || ls.stdout.len() as u64 != ls.stdout_bytes {
         return None;
     }
     let json: serde_json::Value = serde_json::from_slice(&ls.stdout).ok()?;
-    json["tensors"].as_array()?.first()?["name"].as_str().map(str::to_owned)
+    let names = json["tensors"].as_array()?.iter().filter_map(|t| t["name"].as_str());
+    names
+        .map(str::to_owned)
+        .find(|n| n.len() <= 64 << 10 && !n.contains('\0'))
 }
 
 /// Every command on one file; the failures, one line each.

@@ -230,6 +230,24 @@ fn compare_reading(ckpt: &Checkpoint<'_>, want: &Json, c: &Json, may_refuse: boo
     }
 }
 
+/// The kinds of node of the expected tree (fixtures/differential/README.md).
+const NODE_KINDS: [&str; 14] = [
+    "text",
+    "bytes",
+    "bytearray",
+    "bytes_sha256",
+    "bytearray_sha256",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "dict",
+    "tensor",
+    "sparse",
+    "storage",
+    "object",
+];
+
 struct Comparison<'m> {
     nodes: &'m [Json],
     /// (value, node) pairs already compared: shared values are compared once, cycles end.
@@ -385,12 +403,11 @@ impl Comparison<'_> {
     }
 
     fn node(&mut self, v: Value<'_>, want: &Json, path: &str) {
-        let (kind, body) = want
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .map(|(k, b)| (k.as_str(), b))
-            .unwrap();
-        let kind = if want.get("dict").is_some() { "dict" } else { kind };
+        // The node's kind is its one key among these (its other keys, such as `attrs`, qualify it).
+        let (kind, body) = NODE_KINDS
+            .iter()
+            .find_map(|k| want.get(*k).map(|b| (*k, b)))
+            .unwrap_or_else(|| panic!("a node of no known kind: {want}"));
         let mismatch = |this: &mut Self| {
             this.problem(format!(
                 "{}: {} where torch has {kind} {}",
