@@ -1,18 +1,5 @@
 //! Any bytes opened as an SB3 model zip, and as a VecNormalize pickle.
+//! The body lives in `crates/fuzz-targets` so that `cargo test` replays `fuzz/regressions/sb3_model/` through it.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(model) = sb3_format::Model::from_bytes(data) {
-        let _ = model.info_json();
-        for (_, ckpt) in model.state_dicts() {
-            for (_, t) in ckpt.tensors() {
-                let _ = t.to_le_bytes();
-            }
-        }
-    }
-    if let Ok(v) = sb3_format::VecNormalize::from_bytes(data) {
-        let _ = v.normalize_obs(&[0.0; 4]);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::sb3_model::run(data));

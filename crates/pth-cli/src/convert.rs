@@ -1,6 +1,10 @@
 //! `pth convert`: to `.safetensors` or `.npz`, written to a temporary file and renamed.
+//!
+//! Tensors are streamed into the output a chunk at a time (an expanded tensor is written
+//! without being materialised, within the reader's `max_expanded_bytes`), and two tensors that
+//! would get the same name in the output are refused before anything is written.
 
-use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -10,6 +14,8 @@ use pth_reader::{Checkpoint, DType, TensorView};
 
 /// Files larger than this get a progress bar (when stderr is a terminal).
 const PROGRESS_BYTES: u64 = 64 << 20;
+/// Elements converted at a time by `--dtype f32`.
+const CAST_CHUNK: usize = 1 << 16;
 
 /// One tensor to write: its name, dtype and little-endian C-order bytes (cast if asked).
 struct Output<'a> {
@@ -21,16 +27,27 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
-    fn bytes(&self) -> anyhow::Result<Cow<'_, [u8]>> {
-        if self.cast {
-            let values = self.tensor.to_f32_vec()?;
-            return Ok(Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect()));
+    /// Streams the output bytes into `w`.
+    fn write(&self, w: &mut dyn Write) -> anyhow::Result<()> {
+        if !self.cast {
+            self.tensor.write_le_bytes(w)?;
+            return Ok(());
         }
-        Ok(self.tensor.to_le_bytes()?)
+        let mut start = 0;
+        while start < self.tensor.numel() {
+            let chunk = self.tensor.flat_range(start, CAST_CHUNK)?;
+            let values = chunk.to_f32_vec()?;
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.write_all(&bytes)?;
+            start += CAST_CHUNK;
+        }
+        Ok(())
     }
 
-    fn nbytes(&self) -> usize {
-        self.shape.iter().product::<usize>() * self.dtype.size()
+    fn nbytes(&self) -> u64 {
+        self.shape
+            .iter()
+            .fold(self.dtype.size() as u64, |n, &d| n.saturating_mul(d as u64))
     }
 }
 
@@ -40,9 +57,16 @@ pub fn run(ckpt: &Checkpoint<'_>, out: &Path, to_f32: bool, force: bool) -> anyh
         bail!("{} exists (use --force to replace it)", out.display());
     }
     let mut outputs = Vec::new();
+    let mut seen = HashSet::new();
     for (name, t) in ckpt.tensors() {
         if !t.has_data() {
             bail!("tensor {name:?} has no data (a meta tensor) and cannot be converted");
+        }
+        if !seen.insert(name) {
+            bail!(
+                "two tensors are both named {name:?} (their paths differ only in how dots and keys combine, \
+                 or a value is reachable twice): the output would be ambiguous"
+            );
         }
         let cast = to_f32 && t.dtype().is_floating_point() && t.dtype() != DType::Float32;
         let dtype = if cast { DType::Float32 } else { t.dtype() };
@@ -54,7 +78,7 @@ pub fn run(ckpt: &Checkpoint<'_>, out: &Path, to_f32: bool, force: bool) -> anyh
             cast,
         });
     }
-    let total: u64 = outputs.iter().map(|o| o.nbytes() as u64).sum();
+    let total: u64 = outputs.iter().map(Output::nbytes).sum();
     let progress = progress_bar(total);
     let dir = out
         .parent()
@@ -62,7 +86,7 @@ pub fn run(ckpt: &Checkpoint<'_>, out: &Path, to_f32: bool, force: bool) -> anyh
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     match out.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => write_safetensors(&outputs, tmp.path(), &progress)?,
+        Some("safetensors") => write_safetensors(&outputs, tmp.as_file_mut(), &progress)?,
         Some("npz") => write_npz(&outputs, tmp.as_file_mut(), &progress)?,
         _ => bail!("{}: the output must end in .safetensors or .npz", out.display()),
     }
@@ -87,79 +111,66 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-/// A tensor as safetensors sees it; its bytes are produced when the writer asks for them.
-struct SafetensorsView<'a, 'b> {
-    output: &'b Output<'a>,
-    dtype: safetensors::Dtype,
-    progress: &'b ProgressBar,
-}
-
-impl safetensors::View for SafetensorsView<'_, '_> {
-    fn dtype(&self) -> safetensors::Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.output.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        self.progress.inc(self.output.nbytes() as u64);
-        // Conversion errors were ruled out before writing started (see write_safetensors).
-        self.output.bytes().unwrap_or_default()
-    }
-    fn data_len(&self) -> usize {
-        self.output.nbytes()
-    }
-}
-
-fn write_safetensors(outputs: &[Output<'_>], path: &Path, progress: &ProgressBar) -> anyhow::Result<()> {
-    let mut views = Vec::new();
+/// The safetensors format: an 8-byte little-endian header length, the JSON header (tensor
+/// names, dtypes, shapes and byte ranges; padded with spaces to 8 bytes), then the bytes.
+fn write_safetensors(outputs: &[Output<'_>], file: &mut std::fs::File, progress: &ProgressBar) -> anyhow::Result<()> {
+    let mut header = BTreeMap::new();
+    header.insert("__metadata__".to_owned(), serde_json::json!({"format": "pt"}));
+    let mut offset = 0u64;
     for o in outputs {
+        if o.name == "__metadata__" {
+            bail!("a tensor is named __metadata__, the name safetensors keeps for its metadata");
+        }
         let dtype = safetensors_dtype(o.dtype).with_context(|| {
             format!(
                 "tensor {:?}: safetensors has no {} dtype (try --dtype f32)",
                 o.name, o.dtype
             )
         })?;
-        // Check now that the bytes can be produced, so View::data cannot fail later.
-        if o.cast {
-            o.tensor.to_f32_vec()?;
-        }
-        views.push((
+        let end = offset + o.nbytes();
+        header.insert(
             o.name.to_owned(),
-            SafetensorsView {
-                output: o,
-                dtype,
-                progress,
-            },
-        ));
+            serde_json::json!({"dtype": dtype, "shape": o.shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
     }
-    let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-    safetensors::serialize_to_file(views, Some(metadata), path)?;
+    let mut text = serde_json::to_string(&header)?;
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut w = std::io::BufWriter::new(file);
+    w.write_all(&(text.len() as u64).to_le_bytes())?;
+    w.write_all(text.as_bytes())?;
+    for o in outputs {
+        o.write(&mut w).with_context(|| format!("tensor {:?}", o.name))?;
+        progress.inc(o.nbytes());
+    }
+    w.flush()?;
     Ok(())
 }
 
-fn safetensors_dtype(d: DType) -> Option<safetensors::Dtype> {
-    use safetensors::Dtype as S;
+/// The safetensors name of a dtype it has (the format's `Dtype` names).
+fn safetensors_dtype(d: DType) -> Option<&'static str> {
     Some(match d {
-        DType::Bool => S::BOOL,
-        DType::UInt8 => S::U8,
-        DType::Int8 => S::I8,
-        DType::Int16 => S::I16,
-        DType::UInt16 => S::U16,
-        DType::Int32 => S::I32,
-        DType::UInt32 => S::U32,
-        DType::Int64 => S::I64,
-        DType::UInt64 => S::U64,
-        DType::Float16 => S::F16,
-        DType::BFloat16 => S::BF16,
-        DType::Float32 => S::F32,
-        DType::Float64 => S::F64,
-        DType::Complex64 => S::C64,
-        DType::Float8E5M2 => S::F8_E5M2,
-        DType::Float8E4M3Fn => S::F8_E4M3,
-        DType::Float8E8M0Fnu => S::F8_E8M0,
-        DType::Float8E4M3Fnuz => S::F8_E4M3FNUZ,
-        DType::Float8E5M2Fnuz => S::F8_E5M2FNUZ,
+        DType::Bool => "BOOL",
+        DType::UInt8 => "U8",
+        DType::Int8 => "I8",
+        DType::Int16 => "I16",
+        DType::UInt16 => "U16",
+        DType::Int32 => "I32",
+        DType::UInt32 => "U32",
+        DType::Int64 => "I64",
+        DType::UInt64 => "U64",
+        DType::Float16 => "F16",
+        DType::BFloat16 => "BF16",
+        DType::Float32 => "F32",
+        DType::Float64 => "F64",
+        DType::Complex64 => "C64",
+        DType::Float8E5M2 => "F8_E5M2",
+        DType::Float8E4M3Fn => "F8_E4M3",
+        DType::Float8E8M0Fnu => "F8_E8M0",
+        DType::Float8E4M3Fnuz => "F8_E4M3FNUZ",
+        DType::Float8E5M2Fnuz => "F8_E5M2FNUZ",
         _ => return None,
     })
 }
@@ -217,11 +228,11 @@ fn write_npz(outputs: &[Output<'_>], file: &mut std::fs::File, progress: &Progre
             .with_context(|| format!("tensor {:?}: numpy has no {} dtype (try --dtype f32)", o.name, o.dtype))?;
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
-            .large_file(o.nbytes() as u64 >= u64::from(u32::MAX) - 4096);
+            .large_file(o.nbytes() >= u64::from(u32::MAX) - 4096);
         zip.start_file(format!("{}.npy", o.name), options)?;
         zip.write_all(&npy_header(descr, &o.shape))?;
-        zip.write_all(&o.bytes()?)?;
-        progress.inc(o.nbytes() as u64);
+        o.write(&mut zip).with_context(|| format!("tensor {:?}", o.name))?;
+        progress.inc(o.nbytes());
     }
     zip.finish()?;
     Ok(())

@@ -1,77 +1,135 @@
 //! `pth get`: one tensor's values.
+//!
+//! Elements are fetched as they are printed (`TensorView::flat_range`): a summary of an
+//! expanded tensor of billions of elements reads a few dozen, and `--json` streams every value
+//! within the output limit.
 
-use pth_reader::Checkpoint;
-use serde_json::{json, Value as Json};
+use std::io::{self, Write};
 
-use crate::output::with_stdout;
+use pth_reader::{Checkpoint, TensorView};
+
+use crate::json::put;
+use crate::output::{io_error, with_stdout};
 use crate::values::Elements;
 
 /// Elements shown per dimension edge when a tensor is summarised (numpy's `edgeitems`).
 const EDGE: usize = 3;
 /// Tensors with more elements than this are summarised (numpy's `threshold`).
 const THRESHOLD: usize = 1000;
+/// Elements decoded at a time when every value is printed.
+const CHUNK: usize = 1 << 16;
 
 /// Prints the tensor `name`.
 pub fn run(ckpt: &Checkpoint<'_>, name: &str, as_json: bool) -> anyhow::Result<()> {
     let t = ckpt.tensor(name)?;
-    let elements = Elements::of(t)?;
+    // Fails early, with the library's error, for tensors without data.
+    t.flat_range(0, 0)?;
     if as_json {
-        let values = nested(&elements, t.shape(), &mut 0);
-        let out = json!({"name": name, "dtype": t.dtype().name(), "shape": t.shape(), "values": values});
-        return with_stdout(|w| writeln!(w, "{out}"));
+        return with_stdout(|w| {
+            write!(w, "{{\"name\":")?;
+            put(w, name)?;
+            write!(w, ",\"dtype\":")?;
+            put(w, t.dtype().name())?;
+            write!(w, ",\"shape\":")?;
+            put(w, t.shape())?;
+            write!(w, ",\"values\":")?;
+            nested(w, t, t.shape(), 0)?;
+            writeln!(w, "}}")
+        });
     }
     let summarise = t.numel() > THRESHOLD;
-    let mut text = String::new();
-    format_dims(&elements, t.shape(), 0, summarise, &mut text, 0);
     with_stdout(|w| {
         writeln!(w, "{} {:?}", t.dtype(), t.shape())?;
-        writeln!(w, "{text}")
+        format_dims(w, t, t.shape(), 0, summarise, 0)?;
+        writeln!(w)
     })
 }
 
-/// Values as nested JSON arrays, C order.
-fn nested(e: &Elements, shape: &[usize], next: &mut usize) -> Json {
+/// `count` elements from flat position `start`, decoded for display.
+fn fetch(t: &TensorView<'_>, start: usize, count: usize) -> io::Result<Elements> {
+    let range = t.flat_range(start, count).map_err(io_error)?;
+    Elements::of(&range).map_err(io_error)
+}
+
+/// Values as nested JSON arrays, C order; the innermost rows a chunk at a time.
+fn nested(w: &mut dyn Write, t: &TensorView<'_>, shape: &[usize], start: usize) -> io::Result<()> {
     match shape.split_first() {
-        None => {
-            let v = e.json(*next);
-            *next += 1;
-            v
+        None => fetch(t, start, 1)?.write_json(w, 0),
+        Some((&n, [])) => {
+            w.write_all(b"[")?;
+            let mut done = 0;
+            while done < n {
+                let count = CHUNK.min(n - done);
+                let elements = fetch(t, start + done, count)?;
+                for i in 0..count {
+                    if done + i > 0 {
+                        w.write_all(b",")?;
+                    }
+                    elements.write_json(w, i)?;
+                }
+                done += count;
+            }
+            w.write_all(b"]")
         }
-        Some((&n, rest)) => Json::Array((0..n).map(|_| nested(e, rest, next)).collect()),
+        Some((&n, rest)) => {
+            let inner = rest.iter().fold(1usize, |n, &d| n.saturating_mul(d));
+            w.write_all(b"[")?;
+            for i in 0..n {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                nested(w, t, rest, start + i * inner)?;
+            }
+            w.write_all(b"]")
+        }
     }
 }
 
 /// numpy-style text: nested brackets, edges only when summarising.
-fn format_dims(e: &Elements, shape: &[usize], start: usize, summarise: bool, out: &mut String, depth: usize) {
+fn format_dims(
+    w: &mut dyn Write,
+    t: &TensorView<'_>,
+    shape: &[usize],
+    start: usize,
+    summarise: bool,
+    depth: usize,
+) -> io::Result<()> {
     let Some((&n, rest)) = shape.split_first() else {
-        out.push_str(&e.text(start));
-        return;
+        return w.write_all(fetch(t, start, 1)?.text(0).as_bytes());
     };
-    let inner: usize = rest.iter().product();
-    out.push('[');
-    let indices: Vec<Option<usize>> = if summarise && n > 2 * EDGE {
-        (0..EDGE)
-            .map(Some)
-            .chain([None])
-            .chain((n - EDGE..n).map(Some))
-            .collect()
-    } else {
-        (0..n).map(Some).collect()
+    let elided = summarise && n > 2 * EDGE;
+    let (head, tail) = if elided { (EDGE, EDGE) } else { (n, 0) };
+    w.write_all(b"[")?;
+    if rest.is_empty() {
+        let first = fetch(t, start, head)?;
+        let texts = (0..head).map(|i| first.text(i));
+        let last = fetch(t, start + n - tail, tail)?;
+        let tail_texts = (0..tail).map(|i| last.text(i));
+        let all: Vec<String> = if elided {
+            texts.chain(["...".to_owned()]).chain(tail_texts).collect()
+        } else {
+            texts.collect()
+        };
+        w.write_all(all.join(", ").as_bytes())?;
+        return w.write_all(b"]");
+    }
+    let inner = rest.iter().fold(1usize, |n, &d| n.saturating_mul(d));
+    // Rows shown: all, or the edges around an ellipsis (`None`); never collected, since a
+    // dimension of an empty tensor may be huge (the output limit stops that).
+    let shown = if elided { head + 1 + tail } else { n };
+    let row = |k: usize| match (elided, k.cmp(&head)) {
+        (false, _) | (true, std::cmp::Ordering::Less) => Some(k),
+        (true, std::cmp::Ordering::Equal) => None,
+        (true, std::cmp::Ordering::Greater) => Some(n - tail + (k - head - 1)),
     };
-    for (k, i) in indices.iter().enumerate() {
+    for (k, i) in (0..shown).map(|k| (k, row(k))) {
         if k > 0 {
-            out.push(',');
-            if rest.is_empty() {
-                out.push(' ');
-            } else {
-                out.push('\n');
-                out.push_str(&" ".repeat(depth + 1));
-            }
+            write!(w, ",\n{}", " ".repeat(depth + 1))?;
         }
         match i {
-            Some(i) => format_dims(e, rest, start + i * inner, summarise, out, depth + 1),
-            None => out.push_str("..."),
+            Some(i) => format_dims(w, t, rest, start + i * inner, summarise, depth + 1)?,
+            None => w.write_all(b"...")?,
         }
     }
-    out.push(']');
+    w.write_all(b"]")
 }

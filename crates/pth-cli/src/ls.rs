@@ -4,24 +4,30 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use pth_reader::{Checkpoint, TensorView};
-use serde_json::json;
 
-use crate::json::tensor_entry;
-use crate::output::with_stdout;
+use crate::json::{put, tensor_entry};
+use crate::output::{io_error, with_stdout};
 
 /// Prints the listing. Without `sha256`, no tensor bytes are read.
 pub fn run(ckpt: &Checkpoint<'_>, as_json: bool, sha256: bool) -> anyhow::Result<()> {
     if as_json {
-        let tensors = ckpt
-            .tensors()
-            .map(|(name, t)| tensor_entry(name, t, sha256))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let out = json!({
-            "format": ckpt.format().name(),
-            "byteorder": ckpt.byte_order().name(),
-            "tensors": tensors,
+        // Written an entry at a time: names can be long and hashing takes time.
+        return with_stdout(|w| {
+            write!(w, "{{\"format\":")?;
+            put(w, ckpt.format().name())?;
+            write!(w, ",\"byteorder\":")?;
+            put(w, ckpt.byte_order().name())?;
+            write!(w, ",\"tensors\":[")?;
+            for (i, (name, t)) in ckpt.tensors().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                put(w, &tensor_entry(name, t, sha256).map_err(io_error)?)?;
+            }
+            write!(w, "],\"warnings\":")?;
+            put(w, ckpt.warnings())?;
+            writeln!(w, "}}")
         });
-        return with_stdout(|w| writeln!(w, "{out}"));
     }
     let rows = table_rows(ckpt, sha256)?;
     with_stdout(|w| print_table(w, ckpt, &rows))

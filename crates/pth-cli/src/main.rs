@@ -35,6 +35,9 @@ struct Cli {
     /// Allow globals outside torch's weights_only allowlist (kept as inert data, never executed).
     #[arg(long, global = true)]
     lenient: bool,
+    /// Most bytes a command may print (a small file can describe enormous output).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = output::DEFAULT_MAX_OUTPUT)]
+    max_output: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,6 +105,7 @@ struct ConvertArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::set_max_output(cli.max_output);
     let options = Options::default().lenient(cli.lenient);
     let result = match cli.command {
         Command::Ls(a) => open(&a.file, &options).and_then(|c| ls::run(&c, a.json, a.sha256)),
@@ -139,7 +143,8 @@ fn looks_like_sb3(path: &std::path::Path) -> bool {
     let Ok(map) = pth_reader::MappedFile::open(path) else {
         return false;
     };
-    let Ok(zip) = pth_reader::ZipArchive::parse(map.shared()) else {
+    let limits = pth_reader::Limits::default();
+    let Ok(zip) = pth_reader::zip::ZipArchive::parse_as(map.shared(), &limits, pth_reader::zip::Dialect::Python) else {
         return false;
     };
     let names: Vec<&str> = zip.entries().iter().map(|e| e.name()).collect();

@@ -1,14 +1,65 @@
-//! Writing to stdout without panicking when the reader goes away (`pth ls | head`).
+//! Writing to stdout: buffered, bounded, and without panicking when the reader goes away
+//! (`pth ls | head`).
+//!
+//! Every byte a command prints counts toward `--max-output` (default [`DEFAULT_MAX_OUTPUT`]):
+//! a small file can describe enormous output (a tree sharing one long string thousands of
+//! times, the values of an expanded tensor), and printing it would take unbounded time.
 
 use std::io::{self, Write};
+use std::sync::OnceLock;
 
-/// Runs `f` with a buffered, locked stdout and flushes it.
+/// The default of `--max-output`: 256 MiB.
+pub const DEFAULT_MAX_OUTPUT: u64 = 256 << 20;
+
+static MAX_OUTPUT: OnceLock<u64> = OnceLock::new();
+
+/// Sets the output limit of this run (once, at startup).
+pub fn set_max_output(bytes: u64) {
+    let _ = MAX_OUTPUT.set(bytes);
+}
+
+/// A writer that refuses to write more than its limit.
+pub struct Bounded<W> {
+    inner: W,
+    left: u64,
+    max: u64,
+}
+
+impl<W: Write> Write for Bounded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other(format!(
+                "the output would exceed {} bytes (raise --max-output to allow more)",
+                self.max
+            )));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Runs `f` with a buffered, locked, bounded stdout and flushes it.
 pub fn with_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let max = MAX_OUTPUT.get().copied().unwrap_or(DEFAULT_MAX_OUTPUT);
+    let mut out = Bounded {
+        inner: io::BufWriter::new(stdout.lock()),
+        left: max,
+        max,
+    };
     f(&mut out)?;
     out.flush()?;
     Ok(())
+}
+
+/// A library error as an I/O error, to leave a writing closure with it.
+pub fn io_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 /// Whether an error is a closed pipe on stdout: not a failure of ours.

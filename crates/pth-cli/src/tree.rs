@@ -16,8 +16,7 @@ const MAX_DEPTH: usize = 1_000;
 /// Prints the tree.
 pub fn run(ckpt: &Checkpoint<'_>, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        let json = crate::json::tree(ckpt.root());
-        return with_stdout(|w| writeln!(w, "{json}"));
+        return with_stdout(|w| crate::json::write_tree(w, ckpt.root()));
     }
     with_stdout(|w| {
         let mut printer = Printer {

@@ -97,6 +97,22 @@ impl Elements {
         }
     }
 
+    /// Writes element `i` as JSON, as [`json`](Self::json) renders it, without building a
+    /// JSON value (printing every value of a large tensor).
+    pub fn write_json(&self, w: &mut dyn std::io::Write, i: usize) -> std::io::Result<()> {
+        use crate::json::put;
+        match self {
+            Elements::Float { values, .. } => match values.get(i) {
+                Some(f) if f.is_finite() => put(w, f),
+                _ => put(w, &self.json(i)),
+            },
+            Elements::Int(v) => put(w, &v.get(i)),
+            Elements::UInt(v) | Elements::Raw(v) => put(w, &v.get(i)),
+            Elements::Bool(v) => put(w, &v.get(i)),
+            Elements::Complex(_) => put(w, &self.json(i)),
+        }
+    }
+
     /// Element `i` as JSON (complex as `[re, im]`, non-finite floats as strings).
     pub fn json(&self, i: usize) -> Json {
         match self {

@@ -154,6 +154,19 @@ fn ls_table_lists_layout_notes_and_totals() {
 }
 
 #[test]
+fn ls_shows_the_zip_anomalies_torch_reads_through() {
+    let file = fixture("zip/trailing_bytes.pt");
+    let got = run_json(&["ls", "--json"], &file).unwrap();
+    let warnings = got["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{got}");
+    assert!(warnings[0].as_str().unwrap().contains("100 bytes after the end record"));
+    let table = pth().args(["ls"]).arg(&file).output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("warning: 100 bytes after the end record"));
+    let clean = run_json(&["ls", "--json"], &fixture("zip/baseline.pt")).unwrap();
+    assert_eq!(clean["warnings"], serde_json::json!([]));
+}
+
+#[test]
 fn tree_shows_every_value() {
     let file = fixture("torch/checkpoint.pth");
     let out = pth().args(["tree", "--json"]).arg(&file).output().unwrap();

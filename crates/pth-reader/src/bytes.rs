@@ -85,6 +85,13 @@ impl<'data> SharedBytes<'data> {
         })
     }
 
+    /// Zero bytes that no other `SharedBytes` shares: a new storage without elements is its own
+    /// storage (its address tells it apart), as torch's are.
+    pub(crate) fn fresh_empty() -> SharedBytes<'static> {
+        let one = SharedBytes::from(vec![0u8]);
+        one.slice(0..0).unwrap_or(one)
+    }
+
     /// A sub-range given as 64-bit offset and length (as archives declare them).
     pub(crate) fn slice_u64(&self, offset: u64, len: u64) -> Option<SharedBytes<'data>> {
         let start = usize::try_from(offset).ok()?;
@@ -122,6 +129,25 @@ impl fmt::Debug for SharedBytes<'_> {
         };
         write!(f, "SharedBytes({kind}, {} bytes)", self.len())
     }
+}
+
+/// The whole file at `path`, read into memory with an allocation that may fail.
+pub(crate) fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| crate::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let len = usize::try_from(len).map_err(|_| crate::Error::OutOfMemory { bytes: len })?;
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(len)
+        .map_err(|_| crate::Error::OutOfMemory { bytes: len as u64 })?;
+    // The file may have grown since: read only what was reserved for.
+    file.take(len as u64).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

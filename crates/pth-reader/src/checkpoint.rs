@@ -6,12 +6,12 @@ use std::collections::HashMap;
 #[cfg(feature = "mmap")]
 use std::path::Path;
 
-use crate::container::{self, Format};
+use crate::container::Format;
 use crate::paths::tensor_paths;
 use crate::pickle::Tree;
-use crate::tensor::{ByteOrder, TensorView};
-use crate::torch::storage::Storage;
-use crate::value::{Tables, Value};
+use crate::tensor::{ByteOrder, Storage, TensorView};
+use crate::torch::{load, Tables};
+use crate::value::Value;
 use crate::{Error, Options, Result, SharedBytes};
 
 /// An opened `torch.save` file: the object tree, its tensors by name, and their storages.
@@ -36,7 +36,7 @@ pub struct Checkpoint<'data> {
     format: Format,
     byte_order: ByteOrder,
     protocol: u8,
-    tree: Tree,
+    tree: Tree<'data>,
     tables: Tables<'data>,
     names: Vec<(String, u32)>,
     by_name: HashMap<String, usize>,
@@ -47,19 +47,46 @@ pub struct Checkpoint<'data> {
 impl Checkpoint<'static> {
     /// Memory-maps the file at `path` and opens it in strict mode.
     ///
-    /// The file must not be modified while the checkpoint (or any tensor view of it) is alive.
+    /// **The mapping contract.** The file is mapped, not read: its pages are read by the
+    /// operating system when tensors are first touched, and the checkpoint (and every tensor
+    /// view of it) keeps the mapping alive. The mapping is shared with the file, so the file
+    /// must not be modified or truncated by anyone while the checkpoint is alive: bytes
+    /// written to it would change the tensors under your feet, and reading pages past a
+    /// truncation kills the process with `SIGBUS` (no Rust code can catch it). That is the
+    /// contract of every memory-mapped reader (safetensors, `torch.load(mmap=True)`). When the
+    /// file cannot be trusted to stay put — a directory other processes write to, a network
+    /// file system, an upload being replaced — use [`read`](Self::read), which copies the file
+    /// into memory first.
     #[cfg(feature = "mmap")]
     pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint<'static>> {
         Checkpoint::open_with(path, &Options::default())
     }
 
-    /// Memory-maps the file at `path` and opens it with `options`.
+    /// Memory-maps the file at `path` and opens it with `options` (see [`open`](Self::open)
+    /// for the mapping contract).
     #[cfg(feature = "mmap")]
     pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
         let map = crate::MappedFile::open(path)?;
         let ckpt = Checkpoint::from_shared(map.shared(), options)?;
         map.restore_readahead();
         Ok(ckpt)
+    }
+
+    /// Reads the whole file at `path` into memory and opens it with `options`: no mapping,
+    /// so nothing another process does to the file afterwards can affect the checkpoint. Costs
+    /// the file's size in memory (refused with [`Error::OutOfMemory`] when the system cannot
+    /// provide it).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth");
+    /// let ckpt = pth_reader::Checkpoint::read(path, &pth_reader::Options::default())?;
+    /// assert_eq!(ckpt.root().get("epoch").and_then(|v| v.as_i64()), Some(3));
+    /// # Ok(()) }
+    /// ```
+    pub fn read(path: impl AsRef<std::path::Path>, options: &Options) -> Result<Checkpoint<'static>> {
+        let bytes = crate::bytes::read_file(path.as_ref())?;
+        Checkpoint::from_vec(bytes, options)
     }
 
     /// Opens bytes it takes ownership of.
@@ -81,7 +108,7 @@ impl<'data> Checkpoint<'data> {
 
     /// Opens shared bytes (a sub-range of a larger mapping, such as a member of an SB3 zip).
     pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Checkpoint<'data>> {
-        let mut decoded = container::decode(bytes, options)?;
+        let mut decoded = load::load(bytes, options)?;
         let names = tensor_paths(&decoded.tree, &decoded.tables, options.get_limits())?;
         if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
             return Err(match (error, names.iter().find(|(_, i)| *i == index)) {
@@ -130,7 +157,7 @@ impl<'data> Checkpoint<'data> {
     }
 
     /// The underlying object tree.
-    pub fn tree(&self) -> &Tree {
+    pub fn tree(&self) -> &Tree<'data> {
         &self.tree
     }
 

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::container::zip::ZipAnomaly;
 use crate::DType;
 
 /// Everything that can go wrong while opening an archive or reading a tensor.
@@ -31,11 +32,12 @@ pub enum Error {
         reason: String,
     },
 
-    /// The zip container is malformed, ambiguous or uses something this reader refuses.
-    #[error("invalid zip archive: {reason}")]
+    /// The zip container is malformed, ambiguous (two readers could read different bytes) or
+    /// uses something torch refuses.
+    #[error("invalid zip archive: {anomaly}")]
     Zip {
         /// What is wrong with it.
-        reason: String,
+        anomaly: ZipAnomaly,
     },
 
     /// The legacy (pre-1.6) stream is malformed.
@@ -148,6 +150,27 @@ pub enum Error {
         /// Why (e.g. a meta-device tensor).
         reason: &'static str,
     },
+
+    /// The system refused an allocation the input asked for (within the limits).
+    #[error("cannot allocate {bytes} bytes")]
+    OutOfMemory {
+        /// How many bytes were asked for.
+        bytes: u64,
+    },
+
+    /// Streaming tensor bytes to a writer failed.
+    #[error("cannot write: {source}")]
+    Write {
+        /// What the writer said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ZipAnomaly> for Error {
+    fn from(anomaly: ZipAnomaly) -> Self {
+        Error::Zip { anomaly }
+    }
 }
 
 /// This crate's result type.

@@ -29,10 +29,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, from the bottom up: the byte [`cursor`](crate) and [`SharedBytes`]; the pickle
-//! machine ([`Pickle`], [`Value`]); containers ([`ZipArchive`], the legacy stream); the torch
-//! layer (allowlist, storages, rebuild functions); tensors ([`TensorView`]); and
-//! [`Checkpoint`], which ties them together.
+//! Modules, from the bottom up: bytes ([`SharedBytes`], a bounds-checked cursor) and leaf
+//! helpers (dtypes, errors, limits); the pickle machine (an arena tree with Python's value
+//! semantics, calling a handler for globals, calls and `BUILD`); tensors ([`TensorView`]);
+//! containers, which only locate bytes ([`zip::ZipArchive`], the legacy stream); the torch layer
+//! (the one table of allowed globals, the handler that evaluates torch's calls when the
+//! pickle makes them, the load pipeline); the public view of values ([`Value`]); tensor
+//! naming; and [`Checkpoint`] and [`Pickle`], which tie them together.
 
 // `unsafe` is denied everywhere and forbidden in every module but `mmap`, the one that maps files.
 #![deny(unsafe_code)]
@@ -45,6 +48,7 @@ mod bytes;
 mod checkpoint;
 mod container;
 mod cursor;
+mod dtype;
 mod error;
 mod limits;
 #[cfg(feature = "mmap")]
@@ -52,25 +56,32 @@ mod mmap;
 mod options;
 mod paths;
 pub mod pickle;
+mod pyrepr;
+mod standalone;
 mod tensor;
 mod torch;
 mod value;
 
 pub use bytes::SharedBytes;
 pub use checkpoint::Checkpoint;
-pub use container::zip::{Compression, ZipArchive, ZipEntry};
 pub use container::Format;
+pub use dtype::DType;
 pub use error::{Error, Result};
 pub use limits::Limits;
 #[cfg(feature = "mmap")]
 pub use mmap::MappedFile;
 pub use options::Options;
-pub use pickle::Pickle;
-pub use tensor::{ByteOrder, Element, Quantization, TensorView};
-pub use torch::allowlist::is_allowed_global;
-pub use torch::dtype::DType;
-pub use torch::storage::Storage;
+pub use pickle::ValueId;
+pub use standalone::Pickle;
+pub use tensor::{ByteOrder, Element, Quantization, Storage, TensorView};
+pub use torch::globals::is_allowed_global;
 pub use value::{BigInt, Dict, Kind, Object, Seq, Value};
+
+/// Zip archives as torch (or Python's `zipfile`) reads them: the container of `torch.save`
+/// files and of SB3 model zips.
+pub mod zip {
+    pub use crate::container::zip::{Compression, Dialect, InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
+}
 
 /// The README's example, compiled as a doctest so it cannot rot.
 #[doc = include_str!("../../../README.md")]

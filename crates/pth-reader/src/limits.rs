@@ -35,10 +35,22 @@ pub struct Limits {
     /// Most (path, value) visits when listing tensors: bounds the expansion of values that
     /// are shared through the memo (a "billion laughs" pickle).
     pub max_walk: u64,
-    /// Most bytes that deflated zip records may inflate to, in total.
+    /// Most bytes that deflated zip records may inflate to, in total (each record is
+    /// inflated once, however many storages name it; the pickle machine then borrows from it).
     pub max_inflated_bytes: u64,
     /// Most dimensions a tensor may have.
     pub max_dims: u64,
+    /// Most bytes the pickle machine may make beyond the pickle's own (text and bytes read
+    /// from the pickle are borrowed, not copied): results of calls such as `bytearray(n)`,
+    /// `_codecs.encode(...)` or `torch.FloatTensor([...])`, decimal text of integers.
+    pub max_value_bytes: u64,
+    /// Most bytes of text made to name tensors: each dict key's text (made once) and every
+    /// tensor name (a deep path of long keys costs its full length per tensor).
+    pub max_name_bytes: u64,
+    /// Most bytes reading a tensor's elements may produce beyond the size of its storage
+    /// (`to_vec`, `to_le_bytes`, `write_le_bytes`, ...): an expanded tensor (stride 0) of
+    /// 2^34 elements over a 4-byte storage would otherwise ask for 64 GiB.
+    pub max_expanded_bytes: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +65,9 @@ impl Default for Limits {
             max_walk: 1 << 20,
             max_inflated_bytes: 1 << 30,
             max_dims: 64,
+            max_value_bytes: 256 << 20,
+            max_name_bytes: 64 << 20,
+            max_expanded_bytes: 256 << 20,
         }
     }
 }

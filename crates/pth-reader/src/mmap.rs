@@ -10,6 +10,11 @@ use crate::{Error, Result, SharedBytes};
 
 /// A read-only memory map of a whole file.
 ///
+/// The mapping is shared with the file: the file must not be written to or truncated while
+/// the map (or anything made from it) is alive — a truncation kills the process with `SIGBUS`
+/// when the lost pages are read. See [`Checkpoint::open`](crate::Checkpoint::open), and
+/// [`Checkpoint::read`](crate::Checkpoint::read) for a copy in memory instead.
+///
 /// Mapping lets a checkpoint of many gigabytes be opened in milliseconds: the operating system
 /// reads only the pages that are touched. While an archive is being indexed only its headers
 /// are touched, scattered through the file, so the map starts with read-ahead turned off
@@ -45,12 +50,16 @@ impl MappedFile {
             source,
         };
         let file = File::open(path).map_err(io_err)?;
-        // SAFETY: a mapping is only sound while no one modifies or truncates the file for as long
-        // as the map lives; the operating system cannot enforce that for shared files. We map
-        // read-only and privately, never hand out `&mut`, and document on `Checkpoint::open`
-        // that the file must not be modified while it is open: the same contract as every
-        // mmap-based reader (torch's `mmap=True`, safetensors). Truncation by another process
-        // would raise SIGBUS on access rather than let us read out of bounds.
+        // SAFETY: `Mmap::map` makes a read-only *shared* mapping (`MAP_SHARED`): the bytes we
+        // hand out as `&[u8]` are the file's pages, so they are only what Rust assumes (memory
+        // that does not change while borrowed) as long as no one writes to or truncates the file
+        // while the map lives. The operating system cannot enforce that. A write by another
+        // process changes the bytes under live references (tensor values change; no memory
+        // outside the map is ever read, as every offset was checked against the map's length
+        // at open); a truncation makes reads of the lost pages raise SIGBUS, which kills the
+        // process. We never write through the map. The contract is documented on
+        // `Checkpoint::open` and `MappedFile`, as every mmap-based reader documents it
+        // (safetensors, `torch.load(mmap=True)`); `Checkpoint::read` copies the file instead.
         let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io_err)?;
         advise(&map, Readahead::Off);
         Ok(MappedFile { map: Arc::new(map) })

@@ -3,42 +3,81 @@
 //! A path joins dict keys (ints in decimal, strings as they are, even when they contain `.`),
 //! list and tuple indices, and object attributes with `.`; a tensor at the root is `""`. A
 //! tensor reachable along two paths is listed under both. The walk is iterative, stops at
-//! cycles, and is bounded by `max_depth` and `max_walk`.
+//! cycles, and is bounded by `max_depth` and `max_walk` (visits) and `max_name_bytes` (the text
+//! made: each key's text once, and each name): paths are kept as links to their parent until a
+//! tensor is found, so a deep path of long keys costs its bytes once, not once per level.
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree, ValueId};
-use crate::value::Tables;
+use crate::pyrepr::{bytes_repr, complex_repr, float_repr, str_repr};
+use crate::torch::Tables;
 use crate::{Error, Limits, Result};
 
+/// One step of a path: the link to the step before and the text of this one.
+struct Link {
+    parent: Option<u32>,
+    segment: u32,
+    /// Bytes of the whole path up to here, dots included.
+    len: usize,
+}
+
+/// The budget of `max_name_bytes`.
+struct Budget {
+    left: u64,
+    max: u64,
+}
+
+impl Budget {
+    fn spend(&mut self, n: usize) -> Result<()> {
+        self.left = self.left.checked_sub(n as u64).ok_or(Error::LimitExceeded {
+            context: "the names of the tensors".into(),
+            limit: "max_name_bytes",
+            max: self.max,
+        })?;
+        Ok(())
+    }
+}
+
 /// `(path, tensor index)` for every tensor reachable from the root, in depth-first order.
-pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) -> Result<Vec<(String, u32)>> {
+pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits) -> Result<Vec<(String, u32)>> {
     enum Step {
-        Enter { id: ValueId, path: String, depth: u64 },
+        Enter { id: ValueId, link: Option<u32>, depth: u64 },
         Leave(ValueId),
     }
     // Only values that lead to a tensor are walked: the rest of the tree (configs, inert
     // objects of lenient files) costs one linear pass, however it is shared or nested.
-    let bearing = tensor_bearing(tree);
+    let bearing = tensor_bearing(tree, tables);
+    let is_bearing = |id: ValueId| bearing.get(id.index()).copied().unwrap_or(false);
+    let mut names = Names {
+        links: Vec::new(),
+        segments: Vec::new(),
+        by_label: HashMap::new(),
+        budget: Budget {
+            left: limits.max_name_bytes,
+            max: limits.max_name_bytes,
+        },
+    };
     let mut found = Vec::new();
     let mut on_path: HashSet<ValueId> = HashSet::new();
     let mut stack = vec![Step::Enter {
         id: tree.root_id(),
-        path: String::new(),
+        link: None,
         depth: 0,
     }];
     let mut visits = 0u64;
     while let Some(step) = stack.pop() {
-        let (id, path, depth) = match step {
+        let (id, link, depth) = match step {
             Step::Leave(id) => {
                 on_path.remove(&id);
                 continue;
             }
-            Step::Enter { id, path, depth } => (id, path, depth),
+            Step::Enter { id, link, depth } => (id, link, depth),
         };
-        if !bearing.get(id.index()).copied().unwrap_or(false) {
+        if !is_bearing(id) {
             continue;
         }
         visits += 1;
@@ -51,32 +90,27 @@ pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) ->
         }
         if depth > limits.max_depth {
             return Err(Error::LimitExceeded {
-                context: format!("the object tree at {path:?}"),
+                context: "the object tree".into(),
                 limit: "max_depth",
                 max: limits.max_depth,
             });
         }
         if let Node::Tensor(index) = tree.node(id) {
-            found.push((path.clone(), *index));
+            found.push((names.path(link)?, *index));
         }
-        let children = children(tree, tables, id);
+        let children = children(tree, Some(tables), id);
         if children.is_empty() || !on_path.insert(id) {
             continue; // a leaf, or a value containing itself
         }
         stack.push(Step::Leave(id));
         for (label, child) in children.into_iter().rev() {
-            if !bearing.get(child.index()).copied().unwrap_or(false) {
+            if !is_bearing(child) {
                 continue;
             }
-            let segment = label.segment(tree);
-            let path = if depth == 0 && path.is_empty() {
-                segment
-            } else {
-                format!("{path}.{segment}")
-            };
+            let link = Some(names.link(tree, link, label)?);
             stack.push(Step::Enter {
                 id: child,
-                path,
+                link,
                 depth: depth + 1,
             });
         }
@@ -84,10 +118,63 @@ pub(crate) fn tensor_paths(tree: &Tree, tables: &Tables<'_>, limits: &Limits) ->
     Ok(found)
 }
 
+/// Path links and the texts of their segments, each made once.
+struct Names {
+    links: Vec<Link>,
+    segments: Vec<Box<str>>,
+    by_label: HashMap<Label, u32>,
+    budget: Budget,
+}
+
+impl Names {
+    /// A link from `parent` by `label`.
+    fn link(&mut self, tree: &Tree<'_>, parent: Option<u32>, label: Label) -> Result<u32> {
+        let segment = match self.by_label.get(&label) {
+            Some(&s) => s,
+            None => {
+                let text = label.text(tree, &mut self.budget)?;
+                self.segments.push(text.into_boxed_str());
+                let s = (self.segments.len() - 1) as u32;
+                self.by_label.insert(label, s);
+                s
+            }
+        };
+        let own = self.segments.get(segment as usize).map_or(0, |s| s.len());
+        let len = match parent.and_then(|p| self.links.get(p as usize)) {
+            Some(p) => p.len.saturating_add(1).saturating_add(own),
+            None => own,
+        };
+        self.links.push(Link { parent, segment, len });
+        Ok((self.links.len() - 1) as u32)
+    }
+
+    /// The full path of a link, charged to the budget before it is built.
+    fn path(&mut self, link: Option<u32>) -> Result<String> {
+        let Some(last) = link.and_then(|l| self.links.get(l as usize)) else {
+            return Ok(String::new());
+        };
+        self.budget.spend(last.len)?;
+        let mut parts = Vec::new();
+        let mut at = link;
+        while let Some(l) = at.and_then(|l| self.links.get(l as usize)) {
+            parts.push(l.segment);
+            at = l.parent;
+        }
+        let mut out = String::with_capacity(last.len);
+        for (i, segment) in parts.iter().rev().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(self.segments.get(*segment as usize).map_or("", |s| s));
+        }
+        Ok(out)
+    }
+}
+
 /// Which values lead to a tensor: tensors themselves and everything that reaches one. Computed
 /// backwards from the tensors over the edges reachable from the root, so cycles and sharing
 /// cost nothing extra.
-fn tensor_bearing(tree: &Tree) -> Vec<bool> {
+fn tensor_bearing(tree: &Tree<'_>, tables: &Tables<'_>) -> Vec<bool> {
     let n = tree.len();
     let mut reached = vec![false; n];
     let mut edges: Vec<(u32, u32)> = Vec::new(); // (child, parent)
@@ -96,13 +183,11 @@ fn tensor_bearing(tree: &Tree) -> Vec<bool> {
     if let Some(r) = reached.get_mut(tree.root_id().index()) {
         *r = true;
     }
-    // Tables are not needed here: tensor attributes hang off `Tensor` nodes, which are
-    // bearing anyway.
     while let Some(id) = queue.pop() {
         if matches!(tree.node(id), Node::Tensor(_)) {
             tensors.push(id);
         }
-        for child in child_ids(tree, id) {
+        for (_, child) in children(tree, Some(tables), id) {
             edges.push((child.0, id.0));
             if let Some(seen @ false) = reached.get_mut(child.index()) {
                 *seen = true;
@@ -134,34 +219,27 @@ fn tensor_bearing(tree: &Tree) -> Vec<bool> {
 }
 
 /// How a child hangs off its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Label {
     Index(usize),
     Key(ValueId),
 }
 
 impl Label {
-    fn segment(&self, tree: &Tree) -> String {
+    fn text(self, tree: &Tree<'_>, budget: &mut Budget) -> Result<String> {
         match self {
-            Label::Index(i) => i.to_string(),
-            Label::Key(k) => key_segment(tree, *k),
+            Label::Index(i) => {
+                let text = i.to_string();
+                budget.spend(text.len())?;
+                Ok(text)
+            }
+            Label::Key(k) => key_segment(tree, k, budget),
         }
     }
 }
 
-/// The ids of a value's children, for reachability (no names).
-fn child_ids(tree: &Tree, id: ValueId) -> Vec<ValueId> {
-    match tree.node(id) {
-        Node::Tensor(_) => Vec::new(),
-        _ => children_of(tree, id, None).into_iter().map(|(_, c)| c).collect(),
-    }
-}
-
 /// The labelled children of a container, an object, or a tensor with Python attributes.
-fn children(tree: &Tree, tables: &Tables<'_>, id: ValueId) -> Vec<(Label, ValueId)> {
-    children_of(tree, id, Some(tables))
-}
-
-fn children_of(tree: &Tree, id: ValueId, tables: Option<&Tables<'_>>) -> Vec<(Label, ValueId)> {
+fn children(tree: &Tree<'_>, tables: Option<&Tables<'_>>, id: ValueId) -> Vec<(Label, ValueId)> {
     let indexed = |items: &[ValueId]| {
         items
             .iter()
@@ -171,14 +249,16 @@ fn children_of(tree: &Tree, id: ValueId, tables: Option<&Tables<'_>>) -> Vec<(La
     };
     let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (Label::Key(k), v)).collect::<Vec<_>>();
     match tree.node(id) {
-        Node::List(items) | Node::Set(items) => indexed(items),
-        Node::Tuple(items) | Node::FrozenSet(items) => indexed(items),
+        // Sets and frozensets have no order to name their elements by: not walked, as in the
+        // corpus rule.
+        Node::List(items) => indexed(items),
+        Node::Tuple(items) => indexed(items),
         Node::Dict(dict) => {
             // Items, then attributes set by BUILD (an OrderedDict's `_metadata`), as Python's
             // `vars()` would show them.
             let mut out = keyed(&dict.items);
-            if let Some(Node::Dict(state)) = dict.state.map(|s| tree.node(s)) {
-                out.extend(keyed(&state.items));
+            if let Some(Node::Dict(attributes)) = dict.attributes.map(|s| tree.node(s)) {
+                out.extend(keyed(&attributes.items));
             }
             out
         }
@@ -198,7 +278,7 @@ fn children_of(tree: &Tree, id: ValueId, tables: Option<&Tables<'_>>) -> Vec<(La
 }
 
 /// Attributes from a pickled state: a dict, or a `(dict, slots)` tuple of dicts.
-fn attributes(tree: &Tree, state: ValueId) -> Vec<(Label, ValueId)> {
+fn attributes(tree: &Tree<'_>, state: ValueId) -> Vec<(Label, ValueId)> {
     let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (Label::Key(k), v)).collect::<Vec<_>>();
     match tree.node(state) {
         Node::Dict(d) => keyed(&d.items),
@@ -215,88 +295,126 @@ fn attributes(tree: &Tree, state: ValueId) -> Vec<(Label, ValueId)> {
 }
 
 /// A dict key as a path segment: strings as they are, other keys as Python's `str()` shows them.
-pub(crate) fn key_segment(tree: &Tree, key: ValueId) -> String {
-    match tree.node(key) {
-        Node::Str(s) => s.to_string(),
-        _ => python_repr(tree, key, 0),
+fn key_segment(tree: &Tree<'_>, key: ValueId, budget: &mut Budget) -> Result<String> {
+    if let Some(s) = tree.text(key) {
+        budget.spend(s.len())?;
+        return Ok(s.to_owned());
     }
-}
-
-/// A short Python-style `repr` of simple values (for keys; containers are bounded in depth).
-pub(crate) fn python_repr(tree: &Tree, id: ValueId, depth: usize) -> String {
-    if depth > 8 {
-        return "...".into();
-    }
-    match tree.node(id) {
-        Node::None => "None".into(),
-        Node::Bool(true) => "True".into(),
-        Node::Bool(false) => "False".into(),
-        Node::Int(i) => i.to_string(),
-        Node::BigInt(b) if b.len() <= 4096 => crate::pickle::text::big_to_decimal(b),
-        Node::Float(f) => float_repr(*f),
-        Node::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-        Node::Bytes(b) => format!("b'{}'", b.escape_ascii()),
-        Node::Tuple(items) => {
-            let parts: Vec<String> = items.iter().map(|&i| python_repr(tree, i, depth + 1)).collect();
-            if parts.len() == 1 {
-                format!("({},)", parts.join(""))
-            } else {
-                format!("({})", parts.join(", "))
-            }
-        }
-        Node::Global(g) => format!("{}.{}", g.module, g.name),
-        _ => "<object>".into(),
-    }
-}
-
-/// Python's `repr(float)`: shortest round-trip digits, positional from 1e-4 up to 1e16.
-pub(crate) fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e5", "1e-7".
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if f.is_sign_negative() { "-" } else { "" };
-    if (-4..16).contains(&exp) {
-        if exp < 0 {
-            let zeros = "0".repeat((-exp - 1) as usize);
-            return format!("{sign}0.{zeros}{digits}");
-        }
-        let point = exp as usize + 1;
-        return match digits.split_at_checked(point) {
-            Some((int, frac)) if !frac.is_empty() => format!("{sign}{int}.{frac}"),
-            _ => format!("{sign}{digits}{}.0", "0".repeat(point.saturating_sub(digits.len()))),
-        };
-    }
-    let mantissa = match digits.split_at_checked(1) {
-        Some((first, rest)) if !rest.is_empty() => format!("{first}.{rest}"),
-        _ => digits.clone(),
+    let mut out = Repr {
+        text: String::new(),
+        budget,
     };
-    format!("{sign}{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    out.value(tree, key, 0)?;
+    Ok(out.text)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::float_repr;
+/// Python's `str()` of an allowlisted global used as a value: a dtype, layout or qscheme is
+/// its name (`torch.float32`), a class `<class 'module.Name'>`, a storage type
+/// `StorageType(dtype=torch.float32)`; `None` for functions (their `str()` shows an address)
+/// and names this reader does not know.
+fn global_str(module: &str, name: &str) -> Option<String> {
+    use crate::pickle::builtins::Builtin;
+    use crate::torch::globals::{lookup, Global};
+    if module == "torch" && (name.starts_with("sparse_") || matches!(name, "strided" | "_mkldnn" | "jagged")) {
+        return Some(format!("torch.{name}"));
+    }
+    let (global, _) = lookup(module, name)?;
+    Some(match global {
+        Global::DType => match crate::DType::from_name(name) {
+            Some(d) => format!("torch.{}", d.name()),
+            None => format!("torch.{name}"),
+        },
+        Global::QScheme => format!("torch.{name}"),
+        Global::StorageType(d) => format!("StorageType(dtype=torch.{})", d.name()),
+        Global::Builtin(Builtin::Encode) | Global::Rebuild(_) | Global::GetLayout => return None,
+        Global::Builtin(_) if module == "builtins" => format!("<class '{name}'>"),
+        _ => format!("<class '{module}.{name}'>"),
+    })
+}
 
-    #[test]
-    fn floats_print_like_python() {
-        assert_eq!(float_repr(1.0), "1.0");
-        assert_eq!(float_repr(0.1), "0.1");
-        assert_eq!(float_repr(-2.5), "-2.5");
-        assert_eq!(float_repr(1e-7), "1e-07");
-        assert_eq!(float_repr(1e22), "1e+22");
-        assert_eq!(float_repr(123456.0), "123456.0");
-        assert_eq!(float_repr(f64::NAN), "nan");
-        assert_eq!(float_repr(-0.0), "-0.0");
-        assert_eq!(float_repr(0.0001), "0.0001");
-        assert_eq!(float_repr(1e16), "1e+16");
-        assert_eq!(float_repr(1234.5678), "1234.5678");
+/// Python-style `repr` of simple values, written within the name budget.
+struct Repr<'b> {
+    text: String,
+    budget: &'b mut Budget,
+}
+
+impl Repr<'_> {
+    fn push(&mut self, s: &str) -> Result<()> {
+        self.budget.spend(s.len())?;
+        self.text.push_str(s);
+        Ok(())
+    }
+
+    fn value(&mut self, tree: &Tree<'_>, id: ValueId, depth: usize) -> Result<()> {
+        if depth > 8 {
+            return self.push("...");
+        }
+        match tree.node(id) {
+            Node::None => self.push("None"),
+            Node::Bool(true) => self.push("True"),
+            Node::Bool(false) => self.push("False"),
+            Node::Int(i) => self.push(&i.to_string()),
+            Node::BigInt(span) => match text::big_to_decimal(tree.bytes_of(*span)) {
+                Some(decimal) => self.push(&decimal),
+                // Python's own `str()` refuses such an integer (sys.int_info.default_max_str_digits).
+                None => Err(Error::Unsupported {
+                    what: format!(
+                        "naming a tensor by a dict key that is an integer of more than {} digits",
+                        text::MAX_DECIMAL_DIGITS
+                    ),
+                }),
+            },
+            Node::Float(f) => self.push(&float_repr(*f)),
+            Node::Complex(re, im) => self.push(&complex_repr(*re, *im)),
+            Node::Str(_) => {
+                let s = tree.text(id).unwrap_or_default();
+                // The repr is at most 4 times as long: charged before it is made.
+                self.budget.spend(s.len().saturating_mul(3))?;
+                self.push(&str_repr(s))
+            }
+            Node::Bytes(span) => {
+                let bytes = tree.bytes_of(*span);
+                self.budget.spend(bytes.len().saturating_mul(3))?;
+                self.push(&bytes_repr(bytes))
+            }
+            Node::Tuple(items) => {
+                self.push("(")?;
+                for (i, &item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.push(", ")?;
+                    }
+                    self.value(tree, item, depth + 1)?;
+                }
+                self.push(if items.len() == 1 { ",)" } else { ")" })
+            }
+            Node::Global(g) => match global_str(&g.module, &g.name) {
+                Some(text) => self.push(&text),
+                None => Err(Error::Unsupported {
+                    what: format!(
+                        "naming a tensor by a dict key that is the function {}.{} (whose str() shows an address)",
+                        g.module, g.name
+                    ),
+                }),
+            },
+            Node::Object(o) if tree.global(o.callable) == Some(("torch", "device")) => {
+                let args = tree.seq(o.args).unwrap_or_default();
+                let text = match args {
+                    [kind, index] => format!(
+                        "{}:{}",
+                        tree.text(*kind).unwrap_or_default(),
+                        tree.as_int(*index).unwrap_or(0)
+                    ),
+                    [spec] => tree.text(*spec).unwrap_or_default().to_owned(),
+                    _ => String::new(),
+                };
+                self.push(&text)
+            }
+            _ => Err(Error::Unsupported {
+                what: format!(
+                    "naming a tensor by a dict key that is a {} (whose str() this reader does not reproduce)",
+                    tree.type_name(id)
+                ),
+            }),
+        }
     }
 }

@@ -2,47 +2,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::pickle::text;
 use crate::pickle::tree::{DictNode, Node, ObjectNode, Tree, ValueId};
 use crate::pickle::Construction;
-use crate::tensor::TensorView;
-use crate::torch::storage::Storage;
-
-/// The tensors and storages a tree's `Tensor`/`Storage` nodes index into.
-#[derive(Debug, Default)]
-pub(crate) struct Tables<'data> {
-    pub(crate) tensors: Vec<TensorView<'data>>,
-    pub(crate) storages: Vec<Storage<'data>>,
-    /// Python attributes of tensors (`_rebuild_from_type_v2`, `_rebuild_parameter_with_state`),
-    /// by tensor index: the pickled state, a dict or a `(dict, slots)` tuple.
-    pub(crate) attributes: BTreeMap<u32, ValueId>,
-    /// Tensors whose metadata failed validation, with the error: opening fails with the first
-    /// one, named by its path.
-    pub(crate) invalid: Vec<(u32, crate::Error)>,
-}
-
-static NO_TABLES: Tables<'static> = Tables {
-    tensors: Vec::new(),
-    storages: Vec::new(),
-    attributes: BTreeMap::new(),
-    invalid: Vec::new(),
-};
-
-impl Tables<'_> {
-    /// The attribute state of tensor `index`, if it has one.
-    pub(crate) fn attributes_of(&self, index: u32) -> Option<ValueId> {
-        // A map, not a list: the naming walk asks once per tensor, and a file may have
-        // many tensors with attributes.
-        self.attributes.get(&index).copied()
-    }
-
-    pub(crate) fn empty() -> &'static Tables<'static> {
-        &NO_TABLES
-    }
-}
+use crate::tensor::{Storage, TensorView};
+use crate::torch::Tables;
 
 /// One value of a decoded pickle: a number, a string, a container, a tensor, or an inert object.
 ///
@@ -65,7 +31,7 @@ impl Tables<'_> {
 /// ```
 #[derive(Clone, Copy)]
 pub struct Value<'a> {
-    tree: &'a Tree,
+    tree: &'a Tree<'a>,
     tables: &'a Tables<'a>,
     id: ValueId,
 }
@@ -125,7 +91,7 @@ pub enum Kind<'a> {
 }
 
 impl<'a> Value<'a> {
-    pub(crate) fn new(tree: &'a Tree, tables: &'a Tables<'a>, id: ValueId) -> Value<'a> {
+    pub(crate) fn new(tree: &'a Tree<'a>, tables: &'a Tables<'a>, id: ValueId) -> Value<'a> {
         Value { tree, tables, id }
     }
 
@@ -145,15 +111,17 @@ impl<'a> Value<'a> {
             Node::None => Kind::None,
             Node::Bool(b) => Kind::Bool(*b),
             Node::Int(i) => Kind::Int(*i),
-            Node::BigInt(b) => Kind::BigInt(BigInt { bytes: b }),
+            Node::BigInt(b) => Kind::BigInt(BigInt {
+                bytes: self.tree.bytes_of(*b),
+            }),
             Node::Float(f) => Kind::Float(*f),
             Node::Complex(re, im) => Kind::Complex { re: *re, im: *im },
-            Node::Str(s) => Kind::Str(s),
-            Node::Bytes(b) => Kind::Bytes(b),
-            Node::ByteArray(b) => Kind::ByteArray(b),
+            Node::Str(_) => Kind::Str(self.tree.text(self.id).unwrap_or_default()),
+            Node::Bytes(b) => Kind::Bytes(self.tree.bytes_of(*b)),
+            Node::ByteArray(b) => Kind::ByteArray(self.tree.bytes_of(*b)),
             Node::List(v) => Kind::List(self.seq(v)),
             Node::Tuple(v) => Kind::Tuple(self.seq(v)),
-            Node::Set(v) => Kind::Set(self.seq(v)),
+            Node::Set(v) => Kind::Set(self.seq(&v.items)),
             Node::FrozenSet(v) => Kind::FrozenSet(self.seq(v)),
             Node::Dict(d) => Kind::Dict(Dict { value: *self, node: d }),
             Node::Global(g) => Kind::Global {
@@ -283,6 +251,7 @@ impl<'a> Value<'a> {
         let state = match self.tree.node(self.id) {
             Node::Tensor(i) => self.at(self.tables.attributes_of(*i)?),
             Node::Object(o) => self.at(o.state?),
+            Node::Dict(d) => self.at(d.attributes?),
             _ => return None,
         };
         match state.kind() {
@@ -367,36 +336,39 @@ impl<'a> Dict<'a> {
         self.node.items.iter().map(move |&(k, v)| (value.at(k), value.at(v)))
     }
 
-    /// The value under a string key (the last one, if a pickle repeats the key).
+    /// The value under a string key (keys are unique, as in Python).
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
         let tree = self.value.tree;
         self.node
             .items
             .iter()
-            .rev()
-            .find(|&&(k, _)| tree.as_str(k) == Some(key))
+            .find(|&&(k, _)| matches!(tree.node(k), Node::Str(s) if tree.bytes_of(*s) == key.as_bytes()))
             .map(|&(_, v)| self.value.at(v))
     }
 
-    /// The value under an integer key.
+    /// The value under an integer key (`1`, `True` and `1.0` are one key, as in Python).
     pub fn get_int(&self, key: i64) -> Option<Value<'a>> {
         let tree = self.value.tree;
         self.node
             .items
             .iter()
-            .rev()
-            .find(|&&(k, _)| matches!(tree.node(k), Node::Int(i) if *i == key))
+            .find(|&&(k, _)| match tree.node(k) {
+                Node::Int(i) => *i == key,
+                Node::Bool(b) => i64::from(*b) == key,
+                Node::Float(f) => *f == key as f64 && f.fract() == 0.0 && (key as f64) as i64 == key,
+                _ => false,
+            })
             .map(|&(_, v)| self.value.at(v))
     }
 
     /// `(module, name)` of the dict subclass (`collections.OrderedDict`), if any.
     pub fn class(&self) -> Option<(&'a str, &'a str)> {
-        self.node.class.and_then(|c| self.value.tree.global(c))
+        self.node.class.name()
     }
 
-    /// State attached by `BUILD` (a state dict's `_metadata`), if any.
+    /// The instance attributes (`__dict__`) set by `BUILD` (a state dict's `_metadata`), if any.
     pub fn state(&self) -> Option<Value<'a>> {
-        self.node.state.map(|s| self.value.at(s))
+        self.node.attributes.map(|s| self.value.at(s))
     }
 }
 
@@ -509,13 +481,10 @@ impl BigInt<'_> {
         text::big_to_i128(self.bytes)
     }
 
-    /// Decimal text; integers over 4096 bytes are summarised rather than converted
-    /// (the conversion is quadratic).
+    /// Decimal text; integers of more than 4300 digits (CPython's limit for `str(int)`) are
+    /// summarised rather than converted (the conversion is quadratic).
     pub fn to_decimal(&self) -> String {
-        if self.bytes.len() > 4096 {
-            return format!("<integer of {} bytes>", self.bytes.len());
-        }
-        text::big_to_decimal(self.bytes)
+        text::big_to_decimal(self.bytes).unwrap_or_else(|| format!("<integer of {} bytes>", self.bytes.len()))
     }
 }
 

@@ -201,3 +201,102 @@ fn inflation_limit() {
     );
     assert!(!Checkpoint::open(&path).unwrap().is_empty());
 }
+
+/// `_rebuild_tensor_v2` of `n` elements with stride 0 over a 1-element float storage "0".
+fn expanded(n: u64) -> Vec<u8> {
+    let mut pickle = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQK\x00\x8a\x08".to_vec();
+    pickle.extend(n.to_le_bytes());
+    pickle.extend(b"\x85K\x00\x85\x89ccollections\nOrderedDict\n)RtR.");
+    torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())])
+}
+
+#[test]
+fn expanded_tensors_are_bounded_by_the_bytes_they_produce() {
+    // 2^34 elements of a 4-byte storage: 64 GiB if materialised.
+    let bytes = expanded(1 << 34);
+    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    let t = ckpt.tensor("").unwrap();
+    assert_eq!(t.numel(), 1 << 34);
+    expect_limit(t.to_le_bytes(), "max_expanded_bytes");
+    expect_limit(t.to_vec::<f32>(), "max_expanded_bytes");
+    expect_limit(t.to_f64_vec(), "max_expanded_bytes");
+    expect_limit(t.write_le_bytes(&mut std::io::sink()), "max_expanded_bytes");
+    // A few elements can still be read.
+    let tail = t.flat_range((1 << 34) - 2, 5).unwrap();
+    assert_eq!(tail.to_vec::<f32>().unwrap(), vec![1.5, 1.5]);
+    // Within the limit, the elements stream.
+    let small = expanded(1000);
+    let ckpt = Checkpoint::from_bytes(&small).unwrap();
+    let mut out = Vec::new();
+    ckpt.tensor("").unwrap().write_le_bytes(&mut out).unwrap();
+    assert_eq!(out, 1.5f32.to_le_bytes().repeat(1000));
+    let tight = Options::default().limits(Limits {
+        max_expanded_bytes: 100,
+        ..Limits::default()
+    });
+    let ckpt = Checkpoint::from_bytes_with(&small, &tight).unwrap();
+    expect_limit(ckpt.tensor("").unwrap().to_le_bytes(), "max_expanded_bytes");
+}
+
+#[test]
+fn names_and_values_made_by_the_reader_are_bounded_in_bytes() {
+    // 100 nested dicts under one 100 KB key: every level names the tensor again.
+    let key = [
+        b"X".as_slice(),
+        &100_000u32.to_le_bytes(),
+        &b"k".repeat(100_000),
+        b"q\x01",
+    ]
+    .concat();
+    let mut pickle = b"\x80\x02".to_vec();
+    pickle.extend(&key);
+    pickle.push(b'0');
+    for _ in 0..100 {
+        pickle.extend(b"}h\x01");
+    }
+    pickle.extend(TENSOR);
+    pickle.extend(b"s".repeat(100));
+    pickle.push(b'.');
+    let bytes = torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())]);
+    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    assert_eq!(ckpt.tensors().next().map(|(n, _)| n.len()), Some(100 * 100_000 + 99));
+    expect_limit(
+        Checkpoint::from_bytes_with(
+            &bytes,
+            &Options::default().limits(Limits {
+                max_name_bytes: 5_000_000,
+                ..Limits::default()
+            }),
+        ),
+        "max_name_bytes",
+    );
+    // bytearray(n) makes n bytes: within max_value_bytes only.
+    let big = b"\x80\x02cbuiltins\nbytearray\nJ\x00\x00\x00\x10\x85R.";
+    assert!(Pickle::parse(big, &Options::default()).is_ok());
+    expect_limit(
+        Pickle::parse(
+            big,
+            &Options::default().limits(Limits {
+                max_value_bytes: 1 << 20,
+                ..Limits::default()
+            }),
+        ),
+        "max_value_bytes",
+    );
+}
+
+#[test]
+fn a_key_set_a_million_times_is_hashed_once_and_merged() {
+    // {k: t} with SETITEMS of the same 1 MiB key a million times.
+    let mut pickle = b"\x80\x02}X\x00\x00\x10\x00".to_vec();
+    pickle.extend(b"k".repeat(1 << 20));
+    pickle.extend(b"q\x010");
+    pickle.extend(TENSOR);
+    pickle.extend(b"q\x020(");
+    pickle.extend(b"h\x01h\x02".repeat(1_000_000));
+    pickle.extend(b"u.");
+    let bytes = torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())]);
+    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    assert_eq!(ckpt.len(), 1);
+    assert_eq!(ckpt.root().as_dict().map(|d| d.len()), Some(1));
+}

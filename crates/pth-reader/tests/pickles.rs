@@ -258,9 +258,11 @@ fn malformed_pickles_are_errors_with_offsets() {
         (b"\x8b\xff\xff\xff\xff.", "negative"),
         (b"X\x02\x00\x00\x00\xff\xfe.", "UTF-8"),
         (b"(K\x01d.", "odd"),
-        (b"K\x01K\x02a.", "not a list"),
-        (b"K\x01K\x02K\x03s.", "not a dict"),
-        (b"K\x01}b.", "no state"),
+        (b"K\x01K\x02a.", "Can only append to lists, but got int"),
+        (b"K\x01K\x02K\x03s.", "Can only SETITEM for dict"),
+        (b"K\x01}b.", "Can only build"),
+        (b"}]K\x01s.", "unhashable type: 'list'"),
+        (b"]K\x01K\x02s.", "but got list"),
         (b"S'unterminated\n.", "STRING"),
     ];
     for (bytes, needle) in cases {
@@ -316,4 +318,56 @@ fn protocol_1_objects_name_their_real_class() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("data[policy_kwargs]"), "{e}");
+}
+
+/// Dict keys merge as Python merges them: equal keys keep the first key's place and take the
+/// last value (`1 == 1.0 == True == complex(1, 0)`, `10**16 == 1e16`); NaN objects differ
+/// unless they are one object; `'a'` and `b'a'` differ.
+#[test]
+fn dict_keys_merge_as_python_compares_them() {
+    let len = |bytes: &[u8]| {
+        Pickle::parse(bytes, &lenient())
+            .unwrap()
+            .root()
+            .as_dict()
+            .unwrap()
+            .len()
+    };
+    let one = b"K\x01";
+    let one_float = b"G?\xf0\x00\x00\x00\x00\x00\x00";
+    let complex_one = b"c__builtin__\ncomplex\n(K\x01K\x00tR";
+    let true_ = b"\x88";
+    let keys: Vec<&[u8]> = vec![one, one_float, complex_one, true_];
+    let mut pickle = b"\x80\x02}(".to_vec();
+    for (i, k) in keys.iter().enumerate() {
+        pickle.extend(*k);
+        pickle.extend([b'K', i as u8]);
+    }
+    pickle.extend(b"u.");
+    let p = Pickle::parse(&pickle, &lenient()).unwrap();
+    let d = p.root().as_dict().unwrap();
+    assert_eq!(d.len(), 1);
+    let (k, v) = d.iter().next().unwrap();
+    assert_eq!((k.as_i64(), v.as_i64()), (Some(1), Some(3)), "first key, last value");
+    // 10**16 as a LONG1 and 1e16 as a float.
+    let mut big = b"\x80\x02}(\x8a\x07".to_vec();
+    big.extend(&10u64.pow(16).to_le_bytes()[..7]);
+    big.extend(b"K\x00GCA\xc3y7\xe0\x80\x00K\x01u.");
+    assert_eq!(len(&big), 1);
+    let nan = b"G\x7f\xf8\x00\x00\x00\x00\x00\x00";
+    assert_eq!(
+        len(&[b"\x80\x02}(".as_slice(), nan, b"K\x00", nan, b"K\x01u."].concat()),
+        2
+    );
+    assert_eq!(
+        len(&[b"\x80\x02}(".as_slice(), nan, b"q\x00K\x00h\x00K\x01u."].concat()),
+        1
+    );
+    assert_eq!(len(b"\x80\x03}(X\x01\x00\x00\x00aK\x00C\x01aK\x01u."), 2);
+    // Equal tuples are one key; a list is not a key.
+    assert_eq!(
+        len(b"\x80\x02}((K\x01X\x01\x00\x00\x00atK\x00(G?\xf0\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00atK\x01u."),
+        1
+    );
+    assert!(Pickle::parse(b"\x80\x02}(]K\x01u.", &lenient()).is_err());
 }

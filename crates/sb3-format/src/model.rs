@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use pth_reader::{Checkpoint, Compression, MappedFile, Options, SharedBytes, ZipArchive, ZipEntry};
+use pth_reader::zip::{Dialect, InflateBudget, ZipArchive, ZipEntry};
+use pth_reader::{Checkpoint, MappedFile, Options, SharedBytes};
 use serde_json::{json, Value as Json};
 
 use crate::data::Data;
@@ -48,7 +49,6 @@ pub struct Model<'data> {
     sb3_version: Option<String>,
     system_info: Option<SystemInfo>,
     state_dicts: Vec<(String, Checkpoint<'data>)>,
-    max_inflated: u64,
 }
 
 impl Model<'static> {
@@ -80,6 +80,18 @@ impl Model<'static> {
     }
 }
 
+/// The bytes of a member, errors naming it.
+fn read_entry<'data>(
+    archive: &ZipArchive<'data>,
+    entry: &ZipEntry,
+    budget: &mut InflateBudget,
+) -> Result<SharedBytes<'data>> {
+    archive.read(entry, budget).map_err(|source| Error::Member {
+        member: entry.name().to_owned(),
+        source: Box::new(source),
+    })
+}
+
 /// The options [`Model::open`] uses: default limits, nested `.pth` files lenient.
 fn default_options() -> Options {
     Options::default().lenient(true)
@@ -93,30 +105,27 @@ impl<'data> Model<'data> {
 
     /// Opens shared bytes with `options` (see [`open_with`](Model::open_with)).
     pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Model<'data>> {
-        let archive = ZipArchive::parse(bytes).map_err(|source| Error::Archive {
-            source: Box::new(source),
-        })?;
+        // SB3 reads its zip with Python's zipfile (and each nested `.pth` with torch.load).
+        let archive =
+            ZipArchive::parse_as(bytes, options.get_limits(), Dialect::Python).map_err(|source| Error::Archive {
+                source: Box::new(source),
+            })?;
         let mut model = Model {
-            archive,
+            archive: archive.clone(),
             data: None,
             sb3_version: None,
             system_info: None,
             state_dicts: Vec::new(),
-            max_inflated: options.get_limits().max_inflated_bytes,
         };
         // Deflated members share one inflation budget, like the members of a torch archive.
-        let mut budget = model.max_inflated;
-        let entries = model.archive.entries().to_vec();
-        for entry in &entries {
+        let mut budget = archive.budget();
+        for entry in archive.entries() {
             let name = entry.name();
             let is_pth = name.ends_with(PTH) && name.len() > PTH.len();
             if !(is_pth || name == DATA || name == VERSION || name == SYSTEM_INFO) {
                 continue;
             }
-            let bytes = model.read_entry(entry, budget)?;
-            if entry.compression() == Compression::Deflated {
-                budget = budget.saturating_sub(bytes.len() as u64);
-            }
+            let bytes = read_entry(&archive, entry, &mut budget)?;
             if is_pth {
                 let checkpoint = Checkpoint::from_shared(bytes, options).map_err(|source| Error::Member {
                     member: name.to_owned(),
@@ -137,13 +146,6 @@ impl<'data> Model<'data> {
         Ok(model)
     }
 
-    fn read_entry(&self, entry: &ZipEntry, max_inflated: u64) -> Result<SharedBytes<'data>> {
-        self.archive.read(entry, max_inflated).map_err(|source| Error::Member {
-            member: entry.name().to_owned(),
-            source: Box::new(source),
-        })
-    }
-
     /// The zip members, in central directory order.
     pub fn entries(&self) -> &[ZipEntry] {
         self.archive.entries()
@@ -160,7 +162,7 @@ impl<'data> Model<'data> {
         let entry = self.archive.find(name).ok_or_else(|| Error::MissingMember {
             member: name.to_owned(),
         })?;
-        self.read_entry(entry, self.max_inflated)
+        read_entry(&self.archive, entry, &mut self.archive.budget())
     }
 
     /// The parsed `data` member, if present.

@@ -2,20 +2,23 @@
 //!
 //! Five pickles back to back, in the writer's protocol: the magic number, the protocol version
 //! 1001, a `sys_info` dict, the object (its persistent ids carry storage keys), and the list of
-//! storage keys; then, for each key in that order, an int64 element count and the raw bytes.
-//! Storage bytes are always little-endian (torch's writer swaps on big-endian hosts), so the
-//! `little_endian` flag of `sys_info` does not change how they are read.
+//! storage keys; then, for each key in that order, an int64 element count and the raw bytes,
+//! which torch reads into the storage the object pickle created for that key
+//! (`_set_from_file`: the count must match the storage's size; a key listed twice is read
+//! twice, the last read wins). Storage bytes are always little-endian (torch's writer swaps on
+//! big-endian hosts), so the `little_endian` flag of `sys_info` does not change how they are
+//! read.
 
 use std::collections::HashMap;
 
-use super::Decoded;
+use super::{Format, Located, RootRequest, StorageKey, StorageSource};
 use crate::cursor::Cursor;
+use crate::pickle::call::NoGlobals;
+use crate::pickle::machine::{self, Config};
+use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree};
-use crate::pickle::{self, text};
 use crate::tensor::ByteOrder;
-use crate::torch::rebuild::{self, Context};
-use crate::torch::storage::{storage_refs, StorageRef};
-use crate::{Error, Format, Options, Result, SharedBytes};
+use crate::{Error, Limits, Options, Result, SharedBytes};
 
 /// `0x1950a86a20f9469cfc6c`, the legacy magic number.
 const MAGIC: &str = "119547037146038801333356";
@@ -25,115 +28,136 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::Legacy { reason: reason.into() }
 }
 
-/// Decodes a legacy stream.
-pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
-    let all = bytes.as_slice();
-    let mut pos = 0usize;
-    let mut next = |name: &str, options: &Options| -> Result<(Tree, u8)> {
-        let rest = all.get(pos..).unwrap_or_default();
-        let (tree, protocol, used) = pickle::decode(rest, name, options)?;
-        pos += used;
-        Ok((tree, protocol))
+/// Decodes one of the stream's plain-data pickles starting at `*pos`, and moves past it.
+fn plain<'data>(bytes: &SharedBytes<'data>, pos: &mut usize, name: &str, limits: &Limits) -> Result<Tree<'data>> {
+    let rest = bytes
+        .slice(*pos..bytes.len())
+        .unwrap_or_else(|| SharedBytes::from(&[][..]));
+    let config = Config {
+        record: name,
+        limits,
+        lenient: false,
+        lossy_text: false,
     };
-    // The header pickles hold no globals, so strict decoding is right whatever the mode.
-    let strict = Options::default().limits(options.get_limits().clone());
-    let (magic, _) = next("magic number", &strict)?;
+    let out = machine::unpickle(rest, &config, &mut NoGlobals)?;
+    *pos += out.consumed;
+    Ok(out.tree)
+}
+
+/// Locates the parts of a legacy stream: checks the header pickles; the object pickle follows.
+pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
+    let limits = options.get_limits().clone();
+    let mut pos = 0usize;
+    let magic = plain(&bytes, &mut pos, "magic number", &limits)?;
     let magic_ok = match magic.node(magic.root_id()) {
-        Node::BigInt(b) => text::big_to_decimal(b) == MAGIC,
+        Node::BigInt(span) => text::big_to_decimal(magic.bytes_of(*span)).as_deref() == Some(MAGIC),
         _ => false,
     };
     if !magic_ok {
         return Err(invalid("wrong magic number"));
     }
-    let (version, _) = next("protocol version", &strict)?;
+    let version = plain(&bytes, &mut pos, "protocol version", &limits)?;
     if version.as_int(version.root_id()) != Some(PROTOCOL_VERSION) {
         return Err(invalid("protocol version is not 1001"));
     }
-    let (_sys_info, _) = next("sys_info", &strict)?;
-    let (mut tree, protocol) = next("object", options)?;
-    let (keys, _) = next("storage keys", &strict)?;
-    let keys = storage_keys(&keys)?;
-
-    let refs = storage_refs(&tree, "object")?;
-    let storages = storage_data(&bytes, pos, &keys, &refs)?;
-    let context = Context {
-        record: "object",
-        byte_order: ByteOrder::Little,
-        limits: options.get_limits(),
-    };
-    let tables = rebuild::resolve(
-        &mut tree,
-        refs,
-        |r| {
-            storages
-                .get(&r.key)
-                .cloned()
-                .ok_or_else(|| r.invalid("no data follows the pickles for this key"))
-        },
-        &context,
-    )?;
-    Ok(Decoded {
+    plain(&bytes, &mut pos, "sys_info", &limits)?;
+    let pickle = bytes
+        .slice(pos..bytes.len())
+        .ok_or_else(|| invalid("the stream ends after sys_info"))?;
+    Ok(Located {
         format: Format::Legacy,
         byte_order: ByteOrder::Little,
-        tree,
-        tables,
-        protocol,
+        pickle,
+        pickle_name: "object".into(),
         records: Vec::new(),
         warnings: Vec::new(),
+        storages: Box::new(DataSection {
+            bytes,
+            object_start: pos,
+            limits,
+        }),
     })
 }
 
+/// The key list and the storage data after the object pickle.
+struct DataSection<'data> {
+    bytes: SharedBytes<'data>,
+    object_start: usize,
+    limits: Limits,
+}
+
+impl<'data> StorageSource<'data> for DataSection<'data> {
+    fn resolve(&mut self, pickle_len: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>> {
+        let mut pos = self.object_start + pickle_len;
+        let keys = plain(&self.bytes, &mut pos, "storage keys", &self.limits)?;
+        let keys = storage_keys(&keys)?;
+        let by_key: HashMap<&StorageKey, usize> = roots.iter().enumerate().map(|(i, r)| (r.key, i)).collect();
+        let mut filled: Vec<Option<SharedBytes<'data>>> = vec![None; roots.len()];
+        let mut cursor = Cursor::new(self.bytes.as_slice().get(pos..).unwrap_or_default());
+        for key in &keys {
+            let (Some(&i), Some(root)) = (by_key.get(key), by_key.get(key).and_then(|&i| roots.get(i))) else {
+                return Err(invalid(format!(
+                    "storage key {key} is not a storage the object created (a view, or unknown)"
+                )));
+            };
+            let at = pos + cursor.position();
+            let count = cursor
+                .i64_le()
+                .ok_or_else(|| invalid(format!("storage {key}: truncated before its size")))?;
+            let count = u64::try_from(count).map_err(|_| invalid(format!("storage {key}: negative size {count}")))?;
+            let nbytes = count
+                .checked_mul(root.element_size as u64)
+                .ok_or_else(|| storage_error(key, "size overflows"))?;
+            if nbytes != root.nbytes {
+                return Err(storage_error(
+                    key,
+                    format!("storage has wrong byte size: expected {} got {nbytes}", root.nbytes),
+                ));
+            }
+            let data = self.bytes.slice_u64(at as u64 + 8, nbytes).ok_or_else(|| {
+                storage_error(
+                    key,
+                    format!("{nbytes} bytes at {} extend past the end of the file", at + 8),
+                )
+            })?;
+            cursor.skip(data.len()).ok_or_else(|| storage_error(key, "truncated"))?;
+            if let Some(slot) = filled.get_mut(i) {
+                *slot = Some(data);
+            }
+        }
+        roots
+            .iter()
+            .zip(filled)
+            .map(|(root, data)| {
+                data.ok_or_else(|| {
+                    storage_error(
+                        root.key,
+                        "no data follows the pickles for it (torch would read uninitialised memory)",
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+fn storage_error(key: &StorageKey, reason: impl Into<String>) -> Error {
+    Error::InvalidStorage {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
 /// The key list pickle: a list of strings (ints in very old files).
-fn storage_keys(tree: &Tree) -> Result<Vec<String>> {
+fn storage_keys(tree: &Tree<'_>) -> Result<Vec<StorageKey>> {
     let items = tree
         .seq(tree.root_id())
         .ok_or_else(|| invalid("the storage key list is not a list"))?;
     items
         .iter()
         .map(|&k| match tree.node(k) {
-            Node::Str(s) => Ok(s.to_string()),
-            Node::Int(i) => Ok(i.to_string()),
+            Node::Str(_) => Ok(StorageKey::Str(tree.text(k).unwrap_or_default().to_owned())),
+            Node::Int(i) => Ok(StorageKey::Int(*i)),
             _ => Err(invalid("a storage key is not a string")),
         })
         .collect()
-}
-
-/// Reads `[int64 count][count × element size bytes]` for each key, as sub-slices.
-fn storage_data<'data>(
-    bytes: &SharedBytes<'data>,
-    start: usize,
-    keys: &[String],
-    refs: &[(crate::pickle::ValueId, StorageRef)],
-) -> Result<HashMap<String, SharedBytes<'data>>> {
-    // The first reference to a root key creates the storage and fixes its type and size.
-    let mut roots: HashMap<&str, &StorageRef> = HashMap::new();
-    for (_, r) in refs {
-        roots.entry(r.key.as_str()).or_insert(r);
-    }
-    let mut cursor = Cursor::new(bytes.as_slice().get(start..).unwrap_or_default());
-    let mut out = HashMap::new();
-    for key in keys {
-        let r = roots
-            .get(key.as_str())
-            .ok_or_else(|| invalid(format!("storage key {key} is not used by the object")))?;
-        let at = start + cursor.position();
-        let count = cursor
-            .i64_le()
-            .ok_or_else(|| invalid(format!("storage {key}: truncated before its size")))?;
-        let count = u64::try_from(count).map_err(|_| invalid(format!("storage {key}: negative size {count}")))?;
-        let size = r.dtype.map_or(1, |d| d.size()) as u64;
-        let nbytes = count.checked_mul(size).ok_or_else(|| r.invalid("size overflows"))?;
-        if nbytes != r.nbytes()? {
-            return Err(r.invalid(format!("{nbytes} bytes follow, the pickle says {}", r.nbytes()?)));
-        }
-        let data_at = at + 8;
-        let data = bytes
-            .slice_u64(data_at as u64, nbytes)
-            .ok_or_else(|| r.invalid(format!("{nbytes} bytes at {data_at} extend past the end of the file")))?;
-        cursor.skip(data.len()).ok_or_else(|| r.invalid("truncated"))?;
-        if out.insert(key.clone(), data).is_some() {
-            return Err(invalid(format!("storage key {key} is listed twice")));
-        }
-    }
-    Ok(out)
 }

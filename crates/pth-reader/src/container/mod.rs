@@ -1,4 +1,9 @@
-//! Containers: telling the formats apart, and decoding each into a tree plus tables.
+//! Containers: telling the formats apart, and locating the bytes in each.
+//!
+//! A container knows where the object pickle is, which byte order the storages use, what
+//! records the archive holds, and how to find a storage's bytes by its key. It runs no torch
+//! code: the torch layer's load pipeline runs the pickle and asks the container for storage bytes
+//! afterwards, through [`StorageSource`].
 
 #![forbid(unsafe_code)]
 
@@ -6,9 +11,9 @@ pub(crate) mod legacy;
 pub(crate) mod torch_zip;
 pub(crate) mod zip;
 
-use crate::pickle::Tree;
+use std::fmt;
+
 use crate::tensor::ByteOrder;
-use crate::value::Tables;
 use crate::{Error, Options, Result, SharedBytes};
 
 /// The container format of a torch file.
@@ -37,20 +42,60 @@ impl Format {
     }
 }
 
-/// A decoded container: what a [`Checkpoint`](crate::Checkpoint) is built from.
-pub(crate) struct Decoded<'data> {
+/// A storage key as the pickle wrote it: Python compares `'5'` and `5` as different keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum StorageKey {
+    Str(String),
+    Int(i64),
+}
+
+impl fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageKey::Str(s) => f.write_str(s),
+            StorageKey::Int(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+/// A storage the pickle created, whose bytes the container holds.
+#[derive(Debug, Clone)]
+pub(crate) struct RootRequest<'k> {
+    pub(crate) key: &'k StorageKey,
+    /// Bytes the pickle says it has.
+    pub(crate) nbytes: u64,
+    /// Bytes per element of its dtype (legacy files count elements).
+    pub(crate) element_size: usize,
+}
+
+/// Finds storage bytes by key, once the object pickle has run.
+pub(crate) trait StorageSource<'data> {
+    /// The bytes of each root storage in `roots`, in order, each exactly `nbytes` long.
+    /// `pickle_len` is how many bytes the object pickle took (legacy data follows it).
+    fn resolve(&mut self, pickle_len: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>>;
+
+    /// Anomalies met while finding them (a record found only by ignoring case).
+    fn warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// What a container found.
+pub(crate) struct Located<'data> {
     pub(crate) format: Format,
     pub(crate) byte_order: ByteOrder,
-    pub(crate) tree: Tree,
-    pub(crate) tables: Tables<'data>,
-    pub(crate) protocol: u8,
+    /// The object pickle (and, in a legacy stream, everything after it).
+    pub(crate) pickle: SharedBytes<'data>,
+    /// Its name, for error messages (`archive/data.pkl`, `object`).
+    pub(crate) pickle_name: String,
     /// Record names (zip formats), without the root folder.
     pub(crate) records: Vec<String>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) storages: Box<dyn StorageSource<'data> + 'data>,
 }
 
-/// Sniffs the format as `torch.load` does and decodes it.
-pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
+/// Sniffs the format as `torch.load` does and locates its parts.
+pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
     let head = bytes.as_slice();
     if head.starts_with(b"PYTORCH1") {
         return Err(Error::UnrecognizedFormat {
@@ -58,7 +103,7 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         });
     }
     if head.starts_with(b"PK\x03\x04") {
-        return torch_zip::decode(bytes, options);
+        return torch_zip::locate(bytes, options);
     }
     if head.get(257..262) == Some(b"ustar") {
         return Err(Error::Unsupported {
@@ -67,7 +112,7 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     }
     match head.first() {
         // A legacy stream opens with its magic number: PROTO (protocol 2+) or LONG (protocol 1).
-        Some(0x80) | Some(b'L') => legacy::decode(bytes, options),
+        Some(0x80) | Some(b'L') => legacy::locate(bytes, options),
         Some(b) => Err(Error::UnrecognizedFormat {
             reason: format!("neither a zip archive nor a pickle stream (first byte 0x{b:02x})"),
         }),

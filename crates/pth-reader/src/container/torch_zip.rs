@@ -6,27 +6,18 @@
 
 use std::collections::HashMap;
 
-use super::zip::{ZipArchive, ZipEntry};
-use super::{Decoded, Format};
-use crate::pickle;
+use super::zip::{InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
+use super::{Format, Located, RootRequest, StorageSource};
 use crate::tensor::ByteOrder;
-use crate::torch::rebuild::{self, Context};
-use crate::torch::storage::storage_refs;
 use crate::{Error, Options, Result, SharedBytes};
 
-/// Decodes a torch zip archive.
-pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Decoded<'data>> {
-    let archive = ZipArchive::parse(bytes)?;
-    let (root, records) = records(&archive)?;
-    let mut reader = RecordReader {
-        archive: &archive,
-        budget: options.get_limits().max_inflated_bytes,
-    };
-    let mut warnings = Vec::new();
-
-    let byte_order = match records.get("byteorder") {
+/// Locates the parts of a torch zip archive.
+pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
+    let archive = ZipArchive::parse(bytes, options.get_limits())?;
+    let mut records = Records::new(archive)?;
+    let byte_order = match records.read("byteorder")? {
         None => ByteOrder::Little,
-        Some(entry) => match reader.read(entry)?.as_slice() {
+        Some(data) => match data.as_slice() {
             b"little" => ByteOrder::Little,
             b"big" => ByteOrder::Big,
             other => {
@@ -36,105 +27,134 @@ pub(crate) fn decode<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
             }
         },
     };
-    if !records.contains_key("version") && !records.contains_key(".data/version") {
-        warnings.push(format!("{root}/version is missing (torch would refuse the archive)"));
+    let has_version = records.find(".data/version").is_some() || records.find("version").is_some();
+    if !has_version {
+        let warning = format!("{}/version is missing (torch would refuse the archive)", records.root);
+        records.warnings.push(warning);
     }
-    let format = if records.contains_key("constants.pkl") {
+    // torch.load tells TorchScript archives apart with `"constants.pkl" in getAllRecords()`:
+    // an exact comparison, unlike record lookups.
+    let format = if records.names.iter().any(|n| n == "constants.pkl") {
         Format::TorchScript
     } else {
         Format::Zip
     };
-
-    let pickle_name = format!("{root}/data.pkl");
-    let entry = records.get("data.pkl").ok_or_else(|| Error::MissingRecord {
+    let pickle_name = format!("{}/data.pkl", records.root);
+    let pickle = records.read("data.pkl")?.ok_or_else(|| Error::MissingRecord {
         name: pickle_name.clone(),
     })?;
-    let pickle_bytes = reader.read(entry)?;
-    let (mut tree, protocol, _) = pickle::decode(pickle_bytes.as_slice(), &pickle_name, options)?;
-
-    let refs = storage_refs(&tree, &pickle_name)?;
-    let mut loaded: HashMap<String, SharedBytes<'data>> = HashMap::new();
-    let context = Context {
-        record: &pickle_name,
-        byte_order,
-        limits: options.get_limits(),
-    };
-    let tables = rebuild::resolve(
-        &mut tree,
-        refs,
-        |r| {
-            let name = format!("data/{}", r.key);
-            let data = match loaded.get(&name) {
-                Some(data) => data.clone(),
-                None => {
-                    let entry = records.get(name.as_str()).ok_or_else(|| Error::MissingRecord {
-                        name: format!("{root}/{name}"),
-                    })?;
-                    let data = reader.read(entry)?;
-                    loaded.insert(name, data.clone());
-                    data
-                }
-            };
-            let expected = r.nbytes()?;
-            if data.len() as u64 != expected {
-                return Err(r.invalid(format!(
-                    "its record has {} bytes, the pickle says {expected}",
-                    data.len()
-                )));
-            }
-            Ok(data)
-        },
-        &context,
-    )?;
-    let mut names: Vec<String> = records.keys().map(|k| k.to_string()).collect();
+    let mut names = records.names.clone();
     names.sort_unstable();
-    Ok(Decoded {
+    Ok(Located {
         format,
         byte_order,
-        tree,
-        tables,
-        protocol,
+        pickle,
+        pickle_name,
         records: names,
-        warnings,
+        warnings: std::mem::take(&mut records.warnings),
+        storages: Box::new(records),
     })
 }
 
-/// The records by name relative to the one root folder every entry must share.
-fn records<'a>(archive: &'a ZipArchive<'_>) -> Result<(&'a str, HashMap<&'a str, &'a ZipEntry>)> {
-    let first = archive.entries().first().ok_or_else(|| Error::Zip {
-        reason: "the archive is empty".into(),
-    })?;
-    let (root, _) = first.name().split_once('/').ok_or_else(|| Error::Zip {
-        reason: format!("{} is not inside a root folder", first.name()),
-    })?;
-    let mut records = HashMap::new();
-    for entry in archive.entries() {
-        let relative = entry
-            .name()
-            .strip_prefix(root)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .ok_or_else(|| Error::Zip {
-                reason: format!("{} is outside the root folder {root}/", entry.name()),
-            })?;
-        if !relative.is_empty() && !relative.ends_with('/') {
-            records.insert(relative, entry);
+/// The archive as torch's `PyTorchStreamReader` sees it: records under one root folder, named
+/// by the first entry's first path component (`init`), every entry inside it (`getAllRecords`),
+/// looked up by `<root>/<name>` ignoring ASCII case (`getRecordID` → miniz's
+/// `mz_zip_reader_locate_file`). Each record is read once, deflated ones within the archive's
+/// inflation budget.
+struct Records<'data> {
+    archive: ZipArchive<'data>,
+    root: String,
+    /// The record names relative to the root (directories and the root itself left out).
+    names: Vec<String>,
+    /// What deflated records may still inflate to.
+    budget: InflateBudget,
+    loaded: HashMap<String, SharedBytes<'data>>,
+    warnings: Vec<String>,
+}
+
+impl<'data> Records<'data> {
+    fn new(archive: ZipArchive<'data>) -> Result<Self> {
+        let first = archive.entries().first().ok_or(ZipAnomaly::Empty)?;
+        let (root, _) = first.name().split_once('/').ok_or_else(|| ZipAnomaly::NoRootFolder {
+            name: first.name().to_owned(),
+        })?;
+        let mut names = Vec::new();
+        for entry in archive.entries() {
+            let relative = entry
+                .name()
+                .strip_prefix(root)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .ok_or_else(|| ZipAnomaly::OutsideRoot {
+                    name: entry.name().to_owned(),
+                    root: root.to_owned(),
+                })?;
+            if !relative.is_empty() && !entry.is_dir() {
+                names.push(relative.to_owned());
+            }
         }
+        let warnings = archive.warnings().iter().map(ToString::to_string).collect();
+        let budget = archive.budget();
+        Ok(Records {
+            root: root.to_owned(),
+            names,
+            budget,
+            loaded: HashMap::new(),
+            warnings,
+            archive,
+        })
     }
-    Ok((root, records))
-}
 
-/// Reads records, charging deflated ones to the archive's inflation budget.
-struct RecordReader<'a, 'data> {
-    archive: &'a ZipArchive<'data>,
-    budget: u64,
-}
-
-impl<'data> RecordReader<'_, 'data> {
-    fn read(&mut self, entry: &ZipEntry) -> Result<SharedBytes<'data>> {
-        let data = self.archive.read(entry, self.budget)?;
-        if entry.compression() != super::zip::Compression::Stored {
-            self.budget = self.budget.saturating_sub(data.len() as u64);
+    /// The entry torch reads for record `name`; a match that differs in case is a warning.
+    fn find(&mut self, name: &str) -> Option<ZipEntry> {
+        let wanted = format!("{}/{name}", self.root);
+        let entry = self.archive.find(&wanted)?.clone();
+        if entry.name() != wanted {
+            let anomaly = ZipAnomaly::CaseInsensitiveMatch {
+                wanted,
+                found: entry.name().to_owned(),
+            };
+            let warning = anomaly.to_string();
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
         }
-        Ok(data)
+        Some(entry)
+    }
+
+    /// The bytes of record `name`, if it exists.
+    fn read(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
+        let Some(entry) = self.find(name) else {
+            return Ok(None);
+        };
+        if let Some(data) = self.loaded.get(entry.name()) {
+            return Ok(Some(data.clone()));
+        }
+        let data = self.archive.read(&entry, &mut self.budget)?;
+        self.loaded.insert(entry.name().to_owned(), data.clone());
+        Ok(Some(data))
+    }
+}
+
+impl<'data> StorageSource<'data> for Records<'data> {
+    fn resolve(&mut self, _: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>> {
+        let mut out = Vec::with_capacity(roots.len());
+        for root in roots {
+            let name = format!("data/{}", root.key);
+            let data = self.read(&name)?.ok_or_else(|| Error::MissingRecord {
+                name: format!("{}/{name}", self.root),
+            })?;
+            if data.len() as u64 != root.nbytes {
+                return Err(Error::InvalidStorage {
+                    key: root.key.to_string(),
+                    reason: format!("its record has {} bytes, the pickle says {}", data.len(), root.nbytes),
+                });
+            }
+            out.push(data);
+        }
+        Ok(out)
+    }
+
+    fn warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }

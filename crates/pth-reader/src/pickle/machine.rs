@@ -1,81 +1,92 @@
-//! The pickle virtual machine: executes opcodes symbolically into a [`Tree`].
+//! The pickle virtual machine: runs opcodes into a [`Tree`].
 //!
-//! Nothing is ever imported or called. `GLOBAL` yields a name, `REDUCE`/`NEWOBJ`/`BUILD`
-//! record what Python would have done as inert [`ObjectNode`]s, and persistent ids are kept
-//! for the layer above to resolve. All work is bounded by [`Limits`].
+//! Nothing is ever imported or called. Data opcodes build values as Python would (dict keys
+//! merge as Python compares them, `APPEND` only extends lists, `SETITEM` only fills dicts);
+//! globals, calls, `BUILD` and persistent ids are handed to a [`Handler`] at the moment the
+//! opcode runs. In lenient mode, calls the handler does not claim are kept as inert
+//! [`ObjectNode`]s that take items and state as data. All work is bounded by [`Limits`].
 
 use std::collections::HashMap;
 
+use super::call::{Call, Failure, Handler, Outcome};
+use super::keys::{self, KeyId};
 use super::opcode::Opcode;
-use super::text::{self, ParsedInt};
-use super::tree::{Construction, DictNode, GlobalNode, Node, ObjectNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID};
+use super::text::{self, LeInt, ParsedInt};
+use super::tree::{
+    Construction, DictClass, DictNode, GlobalNode, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
+};
 use crate::cursor::Cursor;
-use crate::{Error, Limits, Result};
+use crate::{Error, Limits, Result, SharedBytes};
 
-/// Decides which globals a pickle may name. `None` (lenient) accepts every name.
-pub(crate) type GlobalFilter<'a> = Option<&'a dyn Fn(&str, &str) -> bool>;
-
-/// What the machine needs besides the bytes.
+/// What the machine needs besides the bytes and the handler.
 pub(crate) struct Config<'a> {
     /// Name of the record holding the pickle, for error messages.
     pub(crate) record: &'a str,
     pub(crate) limits: &'a Limits,
-    pub(crate) filter: GlobalFilter<'a>,
+    /// Whether inert objects (calls no handler claimed) take `APPEND`, `SETITEM` and `BUILD`.
+    pub(crate) lenient: bool,
+    /// Whether text with lone surrogates (which Rust strings cannot hold) is kept, shown with
+    /// U+FFFD; otherwise it is refused, so that no value is read differently than written.
+    pub(crate) lossy_text: bool,
 }
 
 /// A decoded pickle plus how many input bytes it occupied (pickles are concatenated in legacy
 /// files, so the next one starts there).
-pub(crate) struct Unpickled {
-    pub(crate) tree: Tree,
+pub(crate) struct Unpickled<'data> {
+    pub(crate) tree: Tree<'data>,
     pub(crate) consumed: usize,
     pub(crate) protocol: u8,
 }
 
-/// Runs one pickle from the start of `bytes` to its `STOP`.
-pub(crate) fn unpickle(bytes: &[u8], config: &Config<'_>) -> Result<Unpickled> {
+/// Runs one pickle from the start of `source` to its `STOP`.
+pub(crate) fn unpickle<'data>(
+    source: SharedBytes<'data>,
+    config: &Config<'_>,
+    handler: &mut dyn Handler<'data>,
+) -> Result<Unpickled<'data>> {
     // A pickle may not span more than `max_pickle_bytes`; running out of the bounded input is
     // then reported as that limit rather than as truncation.
     let max = usize::try_from(config.limits.max_pickle_bytes).unwrap_or(usize::MAX);
-    let bounded = bytes.get(..max).unwrap_or(bytes);
+    let all = source.clone();
+    let bounded = all.as_slice().get(..max).unwrap_or(all.as_slice());
     let mut machine = Machine {
         input: Cursor::new(bounded),
-        cut_by_limit: bounded.len() < bytes.len(),
-        tree: Tree::with_constants(),
+        cut_by_limit: bounded.len() < all.len(),
+        tree: Tree::new(source, config.limits),
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
         config,
+        handler,
         op_offset: 0,
-        budget: 0,
         protocol: 0,
     };
     let root = machine.run()?;
     machine.tree.root = root;
     Ok(Unpickled {
-        tree: machine.tree,
         consumed: machine.input.position(),
         protocol: machine.protocol,
+        tree: machine.tree,
     })
 }
 
-struct Machine<'a, 'c> {
+struct Machine<'a, 'c, 'data> {
     input: Cursor<'a>,
     /// Whether `input` was shortened to `max_pickle_bytes`.
     cut_by_limit: bool,
-    tree: Tree,
+    tree: Tree<'data>,
     stack: Vec<ValueId>,
     /// Stack heights at each `MARK`.
     marks: Vec<usize>,
     memo: HashMap<u64, ValueId>,
     config: &'c Config<'c>,
+    handler: &'c mut dyn Handler<'data>,
     /// Offset of the opcode being executed.
     op_offset: usize,
-    /// Values created plus container slots filled: what `max_values` bounds.
-    budget: u64,
     protocol: u8,
 }
 
-impl<'a> Machine<'a, '_> {
+impl<'a> Machine<'a, '_, '_> {
     fn run(&mut self) -> Result<ValueId> {
         let max_ops = self.config.limits.max_opcodes;
         for _ in 0..max_ops {
@@ -148,14 +159,12 @@ impl<'a> Machine<'a, '_> {
             }
             LONG1 => {
                 let n = self.u8()?;
-                let bytes = self.take(u64::from(n))?;
-                self.push_int(text::int_from_le_bytes(bytes))?;
+                self.push_long(u64::from(n))?;
             }
             LONG4 => {
                 let n = self.read(|c| c.i32_le())?;
                 let n = u64::try_from(n).map_err(|_| self.error("LONG4 with a negative length"))?;
-                let bytes = self.take(n)?;
-                self.push_int(text::int_from_le_bytes(bytes))?;
+                self.push_long(n)?;
             }
             INT => {
                 let line = self.line()?;
@@ -202,7 +211,10 @@ impl<'a> Machine<'a, '_> {
             UNICODE => {
                 let line = self.line()?;
                 let s = text::parse_raw_unicode_escape(line).ok_or_else(|| self.error("bad UNICODE literal"))?;
-                self.push(Node::Str(s.into()))?;
+                self.check_exact_text(&s)?;
+                let span = self.own(s)?;
+                let id = self.tree.push_str(span).map_err(|e| self.locate(e))?;
+                self.push_id(id)?;
             }
             SHORT_BINSTRING => {
                 let n = self.u8()?;
@@ -216,27 +228,31 @@ impl<'a> Machine<'a, '_> {
             STRING => {
                 let line = self.line()?;
                 let bytes = text::parse_quoted(line).ok_or_else(|| self.error("bad STRING literal"))?;
-                self.push(py2_string(&bytes))?;
+                if std::str::from_utf8(&bytes).is_err() {
+                    return Err(self.error(PY2_STRING_NOT_UTF8));
+                }
+                let span = self.own(bytes)?;
+                self.push(Node::Str(span))?;
             }
             SHORT_BINBYTES => {
                 let n = self.u8()?;
-                let b = self.take(u64::from(n))?;
-                self.push(Node::Bytes(b.into()))?;
+                let span = self.take_span(u64::from(n))?;
+                self.push(Node::Bytes(span))?;
             }
             BINBYTES => {
                 let n = self.read(|c| c.u32_le())?;
-                let b = self.take(u64::from(n))?;
-                self.push(Node::Bytes(b.into()))?;
+                let span = self.take_span(u64::from(n))?;
+                self.push(Node::Bytes(span))?;
             }
             BINBYTES8 => {
                 let n = self.u64()?;
-                let b = self.take(n)?;
-                self.push(Node::Bytes(b.into()))?;
+                let span = self.take_span(n)?;
+                self.push(Node::Bytes(span))?;
             }
             BYTEARRAY8 => {
                 let n = self.u64()?;
-                let b = self.take(n)?;
-                self.push(Node::ByteArray(b.into()))?;
+                let span = self.take_span(n)?;
+                self.push(Node::ByteArray(span))?;
             }
 
             EMPTY_TUPLE => self.push(Node::Tuple(Box::new([])))?,
@@ -261,48 +277,41 @@ impl<'a> Machine<'a, '_> {
             APPEND => {
                 let item = self.pop()?;
                 let target = self.top()?;
-                self.extend(target, vec![item])?;
+                self.extend(target, vec![item], "append to")?;
             }
             APPENDS => {
                 let items = self.pop_mark()?;
                 let target = self.top()?;
-                self.extend(target, items)?;
+                self.extend(target, items, "extend")?;
             }
             EMPTY_DICT => self.push(Node::Dict(Box::default()))?,
             DICT => {
                 let items = self.pop_mark()?;
-                let pairs = self.pairs(items)?;
-                self.push(Node::Dict(Box::new(DictNode {
-                    items: pairs,
-                    ..Default::default()
-                })))?;
+                let dict = self.push_new(Node::Dict(Box::default()))?;
+                self.set_items(dict, &items, "DICT")?;
+                self.push_id(dict)?;
             }
             SETITEM => {
                 let value = self.pop()?;
                 let key = self.pop()?;
                 let target = self.top()?;
-                self.set_items(target, vec![(key, value)])?;
+                self.set_items(target, &[key, value], "SETITEM")?;
             }
             SETITEMS => {
                 let items = self.pop_mark()?;
-                let pairs = self.pairs(items)?;
                 let target = self.top()?;
-                self.set_items(target, pairs)?;
+                self.set_items(target, &items, "SETITEMS")?;
             }
-            EMPTY_SET => self.push(Node::Set(Vec::new()))?,
+            EMPTY_SET => self.push(Node::Set(Box::default()))?,
             ADDITEMS => {
                 let items = self.pop_mark()?;
                 let target = self.top()?;
-                self.charge(items.len() as u64)?;
-                match self.tree.node_mut(target) {
-                    Some(Node::Set(set)) => set.extend(items),
-                    Some(Node::Object(obj)) => obj.items.extend(items),
-                    _ => return Err(self.error("ADDITEMS to something that is not a set")),
-                }
+                self.add_items(target, &items)?;
             }
             FROZENSET => {
                 let items = self.pop_mark()?;
-                self.push(Node::FrozenSet(items.into()))?;
+                let set = self.unique(&items)?;
+                self.push(Node::FrozenSet(set.into()))?;
             }
 
             GLOBAL => {
@@ -315,8 +324,8 @@ impl<'a> Machine<'a, '_> {
             STACK_GLOBAL => {
                 let name = self.pop()?;
                 let module = self.pop()?;
-                let (Some(module), Some(name)) = (self.tree.as_str(module), self.tree.as_str(name)) else {
-                    return Err(self.error("STACK_GLOBAL needs two strings"));
+                let (Some(module), Some(name)) = (self.tree.text(module), self.tree.text(name)) else {
+                    return Err(self.error("STACK_GLOBAL requires str"));
                 };
                 let (module, name) = (module.to_owned(), name.to_owned());
                 let id = self.global(&module, &name)?;
@@ -330,53 +339,48 @@ impl<'a> Machine<'a, '_> {
                 let args = self.pop_mark()?;
                 let class = self.global(&module, &name)?;
                 let args = self.push_new(Node::Tuple(args.into()))?;
-                self.push_object(class, args, None, Construction::Instantiate)?;
+                self.call(class, args, None, Construction::Instantiate)?;
             }
             OBJ => {
                 let mut items = self.pop_mark()?.into_iter();
                 let class = items.next().ok_or_else(|| self.error("OBJ without a class"))?;
                 let args = self.push_new(Node::Tuple(items.collect()))?;
-                self.check_callable(class)?;
-                self.push_object(class, args, None, Construction::Instantiate)?;
+                self.call(class, args, None, Construction::Instantiate)?;
             }
             REDUCE => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
-                self.check_callable(callable)?;
-                self.push_object(callable, args, None, Construction::Reduce)?;
+                self.call(callable, args, None, Construction::Reduce)?;
             }
             NEWOBJ => {
                 let args = self.pop()?;
                 let class = self.pop()?;
-                self.check_callable(class)?;
-                self.push_object(class, args, None, Construction::NewObj)?;
+                self.call(class, args, None, Construction::NewObj)?;
             }
             NEWOBJ_EX => {
                 let kwargs = self.pop()?;
                 let args = self.pop()?;
                 let class = self.pop()?;
-                self.check_callable(class)?;
-                self.push_object(class, args, Some(kwargs), Construction::NewObj)?;
+                self.call(class, args, Some(kwargs), Construction::NewObj)?;
             }
             BUILD => {
                 let state = self.pop()?;
                 let target = self.top()?;
-                match self.tree.node_mut(target) {
-                    Some(Node::Object(obj)) => obj.state = Some(state),
-                    Some(Node::Dict(dict)) => dict.state = Some(state),
-                    _ => return Err(self.error("BUILD on a value that has no state")),
-                }
+                self.build(target, state)?;
             }
 
             PERSID => {
                 let line = self.line()?;
-                let pid = self.utf8(line)?;
-                let pid = self.push_new(Node::Str(pid))?;
-                self.push(Node::PersistentId(pid))?;
+                if !text::is_surrogatepass_utf8(line) {
+                    return Err(self.error("persistent IDs in protocol 0 must be ASCII strings"));
+                }
+                let span = self.own(line.to_vec())?;
+                let pid = self.tree.push_str(span).map_err(|e| self.locate(e))?;
+                self.persistent_load(pid)?;
             }
             BINPERSID => {
                 let pid = self.pop()?;
-                self.push(Node::PersistentId(pid))?;
+                self.persistent_load(pid)?;
             }
 
             GET => {
@@ -446,9 +450,28 @@ impl<'a> Machine<'a, '_> {
 
     fn limit(&self, limit: &'static str, max: u64) -> Error {
         Error::LimitExceeded {
-            context: format!("{} at byte {}", self.config.record, self.op_offset),
+            context: self.here(),
             limit,
             max,
+        }
+    }
+
+    fn here(&self) -> String {
+        format!("{} at byte {}", self.config.record, self.op_offset)
+    }
+
+    /// Says where a limit was exceeded (the tree does not know).
+    fn locate(&self, error: Error) -> Error {
+        match error {
+            Error::LimitExceeded { limit, max, .. } => self.limit(limit, max),
+            other => other,
+        }
+    }
+
+    fn failure(&self, failure: Failure) -> Error {
+        match failure {
+            Failure::Python(reason) => self.error(reason),
+            Failure::Error(error) => self.locate(error),
         }
     }
 
@@ -474,32 +497,37 @@ impl<'a> Machine<'a, '_> {
             .ok_or_else(|| self.eof(format!("length {n} exceeds the {remaining} bytes left")))
     }
 
-    fn utf8(&self, bytes: &[u8]) -> Result<Box<str>> {
-        text::utf8_surrogatepass(bytes).ok_or_else(|| self.error("text is not valid UTF-8"))
+    /// `n` bytes of input as a span of the source: kept where they are, not copied.
+    fn take_span(&mut self, n: u64) -> Result<super::tree::Span> {
+        let start = self.input.position();
+        let bytes = self.take(n)?;
+        Ok(self.tree.source_span(start, bytes.len()))
+    }
+
+    fn utf8(&self, bytes: &[u8]) -> Result<String> {
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| self.error("text is not valid UTF-8"))
     }
 
     fn line(&mut self) -> Result<&'a [u8]> {
         self.input.line().ok_or_else(|| self.eof("unterminated text argument"))
     }
 
+    fn own(&mut self, bytes: Vec<u8>) -> Result<super::tree::Span> {
+        self.tree.own(bytes).map_err(|e| self.locate(e))
+    }
+
     // ---- values ---------------------------------------------------------------------------
 
     /// Counts `n` units of `max_values`.
     fn charge(&mut self, n: u64) -> Result<()> {
-        self.budget = self.budget.saturating_add(n);
-        let max = self.config.limits.max_values;
-        if self.budget > max {
-            return Err(self.limit("max_values", max));
-        }
-        Ok(())
+        self.tree.charge(n).map_err(|e| self.locate(e))
     }
 
     /// Adds a node to the arena without pushing it on the stack.
     fn push_new(&mut self, node: Node) -> Result<ValueId> {
-        self.charge(1)?;
-        self.tree
-            .push(node)
-            .ok_or_else(|| self.limit("max_values", u64::from(u32::MAX)))
+        self.tree.push(node).map_err(|e| self.locate(e))
     }
 
     fn push(&mut self, node: Node) -> Result<()> {
@@ -523,54 +551,66 @@ impl<'a> Machine<'a, '_> {
     fn push_int(&mut self, v: ParsedInt) -> Result<()> {
         match v {
             ParsedInt::Small(i) => self.push(Node::Int(i)),
-            ParsedInt::Big(bytes) => self.push(Node::BigInt(bytes.into())),
+            ParsedInt::Big(bytes) => {
+                let span = self.own(bytes)?;
+                self.push(Node::BigInt(span))
+            }
+        }
+    }
+
+    /// A `LONG1`/`LONG4` integer; big ones stay in the pickle's bytes.
+    fn push_long(&mut self, n: u64) -> Result<()> {
+        let span = self.take_span(n)?;
+        match text::int_from_le_bytes(self.tree.bytes_of(span)) {
+            LeInt::Small(i) => self.push(Node::Int(i)),
+            LeInt::Big(len) => {
+                let start = self.input.position() - span.len();
+                let span = self.tree.source_span(start, len);
+                self.push(Node::BigInt(span))
+            }
         }
     }
 
     fn push_text(&mut self, n: u64) -> Result<()> {
-        let bytes = self.take(n)?;
-        let s = self.utf8(bytes)?;
-        self.push(Node::Str(s))
+        let span = self.take_span(n)?;
+        if !text::is_surrogatepass_utf8(self.tree.bytes_of(span)) {
+            return Err(self.error("text is not valid UTF-8"));
+        }
+        self.check_exact_text(self.tree.bytes_of(span))?;
+        let id = self.tree.push_str(span).map_err(|e| self.locate(e))?;
+        self.push_id(id)
     }
 
+    /// Refuses text holding a lone surrogate unless lossy text is allowed.
+    fn check_exact_text(&self, bytes: &[u8]) -> Result<()> {
+        if !self.config.lossy_text && std::str::from_utf8(bytes).is_err() {
+            return Err(self.error(
+                "a string holds a lone surrogate (U+D800..U+DFFF), which this reader cannot represent exactly",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Python 2 `str` payloads (`BINSTRING`, `SHORT_BINSTRING`), decoded as torch.load decodes
+    /// them (`encoding="utf-8"`, strict).
     fn push_py2_string(&mut self, n: u64) -> Result<()> {
-        let bytes = self.take(n)?;
-        let node = py2_string(bytes);
-        self.push(node)
+        let span = self.take_span(n)?;
+        if std::str::from_utf8(self.tree.bytes_of(span)).is_err() {
+            return Err(self.error(PY2_STRING_NOT_UTF8));
+        }
+        self.push(Node::Str(span))
     }
 
-    fn push_object(
-        &mut self,
-        callable: ValueId,
-        args: ValueId,
-        kwargs: Option<ValueId>,
-        construction: Construction,
-    ) -> Result<()> {
-        let object = ObjectNode {
-            callable,
-            args,
-            kwargs,
-            construction,
-            state: None,
-            items: Vec::new(),
-            dict_items: Vec::new(),
-            offset: self.op_offset as u64,
-        };
-        self.push(Node::Object(Box::new(object)))
-    }
-
-    /// A global reference, after Python 2 → 3 renames and the filter.
+    /// A global reference, after Python 2 → 3 renames and the handler's verdict.
     fn global(&mut self, module: &str, name: &str) -> Result<ValueId> {
         let (module, name) = super::names::python3_name(module, name);
-        if let Some(allowed) = self.config.filter {
-            if !allowed(module, name) {
-                return Err(Error::GlobalRefused {
-                    record: self.config.record.to_owned(),
-                    offset: self.op_offset as u64,
-                    module: module.to_owned(),
-                    name: name.to_owned(),
-                });
-            }
+        if !self.handler.allows_global(module, name) {
+            return Err(Error::GlobalRefused {
+                record: self.config.record.to_owned(),
+                offset: self.op_offset as u64,
+                module: module.to_owned(),
+                name: name.to_owned(),
+            });
         }
         self.push_new(Node::Global(Box::new(GlobalNode {
             module: module.into(),
@@ -578,45 +618,158 @@ impl<'a> Machine<'a, '_> {
         })))
     }
 
-    /// In strict mode only allowlisted globals may be called, as in torch's weights_only
-    /// unpickler; calling the result of another call is refused.
-    fn check_callable(&self, callable: ValueId) -> Result<()> {
-        if self.config.filter.is_some() && self.tree.global(callable).is_none() {
-            return Err(self.error("only allowlisted globals may be called in strict mode"));
+    /// Evaluates a call through the handler, or keeps it inert; pushes the result.
+    fn call(
+        &mut self,
+        callable: ValueId,
+        args: ValueId,
+        kwargs: Option<ValueId>,
+        construction: Construction,
+    ) -> Result<()> {
+        let call = Call {
+            callable,
+            args,
+            kwargs,
+            construction,
+            offset: self.op_offset as u64,
+        };
+        let outcome = self.handler.call(&mut self.tree, &call).map_err(|f| self.failure(f))?;
+        let result = match outcome {
+            Outcome::Value(id) => id,
+            Outcome::Inert => self.push_new(Node::Object(Box::new(ObjectNode {
+                callable,
+                args,
+                kwargs,
+                construction,
+                state: None,
+                items: Vec::new(),
+                dict_items: Vec::new(),
+            })))?,
+        };
+        self.push_id(result)
+    }
+
+    fn build(&mut self, target: ValueId, state: ValueId) -> Result<()> {
+        let outcome = self
+            .handler
+            .build(&mut self.tree, target, state, self.op_offset as u64)
+            .map_err(|f| self.failure(f))?;
+        if outcome == Outcome::Inert {
+            match self.tree.node_mut(target) {
+                Some(Node::Object(obj)) if self.config.lenient => obj.state = Some(state),
+                _ => {
+                    let kind = self.tree.type_name(target);
+                    return Err(self.error(format!(
+                        "Can only build Tensor, Parameter, OrderedDict or allowlisted types, but got {kind}"
+                    )));
+                }
+            }
         }
         Ok(())
     }
 
-    fn extend(&mut self, target: ValueId, items: Vec<ValueId>) -> Result<()> {
+    fn persistent_load(&mut self, pid: ValueId) -> Result<()> {
+        let id = self
+            .handler
+            .persistent_load(&mut self.tree, pid, self.op_offset as u64)
+            .map_err(|f| self.failure(f))?;
+        self.push_id(id)
+    }
+
+    /// `APPEND`/`APPENDS`: lists only, as torch's loader demands (and inert objects in lenient
+    /// mode, whose class Python would have asked to `append`).
+    fn extend(&mut self, target: ValueId, items: Vec<ValueId>, verb: &str) -> Result<()> {
         self.charge(items.len() as u64)?;
+        let lenient = self.config.lenient;
         match self.tree.node_mut(target) {
             Some(Node::List(list)) => list.extend(items),
-            Some(Node::Object(obj)) => obj.items.extend(items),
-            _ => return Err(self.error("APPEND to something that is not a list")),
+            Some(Node::Object(obj)) if lenient => obj.items.extend(items),
+            _ => {
+                let kind = self.tree.type_name(target);
+                return Err(self.error(format!("Can only {verb} lists, but got {kind}")));
+            }
         }
         Ok(())
     }
 
-    fn set_items(&mut self, target: ValueId, pairs: Vec<(ValueId, ValueId)>) -> Result<()> {
-        self.charge(pairs.len() as u64)?;
-        match self.tree.node_mut(target) {
-            Some(Node::Dict(dict)) => dict.items.extend(pairs),
-            Some(Node::Object(obj)) => obj.dict_items.extend(pairs),
-            _ => return Err(self.error("SETITEM on something that is not a dict")),
+    /// `SETITEM`/`SETITEMS`/`DICT`: `dict`, `OrderedDict` and `Counter` only, as torch's loader
+    /// demands (and inert objects in lenient mode); keys merge as Python's dict merges them.
+    fn set_items(&mut self, target: ValueId, items: &[ValueId], op: &str) -> Result<()> {
+        match self.tree.node(target) {
+            Node::Dict(d) if d.class.takes_items() => {}
+            Node::Object(_) if self.config.lenient => {
+                if items.len() % 2 != 0 {
+                    return Err(self.error("odd number of items for SETITEMS"));
+                }
+                self.charge(items.len() as u64 / 2)?;
+                let pairs = items.chunks_exact(2).filter_map(|kv| match kv {
+                    &[k, v] => Some((k, v)),
+                    _ => None,
+                });
+                if let Some(Node::Object(obj)) = self.tree.node_mut(target) {
+                    obj.dict_items.extend(pairs);
+                }
+                return Ok(());
+            }
+            _ => {
+                let kind = self.tree.type_name(target);
+                return Err(self.error(format!(
+                    "Can only {op} for dict, collections.OrderedDict, collections.Counter, but got {kind}"
+                )));
+            }
+        }
+        for pair in items.chunks(2) {
+            let &[key, value] = pair else {
+                return Err(self.error("odd number of items for SETITEMS"));
+            };
+            self.charge(1)?;
+            let key_id = self.key(key)?;
+            if let Some(Node::Dict(dict)) = self.tree.node_mut(target) {
+                dict_insert(dict, key_id, key, value);
+            }
         }
         Ok(())
     }
 
-    fn pairs(&self, items: Vec<ValueId>) -> Result<Vec<(ValueId, ValueId)>> {
-        if items.len() % 2 != 0 {
-            return Err(self.error("odd number of items for a dict"));
+    /// `ADDITEMS`: sets only (and inert objects in lenient mode).
+    fn add_items(&mut self, target: ValueId, items: &[ValueId]) -> Result<()> {
+        match self.tree.node(target) {
+            Node::Set(_) => {}
+            Node::Object(_) if self.config.lenient => {
+                self.charge(items.len() as u64)?;
+                if let Some(Node::Object(obj)) = self.tree.node_mut(target) {
+                    obj.items.extend_from_slice(items);
+                }
+                return Ok(());
+            }
+            _ => {
+                let kind = self.tree.type_name(target);
+                return Err(self.error(format!("'{kind}' object has no attribute 'add'")));
+            }
         }
-        let mut it = items.into_iter();
-        let mut pairs = Vec::with_capacity(it.len() / 2);
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            pairs.push((k, v));
+        for &item in items {
+            self.charge(1)?;
+            let key_id = self.key(item)?;
+            if let Some(Node::Set(set)) = self.tree.node_mut(target) {
+                set_insert(set, key_id, item);
+            }
         }
-        Ok(pairs)
+        Ok(())
+    }
+
+    /// The distinct elements of `items`, first occurrences kept (a frozenset's elements).
+    fn unique(&mut self, items: &[ValueId]) -> Result<Vec<ValueId>> {
+        let mut set = SetNode::default();
+        for &item in items {
+            self.charge(1)?;
+            let key_id = self.key(item)?;
+            set_insert(&mut set, key_id, item);
+        }
+        Ok(set.items)
+    }
+
+    fn key(&mut self, key: ValueId) -> Result<KeyId> {
+        keys::key_of(&mut self.tree, key).map_err(|u| self.error(format!("unhashable type: '{}'", u.0)))
     }
 
     // ---- stack ----------------------------------------------------------------------------
@@ -680,11 +833,42 @@ impl<'a> Machine<'a, '_> {
     }
 }
 
-/// Python 2 `str` payloads (`STRING`, `BINSTRING`, `SHORT_BINSTRING`), decoded as torch.load
-/// does (`encoding="utf-8"`); bytes that are not UTF-8 stay bytes.
-fn py2_string(bytes: &[u8]) -> Node {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Node::Str(s.into()),
-        Err(_) => Node::Bytes(bytes.into()),
+const PY2_STRING_NOT_UTF8: &str = "a Python 2 string is not UTF-8 (torch.load decodes them with encoding='utf-8')";
+
+/// `dict[key] = value`: a new key goes last; an equal key keeps its place and its first key
+/// object and takes the new value.
+pub(crate) fn dict_insert(dict: &mut DictNode, key_id: KeyId, key: ValueId, value: ValueId) {
+    match dict.index.get(&key_id).and_then(|&at| dict.items.get_mut(at)) {
+        Some(slot) => slot.1 = value,
+        None => {
+            dict.index.insert(key_id, dict.items.len());
+            dict.items.push((key, value));
+        }
     }
+}
+
+/// `set.add(item)`: a new element goes last; an equal one is already there.
+pub(crate) fn set_insert(set: &mut SetNode, key_id: KeyId, item: ValueId) {
+    if !set.index.contains_key(&key_id) {
+        set.index.insert(key_id, set.items.len());
+        set.items.push(item);
+    }
+}
+
+/// A new dict of class `class` holding `items` (key, value) pairs, merged as Python merges them.
+pub(crate) fn new_dict(
+    tree: &mut Tree<'_>,
+    class: DictClass,
+    items: &[(ValueId, ValueId)],
+) -> std::result::Result<ValueId, Failure> {
+    let mut dict = DictNode {
+        class,
+        ..DictNode::default()
+    };
+    for &(key, value) in items {
+        tree.charge(1)?;
+        let key_id = keys::key_of(tree, key).map_err(|u| Failure::Python(format!("unhashable type: '{}'", u.0)))?;
+        dict_insert(&mut dict, key_id, key, value);
+    }
+    Ok(tree.push(Node::Dict(Box::new(dict)))?)
 }

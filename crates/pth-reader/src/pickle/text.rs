@@ -59,36 +59,48 @@ pub(crate) fn parse_int(text: &[u8]) -> Option<ParsedInt> {
 }
 
 /// Removes high bytes that only repeat the sign.
-fn trim_twos_complement(bytes: &mut Vec<u8>) {
-    while bytes.len() > 1 {
-        let [.., next, last] = bytes[..] else { break };
+pub(crate) fn trim_twos_complement(bytes: &mut Vec<u8>) {
+    let len = trimmed_len(bytes);
+    bytes.truncate(len);
+}
+
+/// The length of `bytes` without the high bytes that only repeat the sign.
+pub(crate) fn trimmed_len(bytes: &[u8]) -> usize {
+    let mut len = bytes.len();
+    while len > 1 {
+        let (Some(&next), Some(&last)) = (bytes.get(len - 2), bytes.get(len - 1)) else {
+            break;
+        };
         let redundant = (last == 0 && next < 0x80) || (last == 0xff && next >= 0x80);
         if !redundant {
             break;
         }
-        bytes.pop();
+        len -= 1;
     }
+    len
 }
 
-/// Decodes `LONG1`/`LONG4` payloads: `i64` when it fits, otherwise the bytes as they are.
-pub(crate) fn int_from_le_bytes(bytes: &[u8]) -> ParsedInt {
-    if bytes.is_empty() {
-        return ParsedInt::Small(0);
+/// A `LONG1`/`LONG4` payload: an `i64` when it fits, otherwise how many of its bytes remain
+/// once redundant sign bytes are trimmed (the payload itself is kept where it is).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LeInt {
+    Small(i64),
+    Big(usize),
+}
+
+/// Decodes a `LONG1`/`LONG4` payload.
+pub(crate) fn int_from_le_bytes(bytes: &[u8]) -> LeInt {
+    let len = trimmed_len(bytes);
+    let bytes = bytes.get(..len).unwrap_or_default();
+    if bytes.len() > 8 {
+        return LeInt::Big(len);
     }
-    if bytes.len() <= 8 {
-        let negative = bytes.last().is_some_and(|&b| b >= 0x80);
-        let mut buf = [if negative { 0xff } else { 0 }; 8];
-        for (dst, src) in buf.iter_mut().zip(bytes) {
-            *dst = *src;
-        }
-        return ParsedInt::Small(i64::from_le_bytes(buf));
+    let negative = bytes.last().is_some_and(|&b| b >= 0x80);
+    let mut buf = [if negative { 0xff } else { 0 }; 8];
+    for (dst, src) in buf.iter_mut().zip(bytes) {
+        *dst = *src;
     }
-    let mut v = bytes.to_vec();
-    trim_twos_complement(&mut v);
-    if v.len() <= 8 {
-        return int_from_le_bytes(&v);
-    }
-    ParsedInt::Big(v)
+    LeInt::Small(i64::from_le_bytes(buf))
 }
 
 /// The value of a little-endian two's complement integer as `i128`, if it fits.
@@ -104,8 +116,20 @@ pub(crate) fn big_to_i128(bytes: &[u8]) -> Option<i128> {
     Some(i128::from_le_bytes(buf))
 }
 
-/// Decimal text of a little-endian two's complement integer (quadratic: callers bound size).
-pub(crate) fn big_to_decimal(bytes: &[u8]) -> String {
+/// The most bytes of an integer converted to decimal: integers up to [`MAX_DECIMAL_DIGITS`]
+/// digits fit (the conversion is quadratic; CPython refuses `str()` beyond that many digits).
+pub(crate) const MAX_DECIMAL_BYTES: usize = MAX_DECIMAL_DIGITS * 1000 / 2408 + 1;
+
+/// Decimal text of a little-endian two's complement integer, or `None` beyond
+/// [`MAX_DECIMAL_BYTES`] (as CPython's `str(int)` refuses more than 4300 digits).
+pub(crate) fn big_to_decimal(bytes: &[u8]) -> Option<String> {
+    if bytes.len() > MAX_DECIMAL_BYTES {
+        return None;
+    }
+    Some(big_to_decimal_unbounded(bytes))
+}
+
+fn big_to_decimal_unbounded(bytes: &[u8]) -> String {
     let negative = bytes.last().is_some_and(|&b| b >= 0x80);
     let mut magnitude: Vec<u8> = bytes.to_vec();
     if negative {
@@ -141,6 +165,85 @@ pub(crate) fn big_to_decimal(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A little-endian two's complement integer as the nearest `f64` (ties to even, as Python's
+/// `float(int)`), or `None` when it is too large for a float.
+pub(crate) fn big_to_f64(bytes: &[u8]) -> Option<f64> {
+    let negative = bytes.last().is_some_and(|&b| b >= 0x80);
+    let mut magnitude = bytes.to_vec();
+    if negative {
+        let mut carry = true;
+        for b in magnitude.iter_mut() {
+            let (v, c) = (!*b).overflowing_add(u8::from(carry));
+            *b = v;
+            carry = c;
+        }
+    }
+    while magnitude.last() == Some(&0) {
+        magnitude.pop();
+    }
+    let bits = match magnitude.last() {
+        None => return Some(0.0),
+        Some(&top) => magnitude.len() * 8 - top.leading_zeros() as usize,
+    };
+    // The top 64 bits, with every lower bit folded into the lowest one (a "sticky" bit) so that
+    // the conversion of the 64 bits to f64 rounds as the whole number would.
+    let shift = bits.saturating_sub(64);
+    let bit = |i: usize| magnitude.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1);
+    let mut top: u64 = 0;
+    for i in (shift..bits).rev() {
+        top = (top << 1) | u64::from(bit(i));
+    }
+    if (0..shift).any(bit) {
+        top |= 1;
+    }
+    let value = (top as f64) * 2f64.powi(i32::try_from(shift).ok()?);
+    if value.is_infinite() {
+        return None;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// Parses a string as Python's `complex()` does: `"1+2j"`, `"-3.5J"`, `"(1-j)"`, `"inf"`.
+pub(crate) fn parse_complex(text: &str) -> Option<(f64, f64)> {
+    let mut s = text.trim();
+    if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        s = inner.trim();
+    }
+    let float = |t: &str| -> Option<f64> {
+        let lower = t.to_ascii_lowercase();
+        let body = lower.trim_start_matches(['+', '-']);
+        let word = matches!(body, "inf" | "infinity" | "nan");
+        if !word
+            && !body
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
+        {
+            return None;
+        }
+        t.parse::<f64>().ok()
+    };
+    let Some(body) = s.strip_suffix(['j', 'J']) else {
+        return Some((float(s)?, 0.0));
+    };
+    // The imaginary part starts at the last sign that is not an exponent's.
+    let split = body
+        .char_indices()
+        .rev()
+        .find(|&(i, c)| (c == '+' || c == '-') && i > 0 && !matches!(body.as_bytes().get(i - 1), Some(b'e' | b'E')))
+        .map(|(i, _)| i);
+    let (real, imag) = match split {
+        Some(i) => body.split_at(i),
+        None => ("", body),
+    };
+    let imag = match imag {
+        "" | "+" => 1.0,
+        "-" => -1.0,
+        other => float(other)?,
+    };
+    let real = if real.is_empty() { 0.0 } else { float(real)? };
+    Some((real, imag))
 }
 
 /// Decodes a protocol-0 `STRING` argument: a Python bytes literal in single or double quotes.
@@ -203,10 +306,11 @@ fn hex_digit(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Decodes protocol-0 `UNICODE` text (Python's raw-unicode-escape: `\uXXXX`, `\UXXXXXXXX`,
-/// every other byte is a Latin-1 character).
-pub(crate) fn parse_raw_unicode_escape(text: &[u8]) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
+/// Decodes protocol-0 `UNICODE` text (Python's raw-unicode-escape: `\\uXXXX`, `\\UXXXXXXXX`,
+/// every other byte is a Latin-1 character) into `surrogatepass` UTF-8, the form string nodes
+/// hold.
+pub(crate) fn parse_raw_unicode_escape(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while let Some(&b) = text.get(i) {
         let width = match (b, text.get(i + 1)) {
@@ -215,26 +319,55 @@ pub(crate) fn parse_raw_unicode_escape(text: &[u8]) -> Option<String> {
             _ => 0,
         };
         if width == 0 {
-            out.push(char::from(b));
+            push_code_point(&mut out, u32::from(b));
             i += 1;
             continue;
         }
         let digits = text.get(i + 2..i + 2 + width)?;
         let code = u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()?;
-        // Lone surrogates cannot be Rust chars; Python would keep them. Use U+FFFD.
-        out.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
+        if code > 0x10ffff {
+            return None;
+        }
+        push_code_point(&mut out, code);
         i += 2 + width;
     }
     Some(out)
 }
 
-/// UTF-8 text as Python decodes pickled strings (`'utf-8', 'surrogatepass'`): encoded lone
-/// surrogates (`ED A0..BF xx`), which Rust strings cannot hold, become U+FFFD; any other
-/// invalid sequence is an error, as in Python.
-pub(crate) fn utf8_surrogatepass(bytes: &[u8]) -> Option<Box<str>> {
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        return Some(s.into());
+/// Appends a code point as UTF-8, surrogates included (as Python's `surrogatepass` does).
+fn push_code_point(out: &mut Vec<u8>, code: u32) {
+    match char::from_u32(code) {
+        Some(c) => {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+        // A lone surrogate (U+D800..U+DFFF): its 3-byte encoding.
+        None => out.extend_from_slice(&[
+            0xe0 | (code >> 12) as u8,
+            0x80 | ((code >> 6) & 0x3f) as u8,
+            0x80 | (code & 0x3f) as u8,
+        ]),
     }
+}
+
+/// Whether `bytes` is text as Python decodes pickled strings (`'utf-8', 'surrogatepass'`):
+/// UTF-8 in which encoded lone surrogates (`ED A0..BF xx`) are allowed.
+pub(crate) fn is_surrogatepass_utf8(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(_) => return true,
+            Err(e) => match rest.get(e.valid_up_to()..) {
+                Some([0xed, 0xa0..=0xbf, 0x80..=0xbf, tail @ ..]) => rest = tail,
+                _ => return false,
+            },
+        }
+    }
+}
+
+/// The display form of `surrogatepass` text: each encoded lone surrogate becomes U+FFFD
+/// (Rust strings cannot hold surrogates).
+pub(crate) fn lossy_surrogates(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -245,18 +378,17 @@ pub(crate) fn utf8_surrogatepass(bytes: &[u8]) -> Option<Box<str>> {
             }
             Err(e) => {
                 let (valid, bad) = rest.split_at(e.valid_up_to());
-                out.push_str(std::str::from_utf8(valid).ok()?);
-                match bad {
-                    [0xed, 0xa0..=0xbf, 0x80..=0xbf, tail @ ..] => {
-                        out.push(char::REPLACEMENT_CHARACTER);
-                        rest = tail;
-                    }
-                    _ => return None,
-                }
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                let skip = match bad {
+                    [0xed, 0xa0..=0xbf, 0x80..=0xbf, ..] => 3,
+                    _ => e.error_len().unwrap_or(bad.len()),
+                };
+                rest = bad.get(skip..).unwrap_or_default();
             }
         }
     }
-    Some(out.into())
+    out
 }
 
 #[cfg(test)]
@@ -291,12 +423,40 @@ mod tests {
     #[test]
     fn big_ints_round_trip_through_decimal() {
         for v in [0i128, 1, -1, 255, -256, 1 << 64, -(1 << 64), i128::MAX, i128::MIN] {
-            assert_eq!(big_to_decimal(&python_int_bytes(v)), v.to_string());
+            assert_eq!(big_to_decimal(&python_int_bytes(v)), Some(v.to_string()));
             assert_eq!(big_to_i128(&python_int_bytes(v)), Some(v));
         }
-        assert_eq!(int_from_le_bytes(&[0xff]), ParsedInt::Small(-1));
-        assert_eq!(int_from_le_bytes(&[0x00, 0x80]), ParsedInt::Small(-32768));
-        assert_eq!(int_from_le_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), ParsedInt::Small(1));
+        assert_eq!(int_from_le_bytes(&[0xff]), LeInt::Small(-1));
+        assert_eq!(int_from_le_bytes(&[0x00, 0x80]), LeInt::Small(-32768));
+        assert_eq!(int_from_le_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0]), LeInt::Small(1));
+        assert_eq!(int_from_le_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]), LeInt::Big(9));
+        assert_eq!(big_to_decimal(&vec![1; MAX_DECIMAL_BYTES + 1]), None);
+    }
+
+    #[test]
+    fn big_integers_convert_to_the_nearest_float() {
+        for v in [
+            0i128,
+            1,
+            -1,
+            1 << 70,
+            -(1 << 70),
+            (1 << 64) + 1,
+            (1 << 53) + 1,
+            (1 << 100) + (1 << 47),
+        ] {
+            assert_eq!(big_to_f64(&python_int_bytes(v)), Some(v as f64), "{v}");
+        }
+        assert_eq!(
+            big_to_f64(&[0u8; 200].iter().chain(&[1]).copied().collect::<Vec<_>>()),
+            None
+        );
+        assert_eq!(parse_complex("1+2j"), Some((1.0, 2.0)));
+        assert_eq!(parse_complex(" (-1.5e3-j) "), Some((-1500.0, -1.0)));
+        assert_eq!(parse_complex("2J"), Some((0.0, 2.0)));
+        assert_eq!(parse_complex("3"), Some((3.0, 0.0)));
+        assert_eq!(parse_complex("1e-3+1e+2j"), Some((0.001, 100.0)));
+        assert_eq!(parse_complex("x"), None);
     }
 
     #[test]
@@ -304,9 +464,14 @@ mod tests {
         assert_eq!(parse_quoted(b"'a\\'b\\x41\\101\\n'"), Some(b"a'bAA\n".to_vec()));
         assert_eq!(parse_quoted(b"\"x\""), Some(b"x".to_vec()));
         assert_eq!(parse_quoted(b"'unterminated"), None);
-        assert_eq!(parse_raw_unicode_escape(b"caf\xe9 \\u20ac"), Some("café €".to_string()));
+        assert_eq!(
+            parse_raw_unicode_escape(b"caf\xe9 \\u20ac"),
+            Some("café €".as_bytes().to_vec())
+        );
+        assert_eq!(parse_raw_unicode_escape(b"\\ud800"), Some(vec![0xed, 0xa0, 0x80]));
         assert_eq!(parse_raw_unicode_escape(b"\\u12"), None);
-        assert_eq!(utf8_surrogatepass(b"a\xed\xa0\x80b").as_deref(), Some("a\u{fffd}b"));
-        assert_eq!(utf8_surrogatepass(b"\xff\xfe"), None);
+        assert!(is_surrogatepass_utf8(b"a\xed\xa0\x80b"));
+        assert_eq!(lossy_surrogates(b"a\xed\xa0\x80b"), "a\u{fffd}b");
+        assert!(!is_surrogatepass_utf8(b"\xff\xfe"));
     }
 }

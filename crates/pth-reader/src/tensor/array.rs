@@ -43,7 +43,7 @@ impl TensorView<'_> {
         let storage = self.data.as_ref().ok_or(Error::NoData {
             reason: "a meta tensor has no storage",
         })?;
-        if self.byte_order != NATIVE && self.dtype.swap_unit() > 1 {
+        if self.byte_order != NATIVE && self.swap_unit > 1 {
             return Err(refuse("the archive's byte order is not this machine's"));
         }
         if self.conj || self.neg {

@@ -87,6 +87,23 @@ complex! {
     bf16 => BComplex32;
 }
 
+impl DType {
+    /// Decodes one little-endian element of this dtype as `f64` (floats including float8,
+    /// integers, bool as 0/1, quantized integers as their representation); `None` for dtypes
+    /// that are not real numbers (complex, packed sub-byte and opaque bit types). The one
+    /// element decoder of this crate, for callers that hold raw element bytes (numpy arrays).
+    ///
+    /// ```
+    /// use pth_reader::DType;
+    /// assert_eq!(DType::Float16.decode_f64(&[0x00, 0x3c]), Some(1.0));
+    /// assert_eq!(DType::Int16.decode_f64(&(-3i16).to_le_bytes()), Some(-3.0));
+    /// assert_eq!(DType::Complex64.decode_f64(&[0; 8]), None);
+    /// ```
+    pub fn decode_f64(self, le_bytes: &[u8]) -> Option<f64> {
+        real_to_f64(self, le_bytes)
+    }
+}
+
 /// Decodes one little-endian element of a real dtype as `f64`, or `None` for dtypes that are
 /// not real numbers (complex, packed sub-byte and opaque bit types).
 pub(crate) fn real_to_f64(dtype: DType, bytes: &[u8]) -> Option<f64> {

@@ -63,6 +63,15 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The bytes of storage the tensor needs: none when it is empty, else one past the last
+    /// byte reached.
+    pub(crate) fn bytes_needed(&self) -> Option<usize> {
+        if self.numel == 0 {
+            return Some(0);
+        }
+        self.byte_end()
+    }
+
     /// One past the last byte reached: `(offset + Σ (size−1)·stride + 1) × element size`.
     fn byte_end(&self) -> Option<usize> {
         let mut last = self.offset;
@@ -85,27 +94,35 @@ impl Layout {
         true
     }
 
-    /// Calls `f` with the element index (into the storage) of every element in C order.
-    pub(crate) fn for_each_index(&self, mut f: impl FnMut(usize)) {
+    /// Calls `f(first, count)` for every run of elements that are adjacent in the storage, in C
+    /// order: `count` elements starting at storage element `first`. The innermost dimension
+    /// forms one run when its stride is 1; otherwise every element is a run of one. Stops at
+    /// the first error `f` returns.
+    pub(crate) fn try_for_each_run<E>(&self, mut f: impl FnMut(usize, usize) -> Result<(), E>) -> Result<(), E> {
         if self.numel == 0 {
-            return;
+            return Ok(());
         }
-        // Odometer over all dimensions; validation proved every index fits.
-        let rank = self.shape.len();
+        // The innermost dimension is walked as runs when it is dense.
+        let (outer_shape, outer_stride, run) = match (self.shape.split_last(), self.stride.split_last()) {
+            (Some((&last, shape)), Some((&1, stride))) => (shape, stride, last),
+            _ => (&self.shape[..], &self.stride[..], 1),
+        };
+        // Odometer over the outer dimensions; validation proved every index fits.
+        let rank = outer_shape.len();
         let mut counter = vec![0usize; rank];
         let mut index = self.offset;
         loop {
-            f(index);
+            f(index, run)?;
             let mut dim = rank;
             loop {
                 if dim == 0 {
-                    return;
+                    return Ok(());
                 }
                 dim -= 1;
                 let (Some(c), Some(&size), Some(&stride)) =
-                    (counter.get_mut(dim), self.shape.get(dim), self.stride.get(dim))
+                    (counter.get_mut(dim), outer_shape.get(dim), outer_stride.get(dim))
                 else {
-                    return;
+                    return Ok(());
                 };
                 *c += 1;
                 // Wrapping: a size-1 dimension may carry any stride; the result is exact anyway.
@@ -117,6 +134,21 @@ impl Layout {
                 *c = 0;
             }
         }
+    }
+
+    /// The storage element of the element at flat (C-order) position `flat`, if in range.
+    pub(crate) fn storage_index(&self, flat: usize) -> Option<usize> {
+        if flat >= self.numel {
+            return None;
+        }
+        let mut rest = flat;
+        let mut index = self.offset;
+        for (&size, &stride) in self.shape.iter().zip(self.stride.iter()).rev() {
+            let i = rest % size;
+            rest /= size;
+            index = index.checked_add(i.checked_mul(stride)?)?;
+        }
+        Some(index)
     }
 }
 
@@ -133,8 +165,22 @@ mod tests {
         let t = layout(&[2, 3], &[1, 2], 0, 24).unwrap_or_else(|e| panic!("{e}"));
         assert!(!t.is_contiguous());
         let mut seen = Vec::new();
-        t.for_each_index(|i| seen.push(i));
-        assert_eq!(seen, vec![0, 2, 4, 1, 3, 5]);
+        t.try_for_each_run(|i, n| {
+            seen.push((i, n));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(0, 1), (2, 1), (4, 1), (1, 1), (3, 1), (5, 1)]);
+        assert_eq!(t.storage_index(4), Some(3));
+        let rows = layout(&[2, 2], &[3, 1], 1, 24).unwrap();
+        let mut runs = Vec::new();
+        rows.try_for_each_run(|i, n| {
+            runs.push((i, n));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(runs, vec![(1, 2), (4, 2)]);
+        assert_eq!(rows.storage_index(2), Some(4));
         assert!(layout(&[4], &[0], 3, 16).is_ok(), "expanded");
         assert!(
             layout(&[0, 5], &[5, 1], 1000, 0).is_ok(),

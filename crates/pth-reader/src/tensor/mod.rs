@@ -6,8 +6,10 @@
 mod array;
 mod element;
 mod layout;
+mod storage;
 mod view;
 
 pub use element::Element;
 pub(crate) use layout::Layout;
+pub use storage::Storage;
 pub use view::{ByteOrder, Quantization, TensorView};

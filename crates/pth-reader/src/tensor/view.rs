@@ -1,12 +1,16 @@
 //! [`TensorView`]: one tensor of a checkpoint, its metadata and its bytes.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::sync::Arc;
 
 use super::element::{real_to_f64, Element};
 use super::layout::Layout;
-use crate::torch::storage::Storage;
+use super::storage::Storage;
 use crate::{DType, Error, Result, SharedBytes};
+
+/// Bytes produced per step when elements are streamed or gathered.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 /// The byte order of an archive's storages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,6 +92,12 @@ pub struct TensorView<'data> {
     pub(crate) is_parameter: bool,
     pub(crate) subclass: Option<Arc<str>>,
     pub(crate) quantization: Option<Box<Quantization<'data>>>,
+    /// Bytes beyond its storage's size that reading the elements may produce
+    /// ([`Limits::max_expanded_bytes`](crate::Limits::max_expanded_bytes)).
+    pub(crate) expansion_limit: u64,
+    /// In a big-endian archive, the groups of bytes reversed to make the stored bytes
+    /// little-endian: torch's (its storage's element size), not always this dtype's.
+    pub(crate) swap_unit: usize,
 }
 
 impl<'data> TensorView<'data> {
@@ -102,6 +112,7 @@ impl<'data> TensorView<'data> {
 
     /// A tensor that has metadata only (a meta-device tensor).
     pub(crate) fn without_data(layout: Layout, byte_order: ByteOrder) -> Self {
+        let swap_unit = layout.dtype.swap_unit();
         TensorView {
             dtype: layout.dtype,
             layout,
@@ -115,6 +126,8 @@ impl<'data> TensorView<'data> {
             is_parameter: false,
             subclass: None,
             quantization: None,
+            expansion_limit: crate::Limits::default().max_expanded_bytes,
+            swap_unit,
         }
     }
 
@@ -227,37 +240,177 @@ impl<'data> TensorView<'data> {
     /// negative views resolved: the bytes `torch.save` would write for `t.contiguous()` on a
     /// little-endian machine. Borrowed without copying when the tensor is contiguous, stored
     /// little-endian and not a conjugate/negative view.
+    ///
+    /// A view that repeats elements (an expanded tensor with stride 0) may stand for far more
+    /// bytes than its storage holds: producing more than the storage's size plus
+    /// [`Limits::max_expanded_bytes`](crate::Limits::max_expanded_bytes) is refused with
+    /// [`Error::LimitExceeded`], and an allocation the system refuses with
+    /// [`Error::OutOfMemory`]. [`write_le_bytes`](Self::write_le_bytes) streams instead.
     pub fn to_le_bytes(&self) -> Result<Cow<'_, [u8]>> {
-        let data = self.data.as_ref().ok_or(Error::NoData {
-            reason: "a meta tensor has no storage",
+        let data = self.data()?;
+        if !self.transforms() {
+            if let Some(raw) = self.raw_bytes() {
+                return Ok(Cow::Borrowed(raw));
+            }
+        }
+        let mut out = alloc::<u8>(self.produced_bytes(data)?)?;
+        self.for_each_chunk(data, |chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
         })?;
-        let mut bytes = match self.raw_bytes() {
-            Some(raw) => Cow::Borrowed(raw),
-            None => Cow::Owned(self.gather(data.as_slice())),
-        };
-        if self.byte_order == ByteOrder::Big && self.dtype.swap_unit() > 1 {
-            swap_bytes(bytes.to_mut(), self.dtype.swap_unit());
-        }
-        if self.conj && self.dtype.is_complex() {
-            negate_parts(bytes.to_mut(), self.dtype, Part::Imaginary);
-        }
-        if self.neg {
-            negate_parts(bytes.to_mut(), self.dtype, Part::All);
-        }
-        Ok(bytes)
+        Ok(Cow::Owned(out))
     }
 
-    /// Copies the elements, in C order, of a strided tensor.
-    fn gather(&self, storage: &[u8]) -> Vec<u8> {
+    /// Streams the bytes of [`to_le_bytes`](Self::to_le_bytes) into `out`, a chunk at a time,
+    /// without holding them all (to hash or write an expanded tensor). The same
+    /// `max_expanded_bytes` bound applies: it bounds the time spent as well.
+    pub fn write_le_bytes(&self, out: &mut dyn Write) -> Result<()> {
+        let data = self.data()?;
+        self.produced_bytes(data)?;
+        let mut write = |chunk: &[u8]| out.write_all(chunk).map_err(|source| Error::Write { source });
+        match self.raw_bytes() {
+            // Contiguous little-endian elements: written as they are stored.
+            Some(raw) if !self.transforms() => write(raw),
+            _ => self.for_each_chunk(data, write),
+        }
+    }
+
+    /// `count` elements from flat (C-order) position `start`, as a new one-dimensional,
+    /// contiguous, little-endian tensor of the same dtype (conjugate and negative views
+    /// resolved): a few elements of a large or expanded tensor without reading the rest.
+    /// Positions past the end are left out.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+    /// let w = ckpt.tensor("model.0.weight")?;
+    /// let last_two = w.flat_range(w.numel() - 2, 2)?;
+    /// assert_eq!(last_two.to_vec::<f32>()?, w.to_vec::<f32>()?[w.numel() - 2..]);
+    /// # Ok(()) }
+    /// ```
+    pub fn flat_range(&self, start: usize, count: usize) -> Result<TensorView<'static>> {
+        let data = self.data()?;
         let size = self.dtype.size();
-        let mut out = Vec::with_capacity(self.nbytes());
-        self.layout.for_each_index(|index| {
-            let start = index * size;
-            if let Some(element) = storage.get(start..start + size) {
-                out.extend_from_slice(element);
+        let count = count.min(self.numel().saturating_sub(start));
+        let mut out = alloc::<u8>(count.saturating_mul(size))?;
+        // Walk the innermost dimension from each row's first element instead of locating
+        // every element from scratch.
+        let (inner, inner_stride) = match (self.layout.shape.last(), self.layout.stride.last()) {
+            (Some(&n), Some(&s)) => (n.max(1), s),
+            _ => (1, 0),
+        };
+        let mut flat = start;
+        while flat < start + count {
+            let Some(first) = self.layout.storage_index(flat) else {
+                break;
+            };
+            let run = (inner - flat % inner).min(start + count - flat);
+            for k in 0..run {
+                let index = first + k * inner_stride;
+                out.extend_from_slice(data.get(index * size..index * size + size).unwrap_or_default());
             }
-        });
-        out
+            flat += run;
+        }
+        self.fix_up(&mut out);
+        let layout = Layout {
+            dtype: self.dtype,
+            shape: Box::new([count]),
+            stride: Box::new([1]),
+            offset: 0,
+            numel: count,
+        };
+        let mut t = TensorView::without_data(layout, ByteOrder::Little);
+        t.data = Some(SharedBytes::from(out));
+        t.expansion_limit = self.expansion_limit;
+        Ok(t)
+    }
+
+    /// The storage bytes, or the error for a tensor without data.
+    fn data(&self) -> Result<&[u8]> {
+        self.data.as_ref().map(SharedBytes::as_slice).ok_or(Error::NoData {
+            reason: "a meta tensor has no storage",
+        })
+    }
+
+    /// Whether the stored bytes need swapping or negating before they are the logical ones.
+    fn transforms(&self) -> bool {
+        (self.byte_order == ByteOrder::Big && self.swap_unit > 1) || (self.conj && self.dtype.is_complex()) || self.neg
+    }
+
+    /// Turns stored elements into logical little-endian ones, in place.
+    fn fix_up(&self, bytes: &mut [u8]) {
+        if self.byte_order == ByteOrder::Big && self.swap_unit > 1 {
+            swap_bytes(bytes, self.swap_unit);
+        }
+        if self.conj && self.dtype.is_complex() {
+            negate_parts(bytes, self.dtype, Part::Imaginary);
+        }
+        if self.neg {
+            negate_parts(bytes, self.dtype, Part::All);
+        }
+    }
+
+    /// The bytes the logical elements take, refused beyond the storage plus the expansion limit.
+    fn produced_bytes(&self, storage: &[u8]) -> Result<usize> {
+        let n = self.layout.numel.saturating_mul(self.dtype.size());
+        let allowed = (storage.len() as u64).saturating_add(self.expansion_limit);
+        if n as u64 > allowed {
+            return Err(Error::LimitExceeded {
+                context: format!(
+                    "a {} tensor of shape {:?} ({n} bytes from a {}-byte storage)",
+                    self.dtype,
+                    self.shape(),
+                    storage.len()
+                ),
+                limit: "max_expanded_bytes",
+                max: self.expansion_limit,
+            });
+        }
+        Ok(n)
+    }
+
+    /// Calls `f` with the logical little-endian bytes in C order, at most [`CHUNK_BYTES`]
+    /// (rounded to whole elements) at a time.
+    fn for_each_chunk(&self, storage: &[u8], mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let size = self.dtype.size();
+        let per_chunk = (CHUNK_BYTES / size).max(1) * size;
+        let mut buffer: Vec<u8> = alloc(per_chunk)?;
+        let mut flush = |buffer: &mut Vec<u8>| -> Result<()> {
+            self.fix_up(buffer);
+            f(buffer)?;
+            buffer.clear();
+            Ok(())
+        };
+        self.layout.try_for_each_run(|first, count| {
+            let mut bytes = storage.get(first * size..(first + count) * size).unwrap_or_default();
+            while !bytes.is_empty() {
+                let room = per_chunk - buffer.len();
+                let (now, later) = bytes.split_at(room.min(bytes.len()));
+                buffer.extend_from_slice(now);
+                bytes = later;
+                if buffer.len() == per_chunk {
+                    flush(&mut buffer)?;
+                }
+            }
+            Ok::<(), Error>(())
+        })?;
+        if !buffer.is_empty() {
+            flush(&mut buffer)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes every element with `decode`, a chunk at a time, into a vector of `numel`.
+    fn decode_all<T>(&self, decode: impl Fn(&[u8]) -> T) -> Result<Vec<T>> {
+        let data = self.data()?;
+        self.produced_bytes(data)?;
+        let size = self.dtype.size();
+        let mut out = alloc::<T>(self.numel())?;
+        self.for_each_chunk(data, |chunk| {
+            out.extend(chunk.chunks_exact(size).map(&decode));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// The elements as `T`, which must be this tensor's dtype (see [`Element`]).
@@ -268,25 +421,14 @@ impl<'data> TensorView<'data> {
                 actual: self.dtype,
             });
         }
-        let bytes = self.to_le_bytes()?;
-        Ok(bytes.chunks_exact(self.dtype.size()).map(T::from_le).collect())
+        self.decode_all(T::from_le)
     }
 
     /// The elements converted to `f64`: any real dtype (floats including float8, integers,
     /// bool as 0/1, quantized tensors as their integer representation).
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
-        let dtype = self.dtype;
-        if real_to_f64(dtype, &vec![0; dtype.size()]).is_none() {
-            return Err(Error::DTypeMismatch {
-                requested: "a real number",
-                actual: dtype,
-            });
-        }
-        let bytes = self.to_le_bytes()?;
-        Ok(bytes
-            .chunks_exact(dtype.size())
-            .map(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN))
-            .collect())
+        let dtype = self.real_dtype()?;
+        self.decode_all(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN))
     }
 
     /// The elements converted to `f32` (as [`to_f64_vec`](Self::to_f64_vec), then rounded;
@@ -295,8 +437,29 @@ impl<'data> TensorView<'data> {
         if self.dtype == DType::Float32 {
             return self.to_vec::<f32>();
         }
-        Ok(self.to_f64_vec()?.into_iter().map(|v| v as f32).collect())
+        let dtype = self.real_dtype()?;
+        self.decode_all(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN) as f32)
     }
+
+    fn real_dtype(&self) -> Result<DType> {
+        let dtype = self.dtype;
+        if real_to_f64(dtype, &[0; 16]).is_none() {
+            return Err(Error::DTypeMismatch {
+                requested: "a real number",
+                actual: dtype,
+            });
+        }
+        Ok(dtype)
+    }
+}
+
+/// An empty vector with room for `n` elements, or [`Error::OutOfMemory`].
+fn alloc<T>(n: usize) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+    })?;
+    Ok(out)
 }
 
 /// Reverses the bytes of every `unit`-byte group.

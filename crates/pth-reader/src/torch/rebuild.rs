@@ -1,460 +1,543 @@
-//! The torch layer proper: turns persistent ids into storages and `torch._utils._rebuild_*`
-//! calls into tensors, replacing those nodes of the tree in place.
-//!
-//! Calls are interpreted, never made: each rebuild function torch may name is matched by name
-//! and its arguments are read as data. Arguments are always created before the call that uses
-//! them, so one pass in creation order sees every tensor argument (a `Parameter`'s data) already
-//! rebuilt.
+//! The rebuild functions of `torch._utils` (and `torch._tensor._rebuild_from_type_v2`),
+//! evaluated when the pickle calls them, as torch 2.15 defines them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::storage::{Storage, StorageRef};
-use crate::pickle::tree::{DictNode, GlobalNode, Node, ObjectNode, Tree, ValueId};
-use crate::tensor::{ByteOrder, Layout, Quantization, TensorView};
-use crate::value::Tables;
-use crate::{DType, Error, Limits, Result, SharedBytes};
+use super::globals::{self, Global, Rebuild};
+use super::handler::TorchHandler;
+use super::spec::{self, contiguous_strides, Data, QuantSpec, TensorSpec};
+use crate::pickle::call::{raise, Failure};
+use crate::pickle::tree::{Construction, DictClass, Node, Tree, ValueId};
+use crate::DType;
 
-/// What makes two persistent ids the same storage: key, type, and legacy view.
-type StorageIdentity = (String, Option<DType>, Option<(String, u64, u64)>);
+/// Sparse layouts by the name `torch.serialization._get_layout` gives them.
+pub(crate) const SPARSE_LAYOUTS: [&str; 5] = ["sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"];
 
-/// Everything the pass needs from the container.
-pub(crate) struct Context<'a> {
-    /// The record holding the pickle, for error messages.
-    pub(crate) record: &'a str,
-    pub(crate) byte_order: ByteOrder,
-    pub(crate) limits: &'a Limits,
+/// Every layout `_get_layout` knows (`str(layout)` of torch's layouts).
+pub(crate) const LAYOUTS: [&str; 8] = [
+    "strided",
+    "sparse_coo",
+    "sparse_csr",
+    "sparse_csc",
+    "sparse_bsr",
+    "sparse_bsc",
+    "_mkldnn",
+    "jagged",
+];
+
+fn arity(args: &[ValueId], min: usize, max: usize, name: &str) -> Result<(), Failure> {
+    if args.len() < min || args.len() > max {
+        return raise(format!(
+            "{name}() takes {min} to {max} arguments ({} given)",
+            args.len()
+        ));
+    }
+    Ok(())
 }
 
-/// Resolves storages and tensors in `tree`. `root_bytes` returns the bytes of a root storage,
-/// already checked against the reference's size by the container.
-pub(crate) fn resolve<'data>(
-    tree: &mut Tree,
-    refs: Vec<(ValueId, StorageRef)>,
-    mut root_bytes: impl FnMut(&StorageRef) -> Result<SharedBytes<'data>>,
-    context: &Context<'_>,
-) -> Result<Tables<'data>> {
-    let mut tables = Tables::default();
-    let mut seen: HashMap<StorageIdentity, u32> = HashMap::new();
-    for (node, r) in refs {
-        let identity = (r.key.clone(), r.dtype, r.view.clone());
-        let index = match seen.get(&identity) {
-            Some(&i) => i,
-            None => {
-                let bytes = storage_bytes(&r, root_bytes(&r)?)?;
-                let i = tables.storages.len() as u32;
-                tables.storages.push(Storage {
-                    key: Arc::from(r.view.as_ref().map_or(r.key.as_str(), |v| v.0.as_str())),
-                    dtype: r.dtype,
-                    location: Arc::from(r.location.as_str()),
-                    bytes,
+impl TorchHandler<'_> {
+    /// Calls a rebuild function.
+    pub(super) fn rebuild(
+        &mut self,
+        tree: &mut Tree<'_>,
+        which: Rebuild,
+        args: &[ValueId],
+        offset: u64,
+    ) -> Result<ValueId, Failure> {
+        let arg = |i: usize| args.get(i).copied();
+        match which {
+            Rebuild::Tensor => {
+                arity(args, 4, 4, "_rebuild_tensor")?;
+                let made = self.dense(tree, args, None, offset);
+                self.tensor_or_invalid(tree, made)
+            }
+            Rebuild::TensorV2 | Rebuild::TensorV3 => {
+                let v3 = which == Rebuild::TensorV3;
+                let (min, name) = if v3 {
+                    (7, "_rebuild_tensor_v3")
+                } else {
+                    (6, "_rebuild_tensor_v2")
+                };
+                arity(args, min, min + 1, name)?;
+                let dtype = if v3 {
+                    Some(self.dtype_arg(tree, arg(6), offset)?)
+                } else {
+                    None
+                };
+                let made = self.dense(tree, args, dtype, offset).and_then(|mut t| {
+                    t.requires_grad = Self::requires_grad(tree, arg(4), t.dtype())?;
+                    self.metadata(tree, &mut t, arg(min))?;
+                    Ok(t)
                 });
-                seen.insert(identity, i);
-                i
+                self.tensor_or_invalid(tree, made)
             }
-        };
-        tree.replace(node, Node::Storage(index));
-    }
-    let mut pass = Pass { tree, tables, context };
-    for index in 0..pass.tree.nodes.len() {
-        pass.rebuild_node(ValueId(index as u32))?;
-    }
-    Ok(pass.tables)
-}
-
-/// The bytes a reference sees: the root storage, or the view of it that legacy files describe.
-fn storage_bytes<'data>(r: &StorageRef, root: SharedBytes<'data>) -> Result<SharedBytes<'data>> {
-    let Some((_, offset, size)) = &r.view else {
-        return Ok(root);
-    };
-    let unit = r.dtype.map_or(1, DType::size) as u64;
-    let (Some(start), Some(len)) = (offset.checked_mul(unit), size.checked_mul(unit)) else {
-        return Err(r.invalid("view offset or size overflows"));
-    };
-    root.slice_u64(start, len).ok_or_else(|| {
-        r.invalid(format!(
-            "view of {len} bytes at {start} exceeds the {} bytes of its storage",
-            root.len()
-        ))
-    })
-}
-
-struct Pass<'t, 'c, 'data> {
-    tree: &'t mut Tree,
-    tables: Tables<'data>,
-    context: &'c Context<'c>,
-}
-
-impl<'data> Pass<'_, '_, 'data> {
-    fn rebuild_node(&mut self, id: ValueId) -> Result<()> {
-        let Node::Object(obj) = self.tree.node(id) else {
-            return Ok(());
-        };
-        let Some((module, name)) = self.tree.global(obj.callable) else {
-            return Ok(());
-        };
-        let is_torch = matches!(
-            module,
-            "torch" | "torch.nn.parameter" | "torch._utils" | "torch._tensor"
-        );
-        if !is_torch {
-            return Ok(());
-        }
-        let (obj, module, name) = ((**obj).clone(), module.to_owned(), name.to_owned());
-        let args = self.tree.seq(obj.args).unwrap_or(&[]).to_vec();
-        let replacement = match (module.as_str(), name.as_str()) {
-            ("torch", "Size") => {
-                // torch.Size((2, 3)) is a tuple.
-                let dims = args.first().and_then(|&a| self.tree.seq(a)).map(<[ValueId]>::to_vec);
-                dims.map(|d| Node::Tuple(d.into()))
+            Rebuild::QTensor => {
+                arity(args, 7, 7, "_rebuild_qtensor")?;
+                let made = self.qtensor(tree, args, offset);
+                self.tensor_or_invalid(tree, made)
             }
-            ("torch.nn.parameter", "Parameter") => {
-                let requires_grad = args.get(1).and_then(|&a| self.tree.as_int(a)).is_none_or(|v| v != 0);
-                self.parameter(&obj, args.first().copied(), requires_grad)?
+            Rebuild::Parameter => {
+                arity(args, 3, 3, "_rebuild_parameter")?;
+                self.parameter(tree, arg(0), arg(1), offset)
             }
-            ("torch._utils", _) | ("torch._tensor", "_rebuild_from_type_v2") => {
-                match self.call(&obj, &module, &name, &args) {
-                    // Keep going so the error can name the tensor's path (see `Tables::invalid`).
-                    Err(error @ Error::InvalidTensor { .. }) => Some(self.invalid_placeholder(error)),
-                    other => other?,
+            Rebuild::ParameterWithState => {
+                arity(args, 4, 4, "_rebuild_parameter_with_state")?;
+                let param = self.parameter(tree, arg(0), arg(1), offset)?;
+                if let Some(state) = arg(3) {
+                    self.set_obj_state(tree, param, state)?;
+                }
+                Ok(param)
+            }
+            Rebuild::Sparse => {
+                arity(args, 2, 2, "_rebuild_sparse_tensor")?;
+                self.sparse(tree, arg(0), arg(1))
+            }
+            Rebuild::MetaNoStorage => {
+                arity(args, 4, 4, "_rebuild_meta_tensor_no_storage")?;
+                let made = self.meta(tree, arg(0), arg(1), arg(2), arg(3), offset);
+                self.tensor_or_invalid(tree, made)
+            }
+            Rebuild::WrapperSubclass => {
+                arity(args, 8, 8, "_rebuild_wrapper_subclass")?;
+                let made = self.wrapper_subclass(tree, args, offset);
+                self.tensor_or_invalid(tree, made)
+            }
+            Rebuild::DeviceFromNumpy => {
+                arity(args, 4, 4, "_rebuild_device_tensor_from_numpy")?;
+                // `torch.from_numpy(data)`: no numpy array can be made in a pickle torch accepts,
+                // and this reader does not rebuild numpy arrays.
+                match arg(0).map(|a| tree.node(a)) {
+                    Some(Node::Object(_)) => Err(self.unsupported(offset, "a tensor rebuilt from a numpy array")),
+                    _ => raise("expected np.ndarray"),
                 }
             }
-            _ => None,
+            Rebuild::DeviceFromCpu => {
+                arity(args, 4, 4, "_rebuild_device_tensor_from_cpu_tensor")?;
+                self.device_tensor_from_cpu(tree, args, offset)
+            }
+            Rebuild::FromTypeV2 => {
+                arity(args, 4, 4, "_rebuild_from_type_v2")?;
+                self.rebuild_from_type_v2(tree, args, offset)
+            }
+        }
+    }
+
+    /// `torch.empty((0,), dtype).set_(storage._untyped_storage, offset, size, stride)`.
+    fn dense(
+        &mut self,
+        tree: &Tree<'_>,
+        args: &[ValueId],
+        dtype: Option<DType>,
+        offset: u64,
+    ) -> Result<TensorSpec, Failure> {
+        let arg = |i: usize| args.get(i).copied();
+        let index = match arg(0).map(|a| tree.node(a)) {
+            Some(Node::Storage(i)) => *i,
+            _ => {
+                let kind = arg(0).map_or("nothing".to_owned(), |a| tree.type_name(a));
+                return raise(format!("'{kind}' object has no attribute '_untyped_storage'"));
+            }
         };
-        if let Some(node) = replacement {
-            self.tree.replace(id, node);
+        let storage = self
+            .work
+            .storage(index)
+            .ok_or_else(|| Failure::Python("dangling storage".into()))?;
+        let dtype = dtype.unwrap_or(storage.dtype);
+        self.view_of_storage(tree, index, dtype, arg(1), arg(2), arg(3), offset)
+    }
+
+    /// `set_(storage, storage_offset, size, stride)` on a tensor of `dtype`; a legacy stream's
+    /// storage grows to fit, as torch's resizable storages do.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn view_of_storage(
+        &mut self,
+        tree: &Tree<'_>,
+        storage: u32,
+        dtype: DType,
+        storage_offset: Option<ValueId>,
+        size: Option<ValueId>,
+        stride: Option<ValueId>,
+        offset: u64,
+    ) -> Result<TensorSpec, Failure> {
+        let nbytes = self.work.storage(storage).map(|s| s.nbytes);
+        let start = match storage_offset.map(|a| tree.node(a)) {
+            Some(Node::Int(v)) => *v,
+            _ => return raise("set_(): storage_offset must be an int"),
+        };
+        let shape = self.dims(tree, size, "size")?;
+        let stride = match stride.map(|s| tree.node(s)) {
+            None | Some(Node::None) => contiguous_strides(&shape),
+            Some(_) => self.dims(tree, stride, "stride")?,
+        };
+        if let Ok(unbounded) = spec::layout(dtype, &shape, &stride, start, None, self.limits) {
+            if let Some(needed) = unbounded.bytes_needed() {
+                super::storage::grow(&mut self.work, storage, needed as u64);
+            }
+        }
+        let nbytes = self.work.storage(storage).map(|s| s.nbytes).or(nbytes);
+        let layout = spec::layout(dtype, &shape, &stride, start, nbytes, self.limits)
+            .map_err(|reason| self.invalid(offset, reason))?;
+        Ok(TensorSpec::new(layout, Data::Storage(storage)))
+    }
+
+    /// `set_tensor_metadata`: a truthy metadata must be a dict of str → bool-like; `conj` only
+    /// on complex tensors.
+    fn metadata(&self, tree: &Tree<'_>, t: &mut TensorSpec, metadata: Option<ValueId>) -> Result<(), Failure> {
+        let Some(metadata) = metadata else { return Ok(()) };
+        if Self::truthy(tree, metadata) == Some(false) {
+            return Ok(());
+        }
+        let Node::Dict(dict) = tree.node(metadata) else {
+            return raise(format!("expected dict, got {}", tree.type_name(metadata)));
+        };
+        for &(k, v) in &dict.items {
+            let Some(key) = tree.text(k) else {
+                return raise("tensor metadata keys must be str");
+            };
+            let on = match tree.node(v) {
+                Node::Bool(_) | Node::Int(_) | Node::BigInt(_) | Node::Float(_) | Node::None => {
+                    Self::truthy(tree, v).unwrap_or(false)
+                }
+                _ => return raise("tensor metadata values must be bool"),
+            };
+            match key {
+                "conj" if on && !t.dtype().is_complex() => {
+                    return raise("only complex tensors can be conjugate views");
+                }
+                "conj" => t.conj = on,
+                "neg" => t.neg = on,
+                _ => {}
+            }
         }
         Ok(())
     }
 
-    /// Interprets a rebuild function applied to `args`; `None` for functions that are not
-    /// tensors (sparse tensors stay objects whose parts are tensors).
-    fn call(&mut self, obj: &ObjectNode, module: &str, name: &str, args: &[ValueId]) -> Result<Option<Node>> {
+    /// `_rebuild_qtensor(storage, offset, size, stride, quantizer_params, requires_grad, hooks)`.
+    fn qtensor(&mut self, tree: &mut Tree<'_>, args: &[ValueId], offset: u64) -> Result<TensorSpec, Failure> {
         let arg = |i: usize| args.get(i).copied();
-        let tensor = match (module, name) {
-            ("torch._utils", "_rebuild_tensor") => self.dense(obj, args, None, None)?,
-            ("torch._utils", "_rebuild_tensor_v2") => self.dense(obj, args, None, arg(6))?,
-            ("torch._utils", "_rebuild_tensor_v3") => {
-                let dtype = self.dtype_arg(obj, arg(6))?;
-                self.dense(obj, args, Some(dtype), arg(7))?
-            }
-            ("torch._utils", "_rebuild_qtensor") => {
-                let quantization = self.quantization(obj, arg(4))?;
-                let mut t = self.dense(obj, args, None, None)?;
-                t.quantization = quantization.map(Box::new);
-                t
-            }
-            ("torch._utils", "_rebuild_meta_tensor_no_storage") => {
-                let dtype = self.dtype_arg(obj, arg(0))?;
-                let shape = self.dims(obj, arg(1), "size")?;
-                let stride = self.dims(obj, arg(2), "stride")?;
-                let layout = Layout::validate(dtype, &shape, &stride, 0, None, self.context.limits)
-                    .map_err(|r| self.invalid(obj, r))?;
-                let mut t = TensorView::without_data(layout, self.context.byte_order);
-                t.requires_grad = self.flag(arg(3));
-                t
-            }
-            ("torch._utils", "_rebuild_wrapper_subclass") => {
-                let dtype = self.dtype_arg(obj, arg(1))?;
-                let shape = self.dims(obj, arg(2), "size")?;
-                let stride = self.dims(obj, arg(3), "stride")?;
-                let offset = arg(4).and_then(|a| self.tree.as_int(a)).unwrap_or(0);
-                let layout = Layout::validate(dtype, &shape, &stride, offset, None, self.context.limits)
-                    .map_err(|r| self.invalid(obj, r))?;
-                let mut t = TensorView::without_data(layout, self.context.byte_order);
-                t.requires_grad = self.flag(arg(7));
-                t
-            }
-            ("torch._utils", "_rebuild_parameter") => {
-                return self.parameter(obj, arg(0), self.flag(arg(1)));
-            }
-            ("torch._utils", "_rebuild_sparse_tensor") => return self.sparse(obj, arg(0), arg(1)).map(Some),
-            ("torch._utils", "_rebuild_parameter_with_state") => {
-                let node = self.parameter(obj, arg(0), self.flag(arg(1)))?;
-                self.keep_attributes(node.as_ref(), arg(3));
-                return Ok(node);
-            }
-            ("torch._utils", "_rebuild_device_tensor_from_cpu_tensor") => {
-                let dtype = self.dtype_arg(obj, arg(1))?;
-                let mut t = self.tensor_arg(obj, arg(0))?;
-                if t.dtype != dtype {
-                    return Err(Error::Unsupported {
-                        what: format!(
-                            "{}: a device tensor converted from {} to {dtype}",
-                            self.at(obj),
-                            t.dtype
-                        ),
-                    });
-                }
-                t.requires_grad = self.flag(arg(3));
-                t
-            }
-            ("torch._tensor", "_rebuild_from_type_v2") => {
-                // (func, new_type, args, state): func(*args), then a subclass cast.
-                let Some((func_module, func_name)) = arg(0).and_then(|f| self.tree.global(f)) else {
-                    return Err(self.invalid(obj, "_rebuild_from_type_v2 without a function"));
-                };
-                let (func_module, func_name) = (func_module.to_owned(), func_name.to_owned());
-                let inner: Vec<ValueId> = arg(2).and_then(|a| self.tree.seq(a)).unwrap_or(&[]).to_vec();
-                let class = arg(1)
-                    .and_then(|c| self.tree.global(c))
-                    .map(|(m, n)| format!("{m}.{n}"));
-                let rebuilt =
-                    if (func_module.as_str(), func_name.as_str()) == ("torch._tensor", "_rebuild_from_type_v2") {
-                        None // no nesting of the wrapper itself: that would be a loop
-                    } else {
-                        self.call(obj, &func_module, &func_name, &inner)?
-                    };
-                let Some(Node::Tensor(index)) = rebuilt else {
-                    return Ok(rebuilt);
-                };
-                self.keep_attributes(rebuilt.as_ref(), arg(3));
-                if let Some(t) = self.tables.tensors.get_mut(index as usize) {
-                    if class
-                        .as_deref()
-                        .is_some_and(|c| c != "torch._tensor.Tensor" && c != "torch.Tensor")
-                    {
-                        t.subclass = class.map(Arc::from);
-                    }
-                }
-                return Ok(Some(Node::Tensor(index)));
-            }
-            _ => return Ok(None),
-        };
-        Ok(Some(self.add(tensor)))
-    }
-
-    /// `_rebuild_sparse_tensor(layout, data)`: a sparse tensor becomes a dict of its parts
-    /// (`indices`/`values` for COO, `crow_indices`/`col_indices`/`values` for CSR and BSR,
-    /// `ccol_indices`/`row_indices`/`values` for CSC and BSC, and `size`), whose class is the
-    /// layout (`torch.sparse_coo`, ...). Its parts are then listed as `<path>.values`, ...
-    fn sparse(&mut self, obj: &ObjectNode, layout: Option<ValueId>, data: Option<ValueId>) -> Result<Node> {
-        // The layout is `torch.serialization._get_layout("torch.sparse_coo")`, or in old files
-        // the global `torch.sparse_coo` itself.
-        let layout_name = match layout.map(|l| self.tree.node(l)) {
-            Some(Node::Object(call)) => self
-                .tree
-                .seq(call.args)
-                .and_then(|a| a.first())
-                .and_then(|&s| self.tree.as_str(s)),
-            Some(Node::Global(g)) if &*g.module == "torch" => Some(&*g.name),
-            _ => None,
-        };
-        let layout_name = layout_name.map(|n| n.strip_prefix("torch.").unwrap_or(n).to_owned());
-        let parts: &[&str] = match layout_name.as_deref() {
-            Some("sparse_coo") => &["indices", "values", "size", "is_coalesced"],
-            Some("sparse_csr" | "sparse_bsr") => &["crow_indices", "col_indices", "values", "size"],
-            Some("sparse_csc" | "sparse_bsc") => &["ccol_indices", "row_indices", "values", "size"],
-            _ => return Err(self.invalid(obj, "sparse tensor with an unknown layout")),
-        };
-        let Some(items) = data.and_then(|d| self.tree.seq(d)).map(<[ValueId]>::to_vec) else {
-            return Err(self.invalid(obj, "sparse tensor data is not a tuple"));
-        };
-        let class = Node::Global(Box::new(GlobalNode {
-            module: "torch".into(),
-            name: layout_name.unwrap_or_default().into(),
-        }));
-        let class = self
-            .tree
-            .push(class)
-            .ok_or_else(|| self.invalid(obj, "too many values"))?;
-        let mut dict = DictNode {
-            class: Some(class),
-            ..DictNode::default()
-        };
-        for (&name, &item) in parts.iter().zip(items.iter()) {
-            let key = self
-                .tree
-                .push(Node::Str(name.into()))
-                .ok_or_else(|| self.invalid(obj, "too many values"))?;
-            dict.items.push((key, item));
+        let mut t = self.dense(tree, args, None, offset)?;
+        if !t.dtype().is_quantized() {
+            return raise(format!(
+                "_empty_affine_quantized: {} is not a quantized dtype",
+                t.dtype()
+            ));
         }
-        Ok(Node::Dict(Box::new(dict)))
-    }
-
-    /// A stand-in for a tensor whose metadata is invalid, remembered with its error; opening
-    /// fails once the tensor's path is known.
-    fn invalid_placeholder(&mut self, error: Error) -> Node {
-        let layout = Layout::validate(DType::UInt8, &[0], &[1], 0, None, self.context.limits);
-        let index = self.tables.tensors.len() as u32;
-        if let Ok(layout) = layout {
-            self.tables
-                .tensors
-                .push(TensorView::without_data(layout, self.context.byte_order));
-        }
-        self.tables.invalid.push((index, error));
-        Node::Tensor(index)
-    }
-
-    /// Records a tensor's Python attributes (a non-empty state) so they stay reachable.
-    fn keep_attributes(&mut self, tensor: Option<&Node>, state: Option<ValueId>) {
-        let (Some(Node::Tensor(index)), Some(state)) = (tensor, state) else {
-            return;
+        let Some(params) = arg(4).and_then(|p| tree.seq(p)).map(<[ValueId]>::to_vec) else {
+            return raise("quantizer_params is not a tuple");
         };
-        let empty = match self.tree.node(state) {
-            Node::None => true,
-            Node::Dict(d) => d.items.is_empty(),
-            _ => false,
+        let scheme = match params.first().and_then(|&s| tree.global(s)) {
+            Some(("torch", name)) => name.to_owned(),
+            _ => return raise("the qscheme is not a torch qscheme"),
         };
-        if !empty {
-            self.tables.attributes.insert(*index, state);
-        }
-    }
-
-    fn add(&mut self, tensor: TensorView<'data>) -> Node {
-        let index = self.tables.tensors.len() as u32;
-        self.tables.tensors.push(tensor);
-        Node::Tensor(index)
-    }
-
-    /// `(storage, storage_offset, size, stride[, requires_grad, hooks, ...])` over a storage.
-    fn dense(
-        &self,
-        obj: &ObjectNode,
-        args: &[ValueId],
-        dtype: Option<DType>,
-        metadata: Option<ValueId>,
-    ) -> Result<TensorView<'data>> {
-        let storage = match args.first().map(|&a| self.tree.node(a)) {
-            Some(Node::Storage(i)) => self.tables.storages.get(*i as usize),
-            _ => None,
-        };
-        let Some(storage) = storage else {
-            return Err(self.invalid(obj, "the first argument is not a storage"));
-        };
-        let dtype = match (dtype, storage.dtype) {
-            (Some(d), _) | (None, Some(d)) => d,
-            (None, None) => return Err(self.invalid(obj, "an untyped storage without a dtype argument")),
-        };
-        let offset = args.get(1).and_then(|&a| self.tree.as_int(a));
-        let Some(offset) = offset else {
-            return Err(self.invalid(obj, "storage_offset is not an integer"));
-        };
-        let shape = self.dims(obj, args.get(2).copied(), "size")?;
-        let stride = self.dims(obj, args.get(3).copied(), "stride")?;
-        let layout = Layout::validate(
-            dtype,
-            &shape,
-            &stride,
-            offset,
-            Some(storage.bytes.len()),
-            self.context.limits,
-        )
-        .map_err(|r| self.invalid(obj, format!("{r} (storage {})", storage.key)))?;
-        let mut t = TensorView::over(layout, storage, self.context.byte_order);
-        t.requires_grad = self.flag(args.get(4).copied());
-        if let Some(Node::Dict(meta)) = metadata.map(|m| self.tree.node(m)) {
-            for &(k, v) in &meta.items {
-                let on = self.tree.as_int(v).is_some_and(|v| v != 0);
-                match self.tree.as_str(k) {
-                    Some("conj") => t.conj = on,
-                    Some("neg") => t.neg = on,
-                    _ => {}
-                }
-            }
-        }
-        Ok(t)
-    }
-
-    fn parameter(&mut self, obj: &ObjectNode, data: Option<ValueId>, requires_grad: bool) -> Result<Option<Node>> {
-        let mut t = self.tensor_arg(obj, data)?;
-        t.is_parameter = true;
-        t.requires_grad = requires_grad;
-        Ok(Some(self.add(t)))
-    }
-
-    fn tensor_arg(&self, obj: &ObjectNode, id: Option<ValueId>) -> Result<TensorView<'data>> {
-        match id.map(|a| self.tree.node(a)) {
-            Some(Node::Tensor(i)) => self
-                .tables
-                .tensors
-                .get(*i as usize)
-                .cloned()
-                .ok_or_else(|| self.invalid(obj, "dangling tensor")),
-            _ => Err(self.invalid(obj, "the data argument is not a tensor")),
-        }
-    }
-
-    fn dtype_arg(&self, obj: &ObjectNode, id: Option<ValueId>) -> Result<DType> {
-        match id.and_then(|a| self.tree.global(a)) {
-            Some(("torch", name)) => DType::from_name(name).ok_or_else(|| Error::Unsupported {
-                what: format!("{}: dtype torch.{name}", self.at(obj)),
-            }),
-            _ => Err(self.invalid(obj, "the dtype argument is not a torch dtype")),
-        }
-    }
-
-    /// A size or stride argument: a tuple/list of integers (or a `torch.Size`, already a tuple).
-    fn dims(&self, obj: &ObjectNode, id: Option<ValueId>, what: &str) -> Result<Vec<i64>> {
-        let items = id.and_then(|a| self.tree.seq(a));
-        let Some(items) = items else {
-            return Err(self.invalid(obj, format!("{what} is not a tuple")));
-        };
-        let max = self.context.limits.max_dims;
-        if items.len() as u64 > max {
-            return Err(Error::LimitExceeded {
-                context: self.at(obj),
-                limit: "max_dims",
-                max,
-            });
-        }
-        items
-            .iter()
-            .map(|&d| self.tree.as_int(d))
-            .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| self.invalid(obj, format!("{what} holds a non-integer")))
-    }
-
-    fn flag(&self, id: Option<ValueId>) -> bool {
-        id.and_then(|a| self.tree.as_int(a)).is_some_and(|v| v != 0)
-    }
-
-    /// `(qscheme, scale, zero_point)` or `(qscheme, scales, zero_points, axis)`.
-    fn quantization(&self, obj: &ObjectNode, id: Option<ValueId>) -> Result<Option<Quantization<'data>>> {
-        let Some(items) = id.and_then(|a| self.tree.seq(a)) else {
-            return Ok(None);
-        };
-        let scheme = items
-            .first()
-            .and_then(|&s| self.tree.global(s))
-            .map(|(_, n)| n.to_owned());
-        let Some(scheme) = scheme else {
-            return Err(self.invalid(obj, "quantizer parameters without a qscheme"));
-        };
-        let number = |i: usize| match items.get(i).map(|&a| self.tree.node(a)) {
+        let number = |id: Option<ValueId>| match id.map(|a| tree.node(a)) {
             Some(Node::Float(f)) => Some(*f),
             Some(Node::Int(v)) => Some(*v as f64),
             _ => None,
         };
-        if scheme.starts_with("per_tensor") {
-            let (Some(scale), Some(zero_point)) = (number(1), items.get(2).and_then(|&z| self.tree.as_int(z))) else {
-                return Err(self.invalid(obj, "per-tensor quantizer without scale and zero point"));
+        t.quantization = Some(match (scheme.as_str(), params.len()) {
+            ("per_tensor_affine", 3) => {
+                let scale = number(params.get(1).copied());
+                let zero_point = params.get(2).and_then(|&z| match tree.node(z) {
+                    Node::Int(v) => Some(*v),
+                    _ => None,
+                });
+                let (Some(scale), Some(zero_point)) = (scale, zero_point) else {
+                    return raise("per-tensor quantizer without a float scale and an int zero point");
+                };
+                QuantSpec::PerTensor {
+                    scheme,
+                    scale,
+                    zero_point,
+                }
+            }
+            ("per_channel_affine" | "per_channel_affine_float_qparams", 4) => {
+                self.per_channel(tree, &t, scheme, &params)?
+            }
+            _ => return raise(format!("Can't deserialize quantized tensor with qscheme {scheme}")),
+        });
+        t.requires_grad = Self::requires_grad(tree, arg(5), t.dtype())?;
+        Ok(t)
+    }
+
+    /// Per-channel parameters: `axis` in range, as many scales and zero points as
+    /// `size[axis]`, lists turned into tensors.
+    fn per_channel(
+        &mut self,
+        tree: &mut Tree<'_>,
+        t: &TensorSpec,
+        scheme: String,
+        params: &[ValueId],
+    ) -> Result<QuantSpec, Failure> {
+        let axis = match params.get(3).map(|&a| tree.node(a)) {
+            Some(Node::Int(v)) => *v,
+            _ => return raise("per-channel quantizer axis is not an int"),
+        };
+        let shape = &t.layout.shape;
+        let expected = usize::try_from(axis)
+            .ok()
+            .and_then(|a| shape.get(a).copied())
+            .ok_or_else(|| Failure::Python(format!("_rebuild_qtensor: per_channel axis {axis} out of range")))?;
+        let affine = scheme == "per_channel_affine";
+        let (scale_dtype, zero_dtype) = if affine {
+            (DType::Float64, DType::Int64)
+        } else {
+            (DType::Float32, DType::Float32)
+        };
+        let (Some(&scales), Some(&zero_points)) = (params.get(1), params.get(2)) else {
+            return raise("per-channel quantizer without scales and zero points");
+        };
+        let both_lists = [scales, zero_points]
+            .iter()
+            .all(|&p| matches!(tree.node(p), Node::List(_)));
+        let part =
+            |handler: &mut Self, tree: &mut Tree<'_>, id: ValueId, dtype: DType| -> Result<TensorSpec, Failure> {
+                match tree.node(id) {
+                    Node::List(_) if both_lists => handler.data_tensor(tree, dtype, id),
+                    Node::Tensor(_) => handler.tensor_arg(tree, Some(id), "scales"),
+                    _ => raise("per-channel scales and zero points must be tensors or lists"),
+                }
             };
-            return Ok(Some(Quantization::PerTensor {
-                scheme,
-                scale,
-                zero_point,
-            }));
+        let scales = part(self, tree, scales, scale_dtype)?;
+        let zero_points = part(self, tree, zero_points, zero_dtype)?;
+        if scales.layout.numel != expected || zero_points.layout.numel != expected {
+            return raise(format!(
+                "_rebuild_qtensor: per_channel scales/zero_points length must equal size[axis]={expected}"
+            ));
         }
-        let scales = self.tensor_arg(obj, items.get(1).copied())?;
-        let zero_points = self.tensor_arg(obj, items.get(2).copied())?;
-        let axis = items.get(3).and_then(|&a| self.tree.as_int(a)).unwrap_or(0);
-        Ok(Some(Quantization::PerChannel {
+        Ok(QuantSpec::PerChannel {
             scheme,
             scales: Box::new(scales),
             zero_points: Box::new(zero_points),
             axis,
-        }))
+        })
     }
 
-    fn at(&self, obj: &ObjectNode) -> String {
-        format!("{} at byte {}", self.context.record, obj.offset)
+    /// `torch.empty_strided(size, stride, dtype=dtype, device="meta", requires_grad=...)`.
+    fn meta(
+        &self,
+        tree: &Tree<'_>,
+        dtype: Option<ValueId>,
+        size: Option<ValueId>,
+        stride: Option<ValueId>,
+        requires_grad: Option<ValueId>,
+        offset: u64,
+    ) -> Result<TensorSpec, Failure> {
+        let dtype = self.dtype_arg(tree, dtype, offset)?;
+        let shape = self.dims(tree, size, "size")?;
+        let stride = self.dims(tree, stride, "stride")?;
+        let layout = spec::layout(dtype, &shape, &stride, 0, None, self.limits).map_err(|r| self.invalid(offset, r))?;
+        let mut t = TensorSpec::new(layout, Data::Meta);
+        t.requires_grad = Self::requires_grad(tree, requires_grad, dtype)?;
+        Ok(t)
     }
 
-    fn invalid(&self, obj: &ObjectNode, reason: impl Into<String>) -> Error {
-        Error::InvalidTensor {
-            context: self.at(obj),
-            reason: reason.into(),
+    /// `_rebuild_wrapper_subclass(cls, dtype, size, stride, storage_offset, layout, device,
+    /// requires_grad)`: a tensor with metadata and no data.
+    fn wrapper_subclass(&self, tree: &Tree<'_>, args: &[ValueId], offset: u64) -> Result<TensorSpec, Failure> {
+        let arg = |i: usize| args.get(i).copied();
+        let class = match arg(0).and_then(|c| tree.global(c)) {
+            Some(class) => class,
+            None => return raise("_make_wrapper_subclass: cls is not a class"),
+        };
+        // Only a class defining `__torch_dispatch__` may be made this way: none of the
+        // allowlisted ones does (a lenient file may name one that does).
+        if globals::lookup(class.0, class.1).is_some() {
+            return raise(format!("{}.{} must define __torch_dispatch__", class.0, class.1));
+        }
+        let dtype = self.dtype_arg(tree, arg(1), offset)?;
+        let shape = self.dims(tree, arg(2), "size")?;
+        let stride = self.dims(tree, arg(3), "stride")?;
+        let start = match arg(4).map(|a| tree.node(a)) {
+            Some(Node::Int(v)) => *v,
+            None | Some(Node::None) => 0,
+            _ => return raise("storage_offset must be an int"),
+        };
+        let layout =
+            spec::layout(dtype, &shape, &stride, start, None, self.limits).map_err(|r| self.invalid(offset, r))?;
+        let mut t = TensorSpec::new(layout, Data::Meta);
+        t.requires_grad = Self::requires_grad(tree, arg(7), dtype)?;
+        if !matches!(class, ("torch", "Tensor") | ("torch._tensor", "Tensor")) {
+            t.subclass = Some(Arc::from(format!("{}.{}", class.0, class.1)));
+        }
+        Ok(t)
+    }
+
+    /// `data.to(dtype=dtype, device=device)` then `requires_grad`: the same tensor object when
+    /// nothing changes; conversions are not reproduced.
+    fn device_tensor_from_cpu(
+        &mut self,
+        tree: &mut Tree<'_>,
+        args: &[ValueId],
+        offset: u64,
+    ) -> Result<ValueId, Failure> {
+        let arg = |i: usize| args.get(i).copied();
+        let data = arg(0).filter(|&a| Self::tensor_index(tree, a).is_some());
+        let (Some(data), Some(index)) = (data, data.and_then(|a| Self::tensor_index(tree, a))) else {
+            return raise("'data' must be a Tensor");
+        };
+        let dtype = self.dtype_arg(tree, arg(1), offset)?;
+        if !self.is_cpu_device(tree, arg(2)) {
+            return Err(self.unsupported(offset, "a tensor moved to a device other than the CPU"));
+        }
+        let requires_grad = Self::requires_grad(tree, arg(3), dtype)?;
+        let source = self.tensor_arg(tree, Some(data), "data")?;
+        if source.dtype() == dtype {
+            // `to` returns the tensor itself when nothing changes.
+            if let Some(t) = self.work.tensor_mut(index) {
+                t.requires_grad = requires_grad;
+            }
+            return Ok(data);
+        }
+        if !super::convert::convertible(source.dtype(), dtype) || source.quantization.is_some() {
+            return Err(self.unsupported(offset, format!("converting a {} tensor to {dtype}", source.dtype())));
+        }
+        let layout = super::convert::preserved_layout(&source.layout, dtype, self.limits)
+            .map_err(|r| self.invalid(offset, r))?;
+        let mut t = TensorSpec::new(layout, Data::Converted(Box::new(source)));
+        t.requires_grad = requires_grad;
+        self.tensor_node(tree, t)
+    }
+
+    /// `func(*args)`, then a subclass cast to `new_type`, then `_set_obj_state(ret, state)`.
+    fn rebuild_from_type_v2(&mut self, tree: &mut Tree<'_>, args: &[ValueId], offset: u64) -> Result<ValueId, Failure> {
+        let arg = |i: usize| args.get(i).copied();
+        let Some((module, name)) = arg(0).and_then(|f| tree.global(f)) else {
+            return raise("_rebuild_from_type_v2: func is not callable");
+        };
+        let func = match globals::lookup(module, name) {
+            Some((g, allowed)) if allowed || self.lenient => g,
+            _ => return raise(format!("_rebuild_from_type_v2: {module}.{name} cannot be called")),
+        };
+        let inner = match arg(2).and_then(|a| tree.seq(a)) {
+            Some(items) => items.to_vec(),
+            None => return raise("_rebuild_from_type_v2: args is not a tuple"),
+        };
+        // `func` may be `_rebuild_from_type_v2` again, over a list that holds itself.
+        if self.nesting >= super::handler::MAX_NESTING {
+            return raise("maximum recursion depth exceeded in nested rebuild calls");
+        }
+        self.nesting += 1;
+        let result = self.evaluate(tree, func, &inner, Construction::Reduce, offset);
+        self.nesting -= 1;
+        let result = result?;
+        let result = self.as_subclass(tree, result, arg(1))?;
+        if let Some(state) = arg(3) {
+            self.set_obj_state(tree, result, state)?;
+        }
+        Ok(result)
+    }
+
+    /// `ret.as_subclass(new_type)` when `type(ret) is not new_type`.
+    fn as_subclass(
+        &mut self,
+        tree: &mut Tree<'_>,
+        result: ValueId,
+        new_type: Option<ValueId>,
+    ) -> Result<ValueId, Failure> {
+        let Some((module, name)) = new_type.and_then(|t| tree.global(t)) else {
+            return raise("_rebuild_from_type_v2: new_type is not a class");
+        };
+        let target = match globals::lookup(module, name) {
+            Some((Global::Tensor, _)) => Some(false),
+            Some((Global::Parameter, _)) => Some(true),
+            _ => None,
+        };
+        let class = format!("{module}.{name}");
+        let Some(index) = Self::tensor_index(tree, result) else {
+            // Not a tensor: only `type(ret) is new_type` goes on (no `as_subclass` to call).
+            let same = match (tree.node(result), globals::lookup(module, name)) {
+                (Node::Dict(d), Some((Global::Builtin(b), _))) => {
+                    matches!(
+                        (d.class, b),
+                        (DictClass::OrderedDict, crate::pickle::builtins::Builtin::OrderedDict)
+                            | (DictClass::Counter, crate::pickle::builtins::Builtin::Counter)
+                    )
+                }
+                _ => false,
+            };
+            if !same {
+                return raise(format!(
+                    "'{}' object has no attribute 'as_subclass'",
+                    tree.type_name(result)
+                ));
+            }
+            return Ok(result);
+        };
+        let Some(t) = self.work.tensor(index) else {
+            return raise("dangling tensor");
+        };
+        let is_type = match target {
+            Some(param) => t.is_parameter == param && t.subclass.is_none(),
+            None => t.subclass.as_deref() == Some(class.as_str()),
+        };
+        if is_type {
+            return Ok(result);
+        }
+        let mut cast = t.clone();
+        match target {
+            Some(param) => {
+                cast.is_parameter = param;
+                cast.subclass = None;
+            }
+            None if self.lenient => cast.subclass = Some(Arc::from(class)),
+            None => return raise(format!("as_subclass: {class} is not a Tensor subclass")),
+        }
+        self.tensor_node(tree, cast)
+    }
+
+    /// `_rebuild_sparse_tensor(layout, data)`: a dict of the parts (`indices`/`values`/`size`/
+    /// `is_coalesced` for COO; compressed indices, plain indices, values and size otherwise)
+    /// whose class is the layout.
+    fn sparse(
+        &mut self,
+        tree: &mut Tree<'_>,
+        layout: Option<ValueId>,
+        data: Option<ValueId>,
+    ) -> Result<ValueId, Failure> {
+        let layout = match layout.and_then(|l| tree.global(l)) {
+            Some(("torch", name)) => SPARSE_LAYOUTS.iter().copied().find(|&l| l == name),
+            _ => None,
+        };
+        let Some(layout) = layout else {
+            return raise("rebuilding sparse tensor for an unknown layout");
+        };
+        let parts: &[&str] = match layout {
+            "sparse_coo" => &["indices", "values", "size", "is_coalesced"],
+            "sparse_csr" | "sparse_bsr" => &["crow_indices", "col_indices", "values", "size"],
+            _ => &["ccol_indices", "row_indices", "values", "size"],
+        };
+        let Some(items) = data.and_then(|d| tree.seq(d)).map(<[ValueId]>::to_vec) else {
+            return raise("sparse tensor data is not a tuple");
+        };
+        let arity_ok = match layout {
+            "sparse_coo" => items.len() == 3 || items.len() == 4,
+            _ => items.len() == 4,
+        };
+        if !arity_ok {
+            return raise(format!("not enough values to unpack for {layout}"));
+        }
+        self.check_sparse_parts(tree, layout, &items)?;
+        let mut pairs = Vec::with_capacity(items.len());
+        for (&name, &item) in parts.iter().zip(items.iter()) {
+            let key = tree.push_owned_str(name)?;
+            pairs.push((key, item));
+        }
+        let node = crate::pickle::machine::new_dict(tree, DictClass::Sparse(layout), &pairs)?;
+        self.work.sparse.push(super::sparse::Pending { node, layout });
+        Ok(node)
+    }
+
+    /// Whether a device argument is the CPU (`"cpu"` or `torch.device("cpu")`).
+    pub(super) fn is_cpu_device(&self, tree: &Tree<'_>, id: Option<ValueId>) -> bool {
+        let Some(id) = id else { return false };
+        if tree.text(id) == Some("cpu") {
+            return true;
+        }
+        match tree.node(id) {
+            Node::Object(o) if tree.global(o.callable) == Some(("torch", "device")) => tree
+                .seq(o.args)
+                .is_some_and(|a| matches!(a, [only] if tree.text(*only) == Some("cpu"))),
+            _ => false,
         }
     }
 }

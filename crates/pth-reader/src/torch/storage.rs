@@ -1,150 +1,335 @@
-//! Storages: the persistent ids that name them, and the bytes that back them.
+//! Storages: the persistent ids that name them, as `torch.load` resolves them.
+//!
+//! A zip archive's loader (`torch.serialization._load`) keeps one storage object per key
+//! (`loaded_storages`): the same key with the same dtype is the same object; with another
+//! dtype and the same size, a new object over the same bytes; with another size, a second
+//! read of the record (which then fails, the record having one size). The legacy loader
+//! (`_legacy_load`) keeps `deserialized_objects`, one namespace for root keys and view keys: a
+//! view key met before returns what it named then (even a root), a view is a slice of its root
+//! clamped as Python slices are. A legacy root met again with another dtype or size is refused
+//! here: torch would reinterpret or replace it, and its bytes are only filled after the pickle.
 
 use std::sync::Arc;
 
+use super::globals::{self, Global};
+use super::spec::Work;
+pub(crate) use crate::container::StorageKey;
+use crate::pickle::call::{raise, Failure};
 use crate::pickle::tree::{Node, Tree, ValueId};
-use crate::{DType, Error, Result, SharedBytes};
+use crate::DType;
 
-/// A storage of a checkpoint: a flat run of bytes that tensors view.
-///
-/// Several tensors may share one storage (views of one another); they then hold the same
-/// bytes, never copies.
+/// How a container's persistent ids resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rules {
+    /// `torch.serialization._load`: `('storage', type, key, location, numel)`.
+    Zip,
+    /// `torch.serialization._legacy_load`: `('storage', type, key, location, numel, view)`.
+    Legacy,
+}
+
+/// Where a storage's bytes come from.
 #[derive(Debug, Clone)]
-pub struct Storage<'data> {
+pub(crate) enum Backing {
+    /// The bytes the container holds for this key (zip record `data/<key>`, or the legacy data
+    /// section's entry).
+    Root(StorageKey),
+    /// Another storage's bytes, seen with another dtype.
+    Same(u32),
+    /// `nbytes` bytes at byte `offset` of another storage (a legacy view).
+    Slice { of: u32, offset: u64 },
+}
+
+/// A storage object of the pickle.
+#[derive(Debug, Clone)]
+pub(crate) struct StorageSpec {
+    /// The key shown for it (a view's own key).
     pub(crate) key: Arc<str>,
-    pub(crate) dtype: Option<DType>,
+    /// The dtype of its `TypedStorage` (uint8 for an `UntypedStorage` id).
+    pub(crate) dtype: DType,
+    pub(crate) untyped: bool,
     pub(crate) location: Arc<str>,
-    pub(crate) bytes: SharedBytes<'data>,
+    pub(crate) nbytes: u64,
+    pub(crate) backing: Backing,
+    /// Whether `set_` may grow it (the legacy loader's own allocations).
+    pub(crate) resizable: bool,
+    /// Whether a legacy view slices it.
+    pub(crate) viewed: bool,
 }
 
-impl<'data> Storage<'data> {
-    /// The key: record `data/<key>` of a zip archive, or a legacy file's storage id.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// The element type of a typed storage (`FloatStorage`); `None` for an `UntypedStorage`,
-    /// whose tensors carry their own dtype.
-    pub fn dtype(&self) -> Option<DType> {
-        self.dtype
-    }
-
-    /// Where it lived when saved (`cpu`, `cuda:0`, `mps`, ...). It is read on the CPU anyway.
-    pub fn location(&self) -> &str {
-        &self.location
-    }
-
-    /// The bytes, as stored (in the archive's byte order).
-    pub fn bytes(&self) -> &SharedBytes<'data> {
-        &self.bytes
-    }
+/// What a storage persistent id says.
+struct StorageId {
+    dtype: DType,
+    untyped: bool,
+    key: StorageKey,
+    location: String,
+    nbytes: u64,
+    /// Legacy views: `(view key, offset, size)` in elements.
+    view: Option<(StorageKey, u64, u64)>,
+    resizable: bool,
 }
 
-/// What a `('storage', type, key, location, numel[, view])` persistent id says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StorageRef {
-    pub(crate) key: String,
-    /// `None` for `torch.storage.UntypedStorage` (numel then counts bytes).
-    pub(crate) dtype: Option<DType>,
-    pub(crate) location: String,
-    pub(crate) numel: u64,
-    /// Legacy files: `(view_key, offset, size)` in elements of a view into the root storage.
-    pub(crate) view: Option<(String, u64, u64)>,
-}
-
-impl StorageRef {
-    /// Bytes the root storage must have: `numel × element size` (bytes for untyped storages).
-    pub(crate) fn nbytes(&self) -> Result<u64> {
-        let size = self.dtype.map_or(1, DType::size) as u64;
-        self.numel
-            .checked_mul(size)
-            .ok_or_else(|| self.invalid("numel × element size overflows"))
-    }
-
-    pub(crate) fn invalid(&self, reason: impl Into<String>) -> Error {
-        Error::InvalidStorage {
-            key: self.key.clone(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Every persistent id in `tree`, decoded, with the node it stands at.
-pub(crate) fn storage_refs(tree: &Tree, record: &str) -> Result<Vec<(ValueId, StorageRef)>> {
-    let mut refs = Vec::new();
-    for (index, node) in tree.nodes.iter().enumerate() {
-        if let Node::PersistentId(pid) = node {
-            refs.push((ValueId(index as u32), parse_pid(tree, *pid, record)?));
-        }
-    }
-    Ok(refs)
-}
-
-fn parse_pid(tree: &Tree, pid: ValueId, record: &str) -> Result<StorageRef> {
-    let bad = |reason: &str| Error::Unsupported {
-        what: format!("persistent id in {record}: {reason}"),
+/// Resolves a persistent id to a storage node (the same node for the same storage object).
+pub(crate) fn persistent_load(
+    tree: &mut Tree<'_>,
+    work: &mut Work,
+    rules: Rules,
+    lenient: bool,
+    pid: ValueId,
+) -> Result<ValueId, Failure> {
+    let Node::Tuple(fields) = tree.node(pid) else {
+        return raise(format!(
+            "persistent_load id must be tuple or int, but got {}",
+            tree.type_name(pid)
+        ));
     };
-    let fields = match tree.node(pid) {
-        Node::Tuple(items) => &items[..],
-        _ => return Err(bad("not a tuple (only torch's ('storage', ...) ids are understood)")),
-    };
-    let text = |id: Option<&ValueId>| -> Option<String> {
-        match id.map(|&i| tree.node(i)) {
-            Some(Node::Str(s)) => Some(s.to_string()),
-            // Python 2 writers, read with encoding="bytes", give ASCII bytes.
-            Some(Node::Bytes(b)) => String::from_utf8(b.to_vec()).ok(),
-            Some(Node::Int(i)) => Some(i.to_string()),
-            _ => None,
-        }
-    };
-    match text(fields.first()).as_deref() {
+    let fields = fields.to_vec();
+    match fields.first().and_then(|&f| ascii(tree, f)) {
         Some("storage") => {}
-        Some("module") => return Err(bad("a ('module', ...) id refers to Python source code")),
-        _ => return Err(bad("the first element is not 'storage'")),
+        // `('module', class, source_file, source)`: the class itself (legacy, weights_only=False).
+        Some("module") if rules == Rules::Legacy && lenient => {
+            return fields
+                .get(1)
+                .copied()
+                .ok_or_else(|| Failure::Python("('module',) id without a class".into()))
+        }
+        _ => return raise("Only persistent_load of storage is allowed"),
     }
-    if !(5..=6).contains(&fields.len()) {
-        return Err(bad("a storage id has 5 or 6 elements"));
-    }
-    let type_id = fields.get(1).copied().unwrap_or(pid);
-    let dtype = match tree.global(type_id) {
-        Some((_, "UntypedStorage")) => None,
-        Some((module, name)) => Some(DType::from_storage_name(name).ok_or_else(|| Error::Unsupported {
-            what: format!("storage type {module}.{name} in {record}"),
-        })?),
-        None => return Err(bad("the storage type is not a class reference")),
+    let id = parse(tree, &fields, rules, lenient)?;
+    let index = match rules {
+        Rules::Zip => zip_storage(work, id),
+        Rules::Legacy => legacy_storage(work, id)?,
     };
-    let key = text(fields.get(2)).ok_or_else(|| bad("the storage key is not a string"))?;
-    let location = text(fields.get(3)).ok_or_else(|| bad("the location is not a string"))?;
-    let numel = fields
-        .get(4)
-        .and_then(|&n| tree.as_int(n))
+    node_of(tree, work, index)
+}
+
+/// The node standing for storage `index`, made once.
+fn node_of(tree: &mut Tree<'_>, work: &mut Work, index: u32) -> Result<ValueId, Failure> {
+    if let Some(&node) = work.storage_nodes.get(&index) {
+        return Ok(node);
+    }
+    let node = tree.push(Node::Storage(index))?;
+    work.storage_nodes.insert(index, node);
+    Ok(node)
+}
+
+/// A str, or ASCII bytes (`torch.serialization._maybe_decode_ascii`).
+fn ascii<'t>(tree: &'t Tree<'_>, id: ValueId) -> Option<&'t str> {
+    match tree.node(id) {
+        Node::Str(_) => tree.text(id),
+        Node::Bytes(_) => tree
+            .blob(id)
+            .filter(|b| b.is_ascii())
+            .and_then(|b| std::str::from_utf8(b).ok()),
+        _ => None,
+    }
+}
+
+fn storage_key(tree: &Tree<'_>, id: ValueId) -> Result<StorageKey, Failure> {
+    match tree.node(id) {
+        Node::Int(i) => Ok(StorageKey::Int(*i)),
+        Node::Str(_) => Ok(StorageKey::Str(tree.text(id).unwrap_or_default().to_owned())),
+        _ => raise(format!("a storage key of type {} is not supported", tree.type_name(id))),
+    }
+}
+
+fn count(tree: &Tree<'_>, id: Option<ValueId>, what: &str) -> Result<u64, Failure> {
+    id.and_then(|n| tree.as_int(n))
         .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| bad("numel is not a non-negative integer"))?;
-    let view = match fields.get(5).map(|&v| (v, tree.node(v))) {
-        None | Some((_, Node::None)) => None,
-        Some((v, _)) => {
-            let parts = tree.seq(v).unwrap_or(&[]);
-            let (Some(view_key), Some(offset), Some(size)) = (
-                text(parts.first()),
-                parts
-                    .get(1)
-                    .and_then(|&i| tree.as_int(i))
-                    .and_then(|i| u64::try_from(i).ok()),
-                parts
-                    .get(2)
-                    .and_then(|&i| tree.as_int(i))
-                    .and_then(|i| u64::try_from(i).ok()),
-            ) else {
-                return Err(bad("view metadata is not (key, offset, size)"));
+        .ok_or_else(|| Failure::Python(format!("the storage {what} is not a non-negative integer")))
+}
+
+fn parse(tree: &Tree<'_>, fields: &[ValueId], rules: Rules, lenient: bool) -> Result<StorageId, Failure> {
+    let want = match rules {
+        Rules::Zip => 5,
+        Rules::Legacy => 6,
+    };
+    if fields.len() != want {
+        return raise(format!(
+            "a storage persistent id has {want} items here, not {}",
+            fields.len()
+        ));
+    }
+    let field = |i: usize| fields.get(i).copied();
+    let (dtype, untyped) = storage_type(tree, field(1), rules, lenient)?;
+    let key = field(2)
+        .map(|k| storage_key(tree, k))
+        .unwrap_or_else(|| raise("no storage key"))?;
+    let location = field(3)
+        .and_then(|l| ascii(tree, l))
+        .ok_or_else(|| Failure::Python("the storage location is not a string".into()))?
+        .to_owned();
+    let numel = count(tree, field(4), "size")?;
+    let nbytes = numel
+        .checked_mul(dtype.size() as u64)
+        .ok_or_else(|| Failure::Python("the storage size overflows".into()))?;
+    let view = match field(5) {
+        None => None,
+        Some(v) if matches!(tree.node(v), Node::None) => None,
+        Some(v) => match tree.seq(v) {
+            Some(&[view_key, offset, size]) => Some((
+                storage_key(tree, view_key)?,
+                count(tree, Some(offset), "view offset")?,
+                count(tree, Some(size), "view size")?,
+            )),
+            _ => return raise("view metadata is not (key, offset, size)"),
+        },
+    };
+    Ok(StorageId {
+        dtype,
+        untyped,
+        key,
+        location,
+        nbytes,
+        view,
+        resizable: rules == Rules::Legacy,
+    })
+}
+
+/// The dtype a storage type names: `torch.FloatStorage` → float32; `UntypedStorage` → uint8
+/// (zip archives only: the legacy loader asks it for a dtype it does not have).
+fn storage_type(tree: &Tree<'_>, id: Option<ValueId>, rules: Rules, lenient: bool) -> Result<(DType, bool), Failure> {
+    let Some((module, name)) = id.and_then(|t| tree.global(t)) else {
+        return raise("the storage type is not a class");
+    };
+    match globals::lookup(module, name) {
+        Some((Global::StorageType(dtype), _)) => Ok((dtype, false)),
+        Some((Global::UntypedStorage, _)) if rules == Rules::Zip => Ok((DType::UInt8, true)),
+        Some((Global::UntypedStorage, _)) => raise("type object 'UntypedStorage' has no attribute 'dtype'"),
+        // The unpickler turns any `*Storage` name it knows into a storage type.
+        _ if lenient && name.contains("Storage") => match DType::from_storage_name(name) {
+            Some(dtype) => Ok((dtype, false)),
+            None => raise(format!("unknown storage type {module}.{name}")),
+        },
+        _ => raise(format!("{module}.{name} is not a storage type")),
+    }
+}
+
+/// `_load.persistent_load`: one storage object per key and dtype.
+fn zip_storage(work: &mut Work, id: StorageId) -> u32 {
+    let backing = match work.by_key.get(&id.key).and_then(|&i| work.storage(i).map(|s| (i, s))) {
+        Some((i, cached)) if cached.dtype == id.dtype => return i,
+        Some((i, cached)) if cached.nbytes == id.nbytes => Backing::Same(i),
+        _ => Backing::Root(id.key.clone()),
+    };
+    let first = !work.by_key.contains_key(&id.key);
+    let index = add(work, &id, id.key.to_string(), id.nbytes, backing);
+    if first {
+        work.by_key.insert(id.key, index);
+    }
+    index
+}
+
+/// `_legacy_load.persistent_load`: `deserialized_objects` shared by root and view keys.
+fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
+    let object = match work.by_key.get(&id.key).copied() {
+        None => {
+            let index = add(work, &id, id.key.to_string(), id.nbytes, Backing::Root(id.key.clone()));
+            work.by_key.insert(id.key.clone(), index);
+            index
+        }
+        Some(i) => {
+            let Some(cached) = work.storage(i) else {
+                return raise("dangling storage");
             };
-            Some((view_key, offset, size))
+            match (cached.dtype == id.dtype, cached.nbytes == id.nbytes) {
+                // The cached object, whatever size this id claims.
+                (true, _) => i,
+                // The same bytes as another dtype: a new object over them.
+                (false, true) => {
+                    let nbytes = cached.nbytes;
+                    add(work, &id, id.key.to_string(), nbytes, Backing::Same(i))
+                }
+                // torch swaps in an empty, resizable storage that a tensor would grow into
+                // uninitialised memory: refused.
+                (false, false) => {
+                    return Err(Failure::Error(crate::Error::InvalidStorage {
+                        key: id.key.to_string(),
+                        reason: format!(
+                            "used again as {} of {} bytes after {} of {} bytes (torch would replace it \
+                             with an empty storage, whose bytes are never read from the file)",
+                            id.dtype, id.nbytes, cached.dtype, cached.nbytes
+                        ),
+                    }))
+                }
+            }
         }
     };
-    Ok(StorageRef {
-        key,
-        dtype,
-        location,
-        numel,
-        view,
-    })
+    let Some((view_key, offset, size)) = id.view.clone() else {
+        return Ok(object);
+    };
+    if let Some(&seen) = work.by_key.get(&view_key) {
+        return Ok(seen);
+    }
+    // `typed_storage._untyped_storage[start:end]`, clamped as Python slices clamp.
+    let unit = id.dtype.size() as u64;
+    let object_bytes = work.storage(object).map_or(0, |s| s.nbytes);
+    let start = offset.saturating_mul(unit).min(object_bytes);
+    let end = offset
+        .saturating_mul(unit)
+        .saturating_add(size.saturating_mul(unit))
+        .min(object_bytes)
+        .max(start);
+    let index = add(
+        work,
+        &id,
+        view_key.to_string(),
+        end - start,
+        Backing::Slice {
+            of: object,
+            offset: start,
+        },
+    );
+    if let Some(root) = work.storages.get_mut(object as usize) {
+        root.viewed = true;
+    }
+    work.by_key.insert(view_key, index);
+    Ok(index)
+}
+
+/// Grows a legacy storage that a tensor needs `needed` bytes of, as torch's `set_` resizes a
+/// resizable storage: the roots of a legacy stream are allocated by the loader
+/// (`UntypedStorage(nbytes)`), filled from the file only after the pickle, with the size they
+/// then have. Returns whether `index` has `needed` bytes now. A storage that views or is viewed
+/// (a slice of another) is not grown: the views would point into freed memory.
+pub(crate) fn grow(work: &mut Work, index: u32, needed: u64) -> bool {
+    let root = match work.storage(index).map(|s| &s.backing) {
+        Some(Backing::Root(_)) => index,
+        Some(Backing::Same(of)) => *of,
+        _ => return false,
+    };
+    let Some(spec) = work.storage(root) else { return false };
+    if needed <= spec.nbytes {
+        return true;
+    }
+    if !spec.resizable || spec.viewed {
+        return false;
+    }
+    // The root and every reinterpretation of it share the bytes, and so the size.
+    for s in work.storages.iter_mut() {
+        let shares = match &s.backing {
+            Backing::Same(of) => *of == root,
+            _ => false,
+        };
+        if shares {
+            s.nbytes = needed;
+        }
+    }
+    if let Some(spec) = work.storages.get_mut(root as usize) {
+        spec.nbytes = needed;
+    }
+    true
+}
+
+fn add(work: &mut Work, id: &StorageId, key: String, nbytes: u64, backing: Backing) -> u32 {
+    work.storages.push(StorageSpec {
+        key: Arc::from(key),
+        dtype: id.dtype,
+        untyped: id.untyped,
+        location: Arc::from(id.location.as_str()),
+        nbytes,
+        resizable: id.resizable && !matches!(backing, Backing::Slice { .. }),
+        viewed: false,
+        backing,
+    });
+    (work.storages.len() - 1) as u32
 }

@@ -12,7 +12,7 @@
 use pth_reader::{Checkpoint, TensorView};
 use serde_json::Value as Json;
 
-pub use test_support::{corpus, load_json, root, sha256_hex, usizes};
+pub use test_support::{corpus, load_json, root, run_capped, sha256_hex, usizes, variant_name};
 
 /// Compares one tensor with its manifest entry; returns what differs.
 pub fn compare(name: &str, t: &TensorView<'_>, want: &Json) -> Result<(), String> {

@@ -1,0 +1,405 @@
+//! [`ZipEntry`]: one central directory header and its local header, checked against each other.
+
+#![forbid(unsafe_code)]
+
+use std::ops::Range;
+
+use super::anomaly::ZipAnomaly;
+use super::end::Directory;
+use super::names::entry_name;
+use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
+use super::Dialect;
+use crate::cursor::Cursor;
+
+/// How an entry's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Uncompressed: read in place, zero-copy.
+    Stored,
+    /// Deflate: inflated on read.
+    Deflated,
+}
+
+/// One member of a [`ZipArchive`](super::ZipArchive), as the central directory describes it
+/// (which is what torch reads) after checking that the local header agrees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZipEntry {
+    name: String,
+    compression: Compression,
+    header_offset: u64,
+    data_start: u64,
+    compressed_size: u64,
+    size: u64,
+    crc32: u32,
+    flags: u16,
+}
+
+/// Flag bits (APPNOTE 4.4.4).
+const ENCRYPTED: u16 = 1 << 0;
+pub(super) const DESCRIPTOR: u16 = 1 << 3;
+const PATCH: u16 = 1 << 5;
+const STRONG_ENCRYPTION: u16 = 1 << 6;
+const UTF8: u16 = 1 << 11;
+const MASKED_HEADER: u16 = 1 << 13;
+/// The bits that change how an entry is read or named: local and central headers must agree.
+const MEANINGFUL_FLAGS: u16 = ENCRYPTED | DESCRIPTOR | PATCH | STRONG_ENCRYPTION | UTF8 | MASKED_HEADER;
+/// The DOS directory attribute, which miniz honours (`mz_zip_reader_is_file_a_directory`).
+const DOS_DIRECTORY: u32 = 0x10;
+/// The highest "version needed to extract" Python's `zipfile` accepts (6.3).
+const PYTHON_MAX_VERSION: u16 = 63;
+
+impl ZipEntry {
+    /// The member's name as written in the central directory.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How its bytes are stored.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Its uncompressed size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Its size as stored in the archive.
+    pub fn compressed_size(&self) -> u64 {
+        self.compressed_size
+    }
+
+    /// Where its data starts in the archive.
+    pub fn data_start(&self) -> u64 {
+        self.data_start
+    }
+
+    /// The archive bytes holding its (possibly compressed) data.
+    pub fn data_range(&self) -> Range<u64> {
+        self.data_start..self.data_start + self.compressed_size
+    }
+
+    /// Whether it is a directory (its name ends with `/`).
+    pub fn is_dir(&self) -> bool {
+        self.name.ends_with('/')
+    }
+
+    /// The CRC-32 the central directory declares.
+    pub(super) fn crc32(&self) -> u32 {
+        self.crc32
+    }
+
+    /// Where its local header starts.
+    pub(super) fn header_offset(&self) -> u64 {
+        self.header_offset
+    }
+
+    /// Whether flag bit 3 announces a data descriptor after the data.
+    pub(super) fn has_descriptor(&self) -> bool {
+        self.flags & DESCRIPTOR != 0
+    }
+}
+
+/// Every entry of the directory, in directory order.
+pub(super) fn read_entries(
+    data: &[u8],
+    directory: &Directory,
+    dialect: Dialect,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<Vec<ZipEntry>, ZipAnomaly> {
+    let truncated = |offset: u64| ZipAnomaly::Truncated {
+        record: "central directory header",
+        offset,
+    };
+    let bytes = usize::try_from(directory.offset)
+        .ok()
+        .and_then(|start| data.get(start..)?.get(..usize::try_from(directory.size).ok()?))
+        .ok_or(truncated(directory.offset))?;
+    // Each header takes at least 46 bytes of the directory, which is inside the file.
+    if directory.entries.saturating_mul(CentralHeader::SIZE) > directory.size {
+        return Err(truncated(directory.offset));
+    }
+    let mut entries = Vec::new();
+    entries
+        .try_reserve_exact(usize::try_from(directory.entries).unwrap_or(usize::MAX))
+        .map_err(|_| truncated(directory.offset))?;
+    let mut c = Cursor::new(bytes);
+    for _ in 0..directory.entries {
+        let at = directory.offset + c.position() as u64;
+        let header = CentralHeader::read(&mut c).ok_or(truncated(at))?;
+        entries.push(entry(data, &header, dialect, warnings)?);
+    }
+    if c.remaining() > 0 {
+        return Err(ZipAnomaly::DirectoryCount {
+            declared: directory.entries,
+            leftover: c.remaining() as u64,
+        });
+    }
+    Ok(entries)
+}
+
+/// One entry: the central header's fields checked, resolved through zip64, and matched
+/// against the local header.
+fn entry(
+    data: &[u8],
+    header: &CentralHeader<'_>,
+    dialect: Dialect,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<ZipEntry, ZipAnomaly> {
+    let name = entry_name(header.name, header.fields.flags, dialect)?;
+    let compression = check_central(&name, header, dialect, warnings)?;
+    let fields = ExtraField::all(header.extra).ok_or(ZipAnomaly::MalformedExtra { name: name.clone() })?;
+    check_unicode_paths(&name, header.name, &fields)?;
+    let narrow = [
+        header.fields.size,
+        header.fields.compressed_size,
+        header.local_header_offset,
+    ];
+    let [size, compressed_size, header_offset] = resolve_zip64(&name, &fields, narrow, Header::Central)?;
+    let mut entry = ZipEntry {
+        name,
+        compression,
+        header_offset,
+        data_start: 0,
+        compressed_size,
+        size,
+        crc32: header.fields.crc32,
+        flags: header.fields.flags,
+    };
+    check_sizes(&entry, header.external_attributes, warnings)?;
+    entry.data_start = check_local(data, &entry, header.fields.method, warnings)?;
+    Ok(entry)
+}
+
+/// Flags, method, disk and version of a central header; the compression it names.
+fn check_central(
+    name: &str,
+    header: &CentralHeader<'_>,
+    dialect: Dialect,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<Compression, ZipAnomaly> {
+    let name = || name.to_owned();
+    // mz_zip_reader_is_file_supported and mz_zip_reader_read_central_dir refuse these.
+    let fields = &header.fields;
+    if fields.flags & (ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADER) != 0 {
+        return Err(ZipAnomaly::Encrypted { name: name() });
+    }
+    if fields.flags & PATCH != 0 {
+        return Err(ZipAnomaly::PatchData { name: name() });
+    }
+    let compression = match fields.method {
+        0 => Compression::Stored,
+        8 => Compression::Deflated,
+        method => return Err(ZipAnomaly::UnsupportedMethod { name: name(), method }),
+    };
+    if header.disk_start != 0 {
+        return Err(ZipAnomaly::MultiDisk);
+    }
+    if fields.version_needed > PYTHON_MAX_VERSION {
+        let anomaly = ZipAnomaly::VersionNeeded {
+            name: name(),
+            version: fields.version_needed,
+        };
+        match dialect {
+            Dialect::Python => return Err(anomaly),
+            Dialect::Torch => warnings.push(anomaly),
+        }
+    }
+    Ok(compression)
+}
+
+/// Sizes that some reader would read differently: miniz reads a stored entry's uncompressed
+/// size, Python its compressed size; miniz returns an uninitialised buffer for an entry without
+/// data or flagged as a directory.
+fn check_sizes(entry: &ZipEntry, external_attributes: u32, warnings: &mut Vec<ZipAnomaly>) -> Result<(), ZipAnomaly> {
+    let name = || entry.name.clone();
+    if entry.compressed_size == 0 && entry.size > 0 {
+        return Err(ZipAnomaly::SizeWithoutData { name: name() });
+    }
+    if entry.compression == Compression::Stored && entry.compressed_size != entry.size {
+        return Err(ZipAnomaly::StoredSizeMismatch { name: name() });
+    }
+    let has_data = entry.size > 0 || entry.compressed_size > 0;
+    if entry.is_dir() && has_data {
+        warnings.push(ZipAnomaly::DirectoryData { name: name() });
+    } else if external_attributes & DOS_DIRECTORY != 0 && has_data {
+        return Err(ZipAnomaly::DirectoryWithData { name: name() });
+    }
+    Ok(())
+}
+
+/// The local header agrees with the central one on name, method, meaningful flags and sizes;
+/// returns where the data starts (after the local name and extra field, as miniz computes it).
+fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<ZipAnomaly>) -> Result<u64, ZipAnomaly> {
+    let at = entry.header_offset;
+    let local = usize::try_from(at)
+        .ok()
+        .and_then(|at| data.get(at..))
+        .and_then(|rest| LocalHeader::read(&mut Cursor::new(rest)))
+        .ok_or(ZipAnomaly::Truncated {
+            record: "local header",
+            offset: at,
+        })?;
+    let mismatch = |field| ZipAnomaly::LocalHeaderMismatch {
+        name: entry.name.clone(),
+        field,
+    };
+    if local.name != entry.name.as_bytes() {
+        return Err(mismatch("name"));
+    }
+    if local.fields.method != method {
+        return Err(mismatch("compression method"));
+    }
+    if local.fields.flags & MEANINGFUL_FLAGS != entry.flags & MEANINGFUL_FLAGS {
+        return Err(mismatch("flags"));
+    }
+    let fields = ExtraField::all(local.extra).ok_or(ZipAnomaly::MalformedExtra {
+        name: entry.name.clone(),
+    })?;
+    check_unicode_paths(&entry.name, local.name, &fields)?;
+    let narrow = [local.fields.size, local.fields.compressed_size];
+    let [size, compressed_size] = resolve_zip64(&entry.name, &fields, narrow, Header::Local)?;
+    let sizes_agree = (size, compressed_size) == (entry.size, entry.compressed_size);
+    let deferred = entry.has_descriptor() && (size, compressed_size) == (0, 0);
+    if !(sizes_agree || deferred) {
+        return Err(mismatch("sizes"));
+    }
+    let crc32 = local.fields.crc32;
+    if crc32 != entry.crc32 && !(entry.has_descriptor() && crc32 == 0) {
+        warnings.push(ZipAnomaly::LocalCrcMismatch {
+            name: entry.name.clone(),
+        });
+    }
+    let data_start = at + local.len();
+    let end = data_start.checked_add(entry.compressed_size);
+    if end.is_none_or(|end| end > data.len() as u64) {
+        return Err(ZipAnomaly::Truncated {
+            record: "entry data",
+            offset: data_start,
+        });
+    }
+    Ok(data_start)
+}
+
+/// Refuses Info-ZIP Unicode Path fields that name the entry otherwise: miniz ignores them, the
+/// `zip` crate (when the CRC matches) and Python ≥ 3.12 (when the version is 1 as well) rename
+/// the entry. A field repeating the name changes nothing for anyone.
+fn check_unicode_paths(name: &str, raw_name: &[u8], fields: &[ExtraField<'_>]) -> Result<(), ZipAnomaly> {
+    for field in fields.iter().filter(|f| f.id == ExtraField::UNICODE_PATH) {
+        let path = UnicodePath::read(&mut Cursor::new(field.data))
+            .ok_or(ZipAnomaly::MalformedExtra { name: name.to_owned() })?;
+        if path.path != raw_name {
+            return Err(ZipAnomaly::UnicodePath {
+                name: name.to_owned(),
+                path: String::from_utf8_lossy(path.path).into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Which header a zip64 extra field is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    Central,
+    Local,
+}
+
+/// The 32-bit fields `narrow`, with each saturated one (0xFFFFFFFF) replaced by the next
+/// 8-byte value of the zip64 extra field, as miniz (`mz_zip_file_stat_internal`) and Python
+/// (`ZipInfo._decodeExtra`) both do; values past those are read by neither.
+///
+/// Refused, because readers part ways on them: a repeated zip64 field (miniz uses the first,
+/// Python applies each in turn), a missing or short one (both keep 0xFFFFFFFF as a size, or
+/// fail), and, in the central directory, values that contradict 32-bit fields none of which is
+/// saturated (a reader that trusts zip64 values first would take them; no writer emits that).
+/// A local header may carry zip64 values beside unsaturated sizes: miniz, torch's writer, puts
+/// the sizes and offset of a record past 4 GiB there while the local sizes stay 0 (deferred to
+/// the data descriptor), and no reader consults them.
+fn resolve_zip64<const N: usize>(
+    name: &str,
+    fields: &[ExtraField<'_>],
+    narrow: [u32; N],
+    header: Header,
+) -> Result<[u64; N], ZipAnomaly> {
+    let problem = |problem| ZipAnomaly::Zip64Extra {
+        name: name.to_owned(),
+        problem,
+    };
+    let mut zip64 = fields.iter().filter(|f| f.id == ExtraField::ZIP64);
+    let field = zip64.next();
+    if zip64.next().is_some() {
+        return Err(problem("is repeated"));
+    }
+    let saturated = narrow.iter().filter(|&&v| v == u32::MAX).count();
+    let mut wide = narrow.map(u64::from);
+    let Some(field) = field else {
+        return match saturated {
+            0 => Ok(wide),
+            _ => Err(problem("is missing for a saturated field")),
+        };
+    };
+    let mut values = Cursor::new(field.data);
+    if saturated == 0 && header == Header::Central {
+        // Nothing to resolve: any values present must repeat the 32-bit fields, in order.
+        for v in &wide {
+            if values.remaining() >= 8 && values.u64_le() != Some(*v) {
+                return Err(problem("contradicts the 32-bit fields"));
+            }
+        }
+    }
+    for v in wide.iter_mut().filter(|v| **v == u64::from(u32::MAX)) {
+        *v = values.u64_le().ok_or(problem("is too short"))?;
+    }
+    Ok(wide)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip64(values: &[u64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn resolve(data: &[&[u8]], narrow: [u32; 3]) -> Result<[u64; 3], ZipAnomaly> {
+        let fields: Vec<_> = data.iter().map(|d| ExtraField { id: 1, data: d }).collect();
+        resolve_zip64("e", &fields, narrow, Header::Central)
+    }
+
+    #[test]
+    fn saturated_fields_take_zip64_values_in_order() {
+        let m = u32::MAX;
+        assert_eq!(resolve(&[&zip64(&[5, 6])], [m, 3, m]), Ok([5, 3, 6]));
+        assert_eq!(resolve(&[&zip64(&[5, 6, 7])], [m, m, m]), Ok([5, 6, 7]));
+        let with_disk = [zip64(&[5]), vec![0; 4]].concat();
+        assert_eq!(resolve(&[&with_disk], [m, 1, 2]), Ok([5, 1, 2]));
+        assert_eq!(resolve(&[], [1, 2, 3]), Ok([1, 2, 3]));
+        assert_eq!(resolve(&[&zip64(&[1, 2])], [1, 2, 3]), Ok([1, 2, 3]));
+    }
+
+    #[test]
+    fn ambiguous_zip64_fields_are_refused() {
+        let m = u32::MAX;
+        let refused = |data: &[&[u8]], narrow| resolve(data, narrow).is_err();
+        assert!(refused(&[&zip64(&[5]), &zip64(&[5])], [m, 1, 2]), "repeated");
+        assert!(refused(&[], [m, 1, 2]), "missing");
+        assert!(refused(&[&zip64(&[5])], [m, m, 2]), "too short");
+        assert!(refused(&[&zip64(&[9])], [1, 2, 3]), "lying");
+    }
+
+    #[test]
+    fn local_headers_may_carry_zip64_values_beside_unsaturated_sizes() {
+        // What miniz writes for a small record past 4 GiB: local sizes 0, the offset in zip64.
+        let offset = zip64(&[5 << 32]);
+        let fields = [ExtraField { id: 1, data: &offset }];
+        assert_eq!(resolve_zip64("e", &fields, [0, 0], Header::Local), Ok([0, 0]));
+        assert!(resolve_zip64("e", &fields, [0, 0], Header::Central).is_err());
+        // A deflated record past 4 GiB: size saturated, compressed size kept, both in zip64.
+        let sizes = zip64(&[5 << 32, 7]);
+        let fields = [ExtraField { id: 1, data: &sizes }];
+        let resolved = resolve_zip64("e", &fields, [u32::MAX, 7, 9], Header::Central);
+        assert_eq!(resolved, Ok([5 << 32, 7, 9]));
+    }
+}

@@ -1,0 +1,77 @@
+//! The archive's layout: entries laid end to end from byte 0 up to the central directory.
+//!
+//! miniz and Python's `zipfile` go from the central directory to each local header and never
+//! look between entries; streaming readers (which read local headers one after another) see
+//! whatever is there. So every byte before the directory must belong to exactly one entry: its
+//! local header, its data, and its data descriptor when flag bit 3 announces one. Bytes before
+//! the first entry, between entries or shared by two are refused.
+
+#![forbid(unsafe_code)]
+
+use super::anomaly::ZipAnomaly;
+use super::entry::ZipEntry;
+use super::records::{DataDescriptor, DescriptorShape};
+use crate::cursor::Cursor;
+
+/// Checks that `entries` tile `data` from byte 0 to `directory_offset`.
+pub(super) fn check_layout(
+    data: &[u8],
+    entries: &[ZipEntry],
+    directory_offset: u64,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<(), ZipAnomaly> {
+    let mut order: Vec<&ZipEntry> = entries.iter().collect();
+    order.sort_by_key(|e| e.header_offset());
+    let first = order.first().map_or(directory_offset, |e| e.header_offset());
+    if first != 0 {
+        return Err(ZipAnomaly::DataBeforeFirstEntry { len: first });
+    }
+    for (i, entry) in order.iter().enumerate() {
+        let next = order.get(i + 1);
+        let next_start = next.map_or(directory_offset, |e| e.header_offset());
+        let data_end = entry.data_range().end;
+        let Some(gap) = next_start.checked_sub(data_end) else {
+            return Err(ZipAnomaly::Overlap {
+                first: entry.name().to_owned(),
+                second: next.map_or("the central directory".to_owned(), |e| e.name().to_owned()),
+            });
+        };
+        check_gap(data, entry, data_end, gap, warnings)?;
+    }
+    Ok(())
+}
+
+/// The `gap` bytes after an entry's data: nothing, or its data descriptor.
+fn check_gap(
+    data: &[u8],
+    entry: &ZipEntry,
+    at: u64,
+    gap: u64,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<(), ZipAnomaly> {
+    let name = || entry.name().to_owned();
+    if gap == 0 {
+        // torch writes no descriptor after an empty record, and flags it accordingly.
+        if entry.has_descriptor() && entry.compressed_size() > 0 {
+            warnings.push(ZipAnomaly::DescriptorMissing { name: name() });
+        }
+        return Ok(());
+    }
+    let unclaimed = ZipAnomaly::Gap {
+        after: name(),
+        len: gap,
+    };
+    let shape = DescriptorShape::of_len(gap).filter(|_| entry.has_descriptor());
+    let bytes = usize::try_from(at).ok().and_then(|at| data.get(at..));
+    let descriptor = shape
+        .zip(bytes)
+        .and_then(|(shape, bytes)| DataDescriptor::read(&mut Cursor::new(bytes), shape))
+        .ok_or(unclaimed)?;
+    if (descriptor.compressed_size, descriptor.size) != (entry.compressed_size(), entry.size()) {
+        return Err(ZipAnomaly::DescriptorMismatch { name: name() });
+    }
+    if descriptor.crc32 != entry.crc32() {
+        warnings.push(ZipAnomaly::DescriptorCrcMismatch { name: name() });
+    }
+    Ok(())
+}

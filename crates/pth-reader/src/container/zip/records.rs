@@ -1,0 +1,348 @@
+//! The zip records, as named structs, each with one `read` over a [`Cursor`].
+//!
+//! Layouts are APPNOTE 6.3.10's (section numbers in each doc comment). A `read` consumes exactly
+//! the record's bytes and returns `None` when the input ends first or the signature is not the
+//! record's: callers turn that into an anomaly naming the record and where it should be. Nothing
+//! here judges values; that is the archive's job.
+
+#![forbid(unsafe_code)]
+
+use crate::cursor::Cursor;
+
+/// Reads a record's signature, or fails.
+fn signature(c: &mut Cursor<'_>, expected: u32) -> Option<()> {
+    (c.u32_le()? == expected).then_some(())
+}
+
+/// End of central directory record (4.3.16), without its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct EndOfCentralDirectory {
+    pub(super) disk: u16,
+    pub(super) directory_disk: u16,
+    pub(super) entries_on_disk: u16,
+    pub(super) entries: u16,
+    pub(super) directory_size: u32,
+    pub(super) directory_offset: u32,
+    pub(super) comment_len: u16,
+}
+
+impl EndOfCentralDirectory {
+    pub(super) const SIGNATURE: [u8; 4] = *b"PK\x05\x06";
+    pub(super) const SIZE: usize = 22;
+
+    pub(super) fn read(c: &mut Cursor<'_>) -> Option<Self> {
+        signature(c, u32::from_le_bytes(Self::SIGNATURE))?;
+        Some(EndOfCentralDirectory {
+            disk: c.u16_le()?,
+            directory_disk: c.u16_le()?,
+            entries_on_disk: c.u16_le()?,
+            entries: c.u16_le()?,
+            directory_size: c.u32_le()?,
+            directory_offset: c.u32_le()?,
+            comment_len: c.u16_le()?,
+        })
+    }
+}
+
+/// Zip64 end of central directory locator (4.3.15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Zip64Locator {
+    pub(super) directory_disk: u32,
+    pub(super) end_record_offset: u64,
+    pub(super) disks: u32,
+}
+
+impl Zip64Locator {
+    pub(super) const SIGNATURE: [u8; 4] = *b"PK\x06\x07";
+    pub(super) const SIZE: usize = 20;
+
+    pub(super) fn read(c: &mut Cursor<'_>) -> Option<Self> {
+        signature(c, u32::from_le_bytes(Self::SIGNATURE))?;
+        Some(Zip64Locator {
+            directory_disk: c.u32_le()?,
+            end_record_offset: c.u64_le()?,
+            disks: c.u32_le()?,
+        })
+    }
+}
+
+/// Zip64 end of central directory record (4.3.14), without its extensible data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Zip64EndOfCentralDirectory {
+    /// Size of the rest of the record (44 without extensible data).
+    pub(super) record_size: u64,
+    pub(super) disk: u32,
+    pub(super) directory_disk: u32,
+    pub(super) entries_on_disk: u64,
+    pub(super) entries: u64,
+    pub(super) directory_size: u64,
+    pub(super) directory_offset: u64,
+}
+
+impl Zip64EndOfCentralDirectory {
+    pub(super) const SIZE: usize = 56;
+
+    pub(super) fn read(c: &mut Cursor<'_>) -> Option<Self> {
+        signature(c, 0x0606_4b50)?;
+        let record_size = c.u64_le()?;
+        let _versions = (c.u16_le()?, c.u16_le()?);
+        Some(Zip64EndOfCentralDirectory {
+            record_size,
+            disk: c.u32_le()?,
+            directory_disk: c.u32_le()?,
+            entries_on_disk: c.u64_le()?,
+            entries: c.u64_le()?,
+            directory_size: c.u64_le()?,
+            directory_offset: c.u64_le()?,
+        })
+    }
+}
+
+/// The fields a local header (4.3.7) and a central directory header (4.3.12) share, in the
+/// order both write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FileFields {
+    pub(super) version_needed: u16,
+    pub(super) flags: u16,
+    pub(super) method: u16,
+    pub(super) crc32: u32,
+    pub(super) compressed_size: u32,
+    pub(super) size: u32,
+}
+
+impl FileFields {
+    fn read(c: &mut Cursor<'_>) -> Option<Self> {
+        let (version_needed, flags, method) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
+        let _time_and_date = c.u32_le()?;
+        Some(FileFields {
+            version_needed,
+            flags,
+            method,
+            crc32: c.u32_le()?,
+            compressed_size: c.u32_le()?,
+            size: c.u32_le()?,
+        })
+    }
+}
+
+/// Central directory file header (4.3.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CentralHeader<'a> {
+    pub(super) fields: FileFields,
+    pub(super) disk_start: u16,
+    pub(super) external_attributes: u32,
+    pub(super) local_header_offset: u32,
+    pub(super) name: &'a [u8],
+    pub(super) extra: &'a [u8],
+}
+
+impl<'a> CentralHeader<'a> {
+    /// The fixed part, before the name.
+    pub(super) const SIZE: u64 = 46;
+
+    pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
+        signature(c, 0x0201_4b50)?;
+        let _version_made_by = c.u16_le()?;
+        let fields = FileFields::read(c)?;
+        let (name_len, extra_len, comment_len) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
+        let disk_start = c.u16_le()?;
+        let _internal_attributes = c.u16_le()?;
+        let external_attributes = c.u32_le()?;
+        let local_header_offset = c.u32_le()?;
+        let name = c.take(usize::from(name_len))?;
+        let extra = c.take(usize::from(extra_len))?;
+        let _comment = c.take(usize::from(comment_len))?;
+        Some(CentralHeader {
+            fields,
+            disk_start,
+            external_attributes,
+            local_header_offset,
+            name,
+            extra,
+        })
+    }
+}
+
+/// Local file header (4.3.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LocalHeader<'a> {
+    pub(super) fields: FileFields,
+    pub(super) name: &'a [u8],
+    pub(super) extra: &'a [u8],
+}
+
+impl<'a> LocalHeader<'a> {
+    /// The fixed part, before the name.
+    pub(super) const SIZE: u64 = 30;
+
+    pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
+        signature(c, 0x0403_4b50)?;
+        let fields = FileFields::read(c)?;
+        let (name_len, extra_len) = (c.u16_le()?, c.u16_le()?);
+        Some(LocalHeader {
+            fields,
+            name: c.take(usize::from(name_len))?,
+            extra: c.take(usize::from(extra_len))?,
+        })
+    }
+
+    /// The header's length, name and extra field included.
+    pub(super) fn len(&self) -> u64 {
+        Self::SIZE + self.name.len() as u64 + self.extra.len() as u64
+    }
+}
+
+/// Data descriptor (4.3.9): its signature is optional, its sizes 4 or 8 bytes wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DataDescriptor {
+    pub(super) crc32: u32,
+    pub(super) compressed_size: u64,
+    pub(super) size: u64,
+}
+
+/// The shapes a data descriptor can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DescriptorShape {
+    pub(super) signed: bool,
+    pub(super) wide: bool,
+}
+
+impl DescriptorShape {
+    /// The shape of a descriptor `len` bytes long (each length has exactly one), if any.
+    pub(super) fn of_len(len: u64) -> Option<Self> {
+        let (signed, wide) = match len {
+            12 => (false, false),
+            16 => (true, false),
+            20 => (false, true),
+            24 => (true, true),
+            _ => return None,
+        };
+        Some(DescriptorShape { signed, wide })
+    }
+}
+
+impl DataDescriptor {
+    pub(super) fn read(c: &mut Cursor<'_>, shape: DescriptorShape) -> Option<Self> {
+        if shape.signed {
+            signature(c, 0x0807_4b50)?;
+        }
+        let crc32 = c.u32_le()?;
+        let mut size = || {
+            if shape.wide {
+                c.u64_le()
+            } else {
+                c.u32_le().map(u64::from)
+            }
+        };
+        let compressed_size = size()?;
+        Some(DataDescriptor {
+            crc32,
+            compressed_size,
+            size: size()?,
+        })
+    }
+}
+
+/// One extra field (4.5.1): a header id and its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ExtraField<'a> {
+    pub(super) id: u16,
+    pub(super) data: &'a [u8],
+}
+
+impl<'a> ExtraField<'a> {
+    /// Zip64 extended information (4.5.3).
+    pub(super) const ZIP64: u16 = 0x0001;
+    /// Info-ZIP Unicode Path (4.6.9).
+    pub(super) const UNICODE_PATH: u16 = 0x7075;
+
+    pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
+        let id = c.u16_le()?;
+        let len = c.u16_le()?;
+        Some(ExtraField {
+            id,
+            data: c.take(usize::from(len))?,
+        })
+    }
+
+    /// Every field of an extra block, or `None` if the block does not split into fields exactly.
+    pub(super) fn all(block: &'a [u8]) -> Option<Vec<ExtraField<'a>>> {
+        let mut c = Cursor::new(block);
+        let mut fields = Vec::new();
+        while c.remaining() > 0 {
+            fields.push(ExtraField::read(&mut c)?);
+        }
+        Some(fields)
+    }
+}
+
+/// The data of an Info-ZIP Unicode Path extra field (4.6.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UnicodePath<'a> {
+    pub(super) version: u8,
+    /// CRC-32 of the header's name, which the path replaces when it matches.
+    pub(super) name_crc32: u32,
+    pub(super) path: &'a [u8],
+}
+
+impl<'a> UnicodePath<'a> {
+    pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
+        Some(UnicodePath {
+            version: c.u8()?,
+            name_crc32: c.u32_le()?,
+            path: c.rest(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_their_fields_and_refuse_other_signatures() {
+        let mut eocd = b"PK\x05\x06".to_vec();
+        for v in [0u16, 0, 2, 2] {
+            eocd.extend_from_slice(&v.to_le_bytes());
+        }
+        eocd.extend_from_slice(&100u32.to_le_bytes());
+        eocd.extend_from_slice(&7u32.to_le_bytes());
+        eocd.extend_from_slice(&3u16.to_le_bytes());
+        let mut c = Cursor::new(&eocd);
+        let record = EndOfCentralDirectory::read(&mut c).unwrap();
+        assert_eq!(
+            (record.entries, record.directory_size, record.directory_offset),
+            (2, 100, 7)
+        );
+        assert_eq!(c.position(), EndOfCentralDirectory::SIZE);
+        assert_eq!(Zip64Locator::read(&mut Cursor::new(&eocd)), None);
+        assert_eq!(EndOfCentralDirectory::read(&mut Cursor::new(&eocd[..21])), None);
+    }
+
+    #[test]
+    fn descriptors_have_one_shape_per_length() {
+        let shapes: Vec<_> = (0..30).filter_map(DescriptorShape::of_len).collect();
+        assert_eq!(shapes.len(), 4);
+        let mut bytes = b"PK\x07\x08".to_vec();
+        bytes.extend_from_slice(&9u32.to_le_bytes());
+        bytes.extend_from_slice(&5u64.to_le_bytes());
+        bytes.extend_from_slice(&6u64.to_le_bytes());
+        let shape = DescriptorShape::of_len(24).unwrap();
+        let d = DataDescriptor::read(&mut Cursor::new(&bytes), shape).unwrap();
+        assert_eq!((d.crc32, d.compressed_size, d.size), (9, 5, 6));
+        let unsigned = DescriptorShape::of_len(20).unwrap();
+        assert_eq!(DataDescriptor::read(&mut Cursor::new(&bytes[4..]), unsigned), Some(d));
+    }
+
+    #[test]
+    fn extra_blocks_split_exactly_or_not_at_all() {
+        let block = [1, 0, 2, 0, 9, 9, 0x75, 0x70, 0, 0];
+        let fields = ExtraField::all(&block).unwrap();
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[1].id, ExtraField::UNICODE_PATH);
+        assert_eq!(ExtraField::all(&block[..9]), None);
+        assert_eq!(ExtraField::all(&[1, 0, 5]), None);
+        let path = UnicodePath::read(&mut Cursor::new(&[1, 1, 2, 3, 4, b'a'])).unwrap();
+        assert_eq!((path.version, path.path), (1, &b"a"[..]));
+    }
+}

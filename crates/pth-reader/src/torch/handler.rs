@@ -1,0 +1,304 @@
+//! The torch layer as the pickle machine's handler: torch's `weights_only` unpickler, call by
+//! call.
+//!
+//! Each allowlisted global is evaluated when the pickle calls it, with its arguments as they
+//! are then, following `torch/_weights_only_unpickler.py`, `torch/_utils.py` and
+//! `torch/_tensor.py`: rebuild functions make tensors, `Parameter(...)` and the legacy
+//! constructors (`torch.FloatTensor(...)`) make tensors, `torch.Size(...)` a tuple,
+//! `OrderedDict`/`Counter`/`set`/`bytearray`/`complex`/`_codecs.encode` plain values. What
+//! torch would refuse is refused; what this reader cannot reproduce exactly (uninitialised
+//! memory, CUDA) is refused too, never approximated.
+
+use super::globals::{self, Global};
+use super::spec::{Data, TensorSpec, Work};
+use super::storage::{self, Rules};
+use crate::pickle::builtins;
+use crate::pickle::call::{raise, Call, Failure, Handler, Outcome};
+use crate::pickle::tree::{Construction, Node, Tree, ValueId};
+use crate::tensor::Layout;
+use crate::{DType, Error, Limits};
+
+/// The torch layer's handler.
+pub(crate) struct TorchHandler<'a> {
+    pub(crate) lenient: bool,
+    pub(crate) limits: &'a Limits,
+    /// The record holding the pickle, for error messages.
+    pub(crate) record: &'a str,
+    /// How persistent ids resolve; `None` for standalone pickles, whose ids stay unresolved and
+    /// whose torch calls stay inert objects.
+    pub(crate) rules: Option<Rules>,
+    pub(crate) work: Work,
+    /// How deeply calls nest inside calls (`_rebuild_from_type_v2` calls its function).
+    pub(crate) nesting: u32,
+}
+
+/// The deepest nesting of calls inside calls (Python would stop at its recursion limit).
+pub(super) const MAX_NESTING: u32 = 100;
+
+impl<'data> Handler<'data> for TorchHandler<'_> {
+    fn allows_global(&self, module: &str, name: &str) -> bool {
+        self.lenient || globals::is_allowed_global(module, name)
+    }
+
+    fn persistent_load(&mut self, tree: &mut Tree<'data>, pid: ValueId, _: u64) -> Result<ValueId, Failure> {
+        match self.rules {
+            Some(rules) => storage::persistent_load(tree, &mut self.work, rules, self.lenient, pid),
+            None => Ok(tree.push(Node::PersistentId(pid))?),
+        }
+    }
+
+    fn call(&mut self, tree: &mut Tree<'data>, call: &Call) -> Result<Outcome, Failure> {
+        let Some((module, name)) = tree.global(call.callable) else {
+            if self.lenient {
+                return Ok(Outcome::Inert);
+            }
+            return raise(format!(
+                "Trying to call reduce for unrecognized function {}",
+                tree.type_name(call.callable)
+            ));
+        };
+        let Some((global, allowed)) = globals::lookup(module, name) else {
+            return Ok(Outcome::Inert);
+        };
+        if !allowed && !self.lenient {
+            return raise(format!("{module}.{name} is not allowed"));
+        }
+        let torch_call = !matches!(global, Global::Builtin(_));
+        if torch_call && self.rules.is_none() {
+            return Ok(Outcome::Inert);
+        }
+        let args = self.arguments(tree, call)?;
+        self.evaluate(tree, global, &args, call.construction, call.offset)
+            .map(Outcome::Value)
+    }
+
+    fn build(
+        &mut self,
+        tree: &mut Tree<'data>,
+        target: ValueId,
+        state: ValueId,
+        offset: u64,
+    ) -> Result<Outcome, Failure> {
+        if self.rules.is_none() && !matches!(tree.node(target), Node::Dict(_)) {
+            return Ok(Outcome::Inert);
+        }
+        self.set_state(tree, target, state, offset)
+    }
+}
+
+impl TorchHandler<'_> {
+    /// The positional arguments: `*args` unpacks a tuple or a list; keyword arguments
+    /// (`NEWOBJ_EX`) must be empty.
+    fn arguments(&self, tree: &Tree<'_>, call: &Call) -> Result<Vec<ValueId>, Failure> {
+        if let Some(kwargs) = call.kwargs {
+            match tree.node(kwargs) {
+                Node::Dict(d) if d.items.is_empty() => {}
+                _ => return raise("keyword arguments are not supported"),
+            }
+        }
+        match tree.seq(call.args) {
+            Some(items) => Ok(items.to_vec()),
+            None => raise(format!(
+                "argument after * must be a tuple or a list, not {}",
+                tree.type_name(call.args)
+            )),
+        }
+    }
+
+    /// Calls `global(*args)` (or `global.__new__(global, *args)`).
+    pub(super) fn evaluate(
+        &mut self,
+        tree: &mut Tree<'_>,
+        global: Global,
+        args: &[ValueId],
+        construction: Construction,
+        offset: u64,
+    ) -> Result<ValueId, Failure> {
+        // INST/OBJ call the class unless it takes no arguments, then `__new__`: the same
+        // result for every global here.
+        let new = construction == Construction::NewObj;
+        match global {
+            Global::Builtin(b) => builtins::call(tree, b, args, construction),
+            Global::Rebuild(_) | Global::GetLayout if new => {
+                raise("function.__new__(X): X is not a type object (function)")
+            }
+            Global::Rebuild(r) => self.rebuild(tree, r, args, offset),
+            Global::Parameter => {
+                let data = args.first().copied();
+                let requires_grad = args.get(1).copied();
+                if args.len() > 2 {
+                    return raise("Parameter() takes at most 2 arguments");
+                }
+                self.parameter(tree, data, requires_grad, offset)
+            }
+            Global::Tensor => self.legacy_constructor(tree, DType::Float32, globals::Place::Cpu, args, offset),
+            Global::TensorClass(dtype, place) => self.legacy_constructor(tree, dtype, place, args, offset),
+            Global::Size => self.size(tree, args),
+            Global::Device => self.device(tree, args),
+            Global::GetLayout => self.get_layout(tree, args),
+            Global::DType | Global::QScheme => raise("a torch dtype or qscheme is not callable"),
+            Global::StorageType(_) => raise("'StorageType' object is not callable"),
+            Global::TypedStorage | Global::UntypedStorage => Err(Failure::Error(Error::Unsupported {
+                what: format!("{}: constructing a storage in the pickle", self.at(offset)),
+            })),
+        }
+    }
+
+    /// `record at byte N`, for error contexts.
+    pub(super) fn at(&self, offset: u64) -> String {
+        format!("{} at byte {offset}", self.record)
+    }
+
+    /// A tensor whose metadata torch refuses.
+    pub(super) fn invalid(&self, offset: u64, reason: impl Into<String>) -> Failure {
+        Failure::Error(Error::InvalidTensor {
+            context: self.at(offset),
+            reason: reason.into(),
+        })
+    }
+
+    /// A feature this reader does not reproduce.
+    pub(super) fn unsupported(&self, offset: u64, what: impl std::fmt::Display) -> Failure {
+        Failure::Error(Error::Unsupported {
+            what: format!("{}: {what}", self.at(offset)),
+        })
+    }
+
+    /// Adds a tensor and its node.
+    pub(super) fn tensor_node(&mut self, tree: &mut Tree<'_>, spec: TensorSpec) -> Result<ValueId, Failure> {
+        let index = self.work.add_tensor(spec);
+        Ok(tree.push(Node::Tensor(index))?)
+    }
+
+    /// Makes the tensor `made` describes, or — when its layout is invalid — a placeholder that
+    /// makes opening fail once the tensor's path is known.
+    pub(super) fn tensor_or_invalid(
+        &mut self,
+        tree: &mut Tree<'_>,
+        made: Result<TensorSpec, Failure>,
+    ) -> Result<ValueId, Failure> {
+        match made {
+            Ok(spec) => self.tensor_node(tree, spec),
+            Err(Failure::Error(error @ Error::InvalidTensor { .. })) => {
+                let layout = Layout::validate(DType::UInt8, &[0], &[1], 0, None, self.limits)
+                    .map_err(|r| Failure::Python(r.to_string()))?;
+                let index = self.work.add_tensor(TensorSpec::new(layout, Data::Meta));
+                self.work.invalid.push((index, error));
+                Ok(tree.push(Node::Tensor(index))?)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The tensor index of a tensor node.
+    pub(super) fn tensor_index(tree: &Tree<'_>, id: ValueId) -> Option<u32> {
+        match tree.node(id) {
+            Node::Tensor(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The spec of a tensor argument, cloned (calls copy what they read).
+    pub(super) fn tensor_arg(&self, tree: &Tree<'_>, id: Option<ValueId>, what: &str) -> Result<TensorSpec, Failure> {
+        id.and_then(|a| Self::tensor_index(tree, a))
+            .and_then(|i| self.work.tensor(i))
+            .cloned()
+            .ok_or_else(|| {
+                let kind = id.map_or("nothing".to_owned(), |a| tree.type_name(a));
+                Failure::Python(format!("{what} must be a Tensor, not {kind}"))
+            })
+    }
+
+    /// A `requires_grad` argument: exactly a bool, and `True` only for floating or complex
+    /// dtypes (`RuntimeError: requires_grad must be a bool`).
+    pub(super) fn requires_grad(tree: &Tree<'_>, id: Option<ValueId>, dtype: DType) -> Result<bool, Failure> {
+        match id.map(|a| tree.node(a)) {
+            Some(Node::Bool(b)) => {
+                if *b && !(dtype.is_floating_point() || dtype.is_complex()) {
+                    return raise("only Tensors of floating point and complex dtype can require gradients");
+                }
+                Ok(*b)
+            }
+            _ => raise("requires_grad must be a bool"),
+        }
+    }
+
+    /// A size, stride or shape argument: a tuple, list or `torch.Size` of ints.
+    pub(super) fn dims(&self, tree: &Tree<'_>, id: Option<ValueId>, what: &str) -> Result<Vec<i64>, Failure> {
+        let Some(items) = id.and_then(|a| tree.seq(a)) else {
+            return raise(format!("{what} must be a tuple of ints"));
+        };
+        let max = self.limits.max_dims;
+        if items.len() as u64 > max {
+            return Err(Failure::Error(Error::LimitExceeded {
+                context: format!("{} ({what})", self.record),
+                limit: "max_dims",
+                max,
+            }));
+        }
+        items
+            .iter()
+            .map(|&d| match tree.node(d) {
+                Node::Int(v) => Ok(*v),
+                Node::BigInt(_) => raise(format!("{what}: integer out of range")),
+                _ => raise(format!(
+                    "{what} must be a tuple of ints, but found element of type {}",
+                    tree.type_name(d)
+                )),
+            })
+            .collect()
+    }
+
+    /// A dtype argument: a global `torch.<dtype>`.
+    pub(super) fn dtype_arg(&self, tree: &Tree<'_>, id: Option<ValueId>, offset: u64) -> Result<DType, Failure> {
+        match id.and_then(|a| tree.global(a)) {
+            Some(("torch", name)) => match DType::from_name(name) {
+                Some(d) => Ok(d),
+                None if matches!(globals::lookup("torch", name), Some((Global::DType, _))) => {
+                    Err(self.unsupported(offset, format!("dtype torch.{name}")))
+                }
+                None => raise(format!("torch.{name} is not a dtype")),
+            },
+            _ => raise("the dtype argument is not a torch dtype"),
+        }
+    }
+
+    /// Python's truth value of a plain value; `None` for values whose truth this reader does
+    /// not decide (tensors, objects that may define `__bool__`).
+    pub(super) fn truthy(tree: &Tree<'_>, id: ValueId) -> Option<bool> {
+        Some(match tree.node(id) {
+            Node::None => false,
+            Node::Bool(b) => *b,
+            Node::Int(i) => *i != 0,
+            Node::BigInt(_) => true,
+            Node::Float(f) => *f != 0.0,
+            Node::Complex(re, im) => *re != 0.0 || *im != 0.0,
+            Node::Str(s) | Node::Bytes(s) | Node::ByteArray(s) => s.len() > 0,
+            Node::List(v) => !v.is_empty(),
+            Node::Tuple(v) | Node::FrozenSet(v) => !v.is_empty(),
+            Node::Set(s) => !s.items.is_empty(),
+            Node::Dict(d) if d.class.takes_items() => !d.items.is_empty(),
+            Node::Global(_) | Node::Storage(_) => true,
+            _ => return None,
+        })
+    }
+}
+
+impl<'a> TorchHandler<'a> {
+    /// A handler for one pickle named `record`.
+    pub(crate) fn new(options: &'a crate::Options, record: &'a str, rules: Option<Rules>) -> TorchHandler<'a> {
+        TorchHandler {
+            lenient: options.is_lenient(),
+            limits: options.get_limits(),
+            record,
+            rules,
+            work: Work::default(),
+            nesting: 0,
+        }
+    }
+
+    /// What the pickle made.
+    pub(crate) fn into_work(self) -> Work {
+        self.work
+    }
+}

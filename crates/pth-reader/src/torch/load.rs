@@ -1,0 +1,85 @@
+//! The one load pipeline: a container locates the bytes, the pickle machine runs the object
+//! pickle with the torch layer as its handler, the container then gives every storage its
+//! bytes, and the specs become views.
+
+use super::handler::TorchHandler;
+use super::spec::Work;
+use super::storage::Rules;
+use super::tables::{self, Tables};
+use crate::container::{self, Format};
+use crate::pickle::machine::{self, Config};
+use crate::pickle::Tree;
+use crate::tensor::ByteOrder;
+use crate::{Options, Result, SharedBytes};
+
+/// A loaded torch file.
+pub(crate) struct Loaded<'data> {
+    pub(crate) format: Format,
+    pub(crate) byte_order: ByteOrder,
+    pub(crate) protocol: u8,
+    pub(crate) tree: Tree<'data>,
+    pub(crate) tables: Tables<'data>,
+    pub(crate) records: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Loads a torch file from its bytes, as `torch.load` would.
+pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Loaded<'data>> {
+    let mut located = container::locate(bytes, options)?;
+    let rules = match located.format {
+        Format::Legacy => Rules::Legacy,
+        _ => Rules::Zip,
+    };
+    let limits = options.get_limits();
+    let mut handler = TorchHandler::new(options, &located.pickle_name, Some(rules));
+    let config = Config {
+        record: &located.pickle_name,
+        limits,
+        lenient: options.is_lenient(),
+        lossy_text: false,
+    };
+    let out = machine::unpickle(located.pickle.clone(), &config, &mut handler)?;
+    // `torch.load(weights_only=True)` refuses any archive with a `constants.pkl` record (checked
+    // after the pickle, so that a refused global is what a TorchScript module's error names).
+    if located.format == Format::TorchScript && !options.is_lenient() {
+        return Err(crate::Error::Unsupported {
+            what: "a TorchScript archive (constants.pkl): torch.load(weights_only=True) refuses it; open it in \
+                   lenient mode to read its tensors"
+                .into(),
+        });
+    }
+    let tables = tables::finish(
+        handler.into_work(),
+        located.storages.as_mut(),
+        out.consumed,
+        located.byte_order,
+        limits,
+    )?;
+    super::sparse::validate(&out.tree, &tables, &tables.sparse)?;
+    located.warnings.extend(located.storages.warnings());
+    located.warnings.extend(tables.warnings.iter().cloned());
+    Ok(Loaded {
+        format: located.format,
+        byte_order: located.byte_order,
+        protocol: out.protocol,
+        tree: out.tree,
+        tables,
+        records: located.records,
+        warnings: located.warnings,
+    })
+}
+
+/// Decodes a standalone pickle (no storages: persistent ids stay unresolved, torch calls
+/// inert); Python's builtins are evaluated, strict mode allows only torch's globals.
+pub(crate) fn standalone<'data>(bytes: SharedBytes<'data>, name: &str, options: &Options) -> Result<(Tree<'data>, u8)> {
+    let mut handler = TorchHandler::new(options, name, None);
+    let config = Config {
+        record: name,
+        limits: options.get_limits(),
+        lenient: true,
+        lossy_text: true,
+    };
+    let out = machine::unpickle(bytes, &config, &mut handler)?;
+    let _: Work = handler.into_work();
+    Ok((out.tree, out.protocol))
+}
