@@ -106,6 +106,9 @@ impl<'data> Checkpoint<'data> {
         for (position, (name, _)) in names.iter().enumerate() {
             by_name.entry(name.clone()).or_insert(position);
         }
+        if let Some(warning) = unswapped_warning(&decoded.tables.unswapped, &names) {
+            decoded.warnings.push(warning);
+        }
         Ok(Checkpoint {
             format: decoded.format,
             byte_order: decoded.byte_order,
@@ -180,4 +183,36 @@ impl<'data> Checkpoint<'data> {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+}
+
+/// The warning naming the tensors of a big-endian archive that torch reads without swapping
+/// their bytes (see `torch::tables::swap_units`), if any is reachable.
+fn unswapped_warning(unswapped: &[u32], names: &[(String, u32)]) -> Option<String> {
+    const SHOWN: usize = 8;
+    if unswapped.is_empty() {
+        return None;
+    }
+    let unswapped: std::collections::HashSet<u32> = unswapped.iter().copied().collect();
+    let named: Vec<&str> = names
+        .iter()
+        .filter(|(_, index)| unswapped.contains(index))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if named.is_empty() {
+        return None;
+    }
+    let mut list = named
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if named.len() > SHOWN {
+        list.push_str(&format!(" and {} more", named.len() - SHOWN));
+    }
+    Some(format!(
+        "big-endian archive: torch does not swap the bytes of {list} (an untyped storage, as torch writes \
+         uint16/32/64, complex32 and float8 tensors), so torch.load gives their values byte-swapped relative \
+         to the values saved; they are read here as torch reads them"
+    ))
 }
