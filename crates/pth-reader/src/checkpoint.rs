@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::container::zip::{Compression, ZipArchive};
 use crate::container::Format;
 use crate::file::OpenedFile;
 use crate::paths::tensor_paths;
@@ -42,6 +43,7 @@ pub struct Checkpoint<'data> {
     by_name: HashMap<String, usize>,
     records: Vec<String>,
     warnings: Vec<String>,
+    archive: Option<ZipArchive<'data>>,
 }
 
 impl Checkpoint<'static> {
@@ -119,6 +121,7 @@ impl<'data> Checkpoint<'data> {
             by_name,
             records: decoded.records,
             warnings: decoded.warnings,
+            archive: decoded.archive,
         })
     }
 
@@ -182,6 +185,44 @@ impl<'data> Checkpoint<'data> {
     /// Things worth knowing that did not stop the file from opening.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The entries of a zip archive whose bytes do not match their CRC-32, by name (empty for
+    /// legacy files, which have no CRCs). A CRC of 0 is no CRC: torch's writer records 0 when
+    /// told not to compute them (`torch.serialization.set_crc32_options(False)`).
+    ///
+    /// torch never checks CRCs, so a mismatch changes nothing in what is read: the records
+    /// read in full at open (the pickle, `byteorder`, the versions, deflated records) are
+    /// checked then and named in [`warnings`](Self::warnings); the storages, which are not read
+    /// at open, are checked here, on demand. Entries are hashed a chunk at a time (a stored one
+    /// in place; a deflated one inflated through a fixed buffer, within `max_inflated_bytes`
+    /// for all of them), so nothing the size of a record is allocated.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
+    /// let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/");
+    /// let good = Checkpoint::open(format!("{fixtures}checkpoint.pth"), &Options::default())?;
+    /// assert!(good.verify_checksums()?.is_empty());
+    /// let bad = Checkpoint::open(format!("{fixtures}zip_crc_wrong.pt"), &Options::default())?;
+    /// assert!(!bad.verify_checksums()?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_checksums(&self) -> Result<Vec<String>> {
+        let Some(archive) = &self.archive else {
+            return Ok(Vec::new());
+        };
+        let mut budget = archive.budget();
+        let mut mismatches = Vec::new();
+        for entry in archive.entries().iter().filter(|e| e.crc32() != 0) {
+            if entry.compression() == Compression::Deflated {
+                budget.charge(entry)?;
+            }
+            if !archive.crc_matches(entry)? {
+                mismatches.push(entry.name().to_owned());
+            }
+        }
+        Ok(mismatches)
     }
 }
 

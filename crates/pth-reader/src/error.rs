@@ -18,9 +18,12 @@ use crate::DType;
 ///
 /// ```
 /// use pth_reader::{Checkpoint, ErrorKind, Options};
+/// // A legacy stream whose first pickle names os.system.
 /// let err = Checkpoint::from_bytes(&b"\x80\x02cos\nsystem\n."[..], &Options::default()).unwrap_err();
-/// assert!(matches!(err.kind(), ErrorKind::Legacy { .. } | ErrorKind::GlobalRefused { .. } | ErrorKind::Pickle { .. }));
-/// assert!(!err.to_string().contains('\n'));
+/// assert!(matches!(err.kind(), ErrorKind::GlobalRefused { module, .. } if module == "os"));
+/// assert_eq!(err.location().record.as_deref(), Some("magic number"));
+/// assert_eq!(err.location().offset, Some(2));
+/// assert!(err.to_string().starts_with("refused global os.system in magic number at byte 2"));
 /// ```
 pub struct Error {
     inner: Box<Inner>,

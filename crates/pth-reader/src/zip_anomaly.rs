@@ -219,7 +219,8 @@ pub enum ZipAnomaly {
         /// What went wrong.
         problem: String,
     },
-    /// An entry's bytes do not match its CRC (Python's `zipfile` refuses; torch does not check).
+    /// An entry's bytes do not match its CRC-32: Python's `zipfile` refuses it; torch does not
+    /// check, and reads it (a torch archive is read through it, with a warning).
     CrcMismatch {
         /// The entry.
         name: String,
@@ -327,7 +328,9 @@ impl fmt::Display for ZipAnomaly {
                 "{name}: non-ASCII name without the UTF-8 flag (Python's zipfile reads it as cp437)"
             ),
             A::Inflate { name, problem } => write!(f, "{name}: cannot inflate: {problem}"),
-            A::CrcMismatch { name } => write!(f, "{name}: CRC mismatch"),
+            A::CrcMismatch { name } => {
+                write!(f, "{name}: CRC mismatch (its bytes do not match its CRC-32; torch does not check CRCs)")
+            }
             A::Empty => write!(f, "the archive is empty"),
             A::NoRootFolder { name } => write!(f, "{name} is not inside a root folder"),
             A::OutsideRoot { name, root } => write!(f, "{name} is outside the root folder {root}/"),

@@ -360,3 +360,54 @@ fn tensors_torch_reads_byte_swapped_are_named_in_a_warning() {
     );
     assert!(legacy.unwrap().warnings().iter().all(|w| !w.contains("does not swap")));
 }
+
+#[test]
+fn crc_mismatches_are_warnings_at_open_and_on_demand() {
+    let open = |name: &str| {
+        let path = test_support::root().join("fixtures/torch").join(name);
+        Checkpoint::open(&path, &Options::default()).unwrap()
+    };
+    // Every CRC wrong: torch reads the file; the records read at open are named at once, the
+    // storages when asked.
+    let wrong = open("zip_crc_wrong.pt");
+    let crc_warnings: Vec<&String> = wrong.warnings().iter().filter(|w| w.contains("CRC mismatch")).collect();
+    assert!(crc_warnings.iter().any(|w| w.contains("/data.pkl")), "{crc_warnings:?}");
+    assert!(!crc_warnings.iter().any(|w| w.contains("/data/")), "{crc_warnings:?}");
+    let mismatched = wrong.verify_checksums().unwrap();
+    assert!(mismatched.iter().any(|n| n.ends_with("/data.pkl")), "{mismatched:?}");
+    assert!(mismatched.iter().any(|n| n.contains("/data/")), "{mismatched:?}");
+    // CRCs of 0 are torch's own "not computed" (set_crc32_options(False)), and good ones match.
+    for name in ["zip_no_crc32.pt", "checkpoint.pth", "zip_deflated.pt"] {
+        let ckpt = open(name);
+        assert!(ckpt.warnings().iter().all(|w| !w.contains("CRC mismatch")), "{name}");
+        assert_eq!(ckpt.verify_checksums().unwrap(), Vec::<String>::new(), "{name}");
+    }
+    assert!(open("checkpoint_legacy.pth").verify_checksums().unwrap().is_empty());
+}
+
+/// A legacy stream whose `sys_info` header pickle is `header`, holding `{}` and no storage.
+fn legacy_with_sys_info(header: &[u8]) -> Vec<u8> {
+    let magic: u128 = 0x1950a86a20f9469cfc6c;
+    let mut stream = b"\x80\x02\x8a\x0a".to_vec();
+    stream.extend_from_slice(&magic.to_le_bytes()[..10]);
+    stream.extend_from_slice(b".\x80\x02M\xe9\x03.");
+    stream.extend_from_slice(header);
+    stream.extend_from_slice(b"\x80\x02}.\x80\x02].");
+    stream
+}
+
+#[test]
+fn legacy_header_pickles_allow_what_torch_allows() {
+    // torch unpickles the header with its weights_only loader: an allowlisted global is read,
+    // one outside the allowlist refused, and a persistent id refused (no persistent_load there).
+    let allowlisted = legacy_with_sys_info(b"\x80\x02ccollections\nOrderedDict\n)R.");
+    let ckpt = Checkpoint::from_bytes(allowlisted, &Options::default()).unwrap();
+    assert!(ckpt.is_empty());
+    let refused = legacy_with_sys_info(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R.");
+    let err = Checkpoint::from_bytes(refused, &Options::default()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::GlobalRefused { .. }), "{err}");
+    assert_eq!(err.location().record.as_deref(), Some("sys_info"));
+    let persistent = legacy_with_sys_info(b"\x80\x02X\x01\x00\x00\x00xQ.");
+    let err = Checkpoint::from_bytes(persistent, &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("persistent_load"), "{err}");
+}

@@ -24,12 +24,25 @@ pub(crate) struct TorchHandler<'a> {
     pub(crate) limits: &'a Limits,
     /// The record holding the pickle, for error messages.
     pub(crate) record: &'a str,
-    /// How persistent ids resolve; `None` for standalone pickles, whose ids stay unresolved and
-    /// whose torch calls stay inert objects.
-    pub(crate) rules: Option<Rules>,
+    /// What persistent ids are, and so whether torch's calls are evaluated.
+    pub(crate) ids: Ids,
     pub(crate) work: Work,
     /// How deeply calls nest inside calls (`_rebuild_from_type_v2` calls its function).
     pub(crate) nesting: u32,
+}
+
+/// What a pickle's persistent ids stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ids {
+    /// Storages, resolved as the container's loader resolves them (the object pickle).
+    Storages(Rules),
+    /// Nothing: the other pickles of a torch file (a legacy stream's magic number, version,
+    /// `sys_info` and key list), which torch unpickles without a `persistent_load` — an id is
+    /// refused as Python refuses it, and torch's calls are evaluated as they would be there.
+    Refused,
+    /// Themselves, unresolved: standalone pickles (SB3 payloads), whose torch calls stay
+    /// inert objects.
+    Kept,
 }
 
 /// The deepest nesting of calls inside calls (Python would stop at its recursion limit).
@@ -41,9 +54,12 @@ impl<'data> Handler<'data> for TorchHandler<'_> {
     }
 
     fn persistent_load(&mut self, tree: &mut Tree<'data>, pid: ValueId, _: u64) -> Result<ValueId, Failure> {
-        match self.rules {
-            Some(rules) => storage::persistent_load(tree, &mut self.work, rules, self.lenient, pid),
-            None => Ok(tree.push(Node::PersistentId(pid))?),
+        match self.ids {
+            Ids::Storages(rules) => storage::persistent_load(tree, &mut self.work, rules, self.lenient, pid),
+            Ids::Refused => raise(
+                "A load persistent id instruction was encountered, but no persistent_load function was specified.",
+            ),
+            Ids::Kept => Ok(tree.push(Node::PersistentId(pid))?),
         }
     }
 
@@ -64,7 +80,7 @@ impl<'data> Handler<'data> for TorchHandler<'_> {
             return raise(format!("{module}.{name} is not allowed"));
         }
         let torch_call = !matches!(global, Global::Builtin(_));
-        if torch_call && self.rules.is_none() {
+        if torch_call && self.ids == Ids::Kept {
             return Ok(Outcome::Inert);
         }
         let args = self.arguments(tree, call)?;
@@ -79,7 +95,7 @@ impl<'data> Handler<'data> for TorchHandler<'_> {
         state: ValueId,
         offset: u64,
     ) -> Result<Outcome, Failure> {
-        if self.rules.is_none() && !matches!(tree.node(target), Node::Dict(_)) {
+        if self.ids == Ids::Kept && !matches!(tree.node(target), Node::Dict(_)) {
             return Ok(Outcome::Inert);
         }
         self.set_state(tree, target, state, offset)
@@ -281,12 +297,12 @@ impl TorchHandler<'_> {
 
 impl<'a> TorchHandler<'a> {
     /// A handler for one pickle named `record`.
-    pub(crate) fn new(options: &'a crate::Options, record: &'a str, rules: Option<Rules>) -> TorchHandler<'a> {
+    pub(crate) fn new(options: &'a crate::Options, record: &'a str, ids: Ids) -> TorchHandler<'a> {
         TorchHandler {
             lenient: options.is_lenient(),
             limits: options.limits(),
             record,
-            rules,
+            ids,
             work: Work::default(),
             nesting: 0,
         }

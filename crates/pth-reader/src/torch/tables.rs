@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::spec::{Data, QuantSpec, TensorSpec, Work};
 use super::storage::Backing;
 use crate::container::{RootRequest, StorageSource};
+use crate::pickle::call::Handler;
 use crate::pickle::ValueId;
 use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};
 use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
@@ -54,10 +55,11 @@ pub(crate) fn finish<'data>(
     work: Work,
     source: &mut dyn StorageSource<'data>,
     pickle_len: usize,
+    plain: &mut dyn Handler<'data>,
     byte_order: ByteOrder,
     limits: &Limits,
 ) -> Result<Tables<'data>> {
-    let bytes = storage_bytes(&work, source, pickle_len)?;
+    let bytes = storage_bytes(&work, source, pickle_len, plain)?;
     let swaps = swap_units(&work, byte_order);
     let storages: Vec<Storage<'data>> = work
         .storages
@@ -94,6 +96,7 @@ fn storage_bytes<'data>(
     work: &Work,
     source: &mut dyn StorageSource<'data>,
     pickle_len: usize,
+    plain: &mut dyn Handler<'data>,
 ) -> Result<Vec<SharedBytes<'data>>> {
     let roots: Vec<(usize, RootRequest<'_>)> = work
         .storages
@@ -112,7 +115,7 @@ fn storage_bytes<'data>(
         })
         .collect();
     let requests: Vec<RootRequest<'_>> = roots.iter().map(|(_, r)| r.clone()).collect();
-    let resolved = source.resolve(pickle_len, &requests)?;
+    let resolved = source.resolve(pickle_len, &requests, plain)?;
     let mut from_root: HashMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
     let mut out: Vec<SharedBytes<'data>> = Vec::with_capacity(work.storages.len());
     for (i, s) in work.storages.iter().enumerate() {

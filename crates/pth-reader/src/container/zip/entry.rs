@@ -85,8 +85,9 @@ impl ZipEntry {
         self.name.ends_with('/')
     }
 
-    /// The CRC-32 the central directory declares.
-    pub(super) fn crc32(&self) -> u32 {
+    /// The CRC-32 the central directory declares (torch never checks it; see
+    /// [`ZipArchive::crc_matches`](super::ZipArchive::crc_matches)).
+    pub fn crc32(&self) -> u32 {
         self.crc32
     }
 
