@@ -4,7 +4,7 @@
 //! The rendering is written as it is made, so a tree that shares one long string many times is
 //! never held in memory, and it is bounded by a [`JsonBudget`]: past `max_values` values or
 //! `max_depth` levels the rest of a value is `{"$truncated":true}` (the output stays valid
-//! JSON); past `max_bytes` bytes writing stops with an error.
+//! JSON); past `max_bytes` bytes writing stops with an error (a [`BoundedWriter`]'s).
 //!
 //! Dicts whose keys are all strings are objects, other dicts `{"$dict": [[key, value], ...]}`;
 //! lists and tuples are arrays; everything JSON cannot say directly is tagged:
@@ -112,11 +112,7 @@ pub fn float(f: f64) -> Json {
 /// `budget`, followed by nothing.
 pub fn write_json(out: &mut dyn Write, value: Value<'_>, budget: &JsonBudget) -> io::Result<()> {
     let mut walk = Walk {
-        w: Counted {
-            inner: out,
-            left: budget.max_bytes,
-            max: budget.max_bytes,
-        },
+        w: BoundedWriter::new(out, budget.max_bytes, "JsonBudget::max_bytes"),
         on_path: HashSet::new(),
         values_left: budget.max_values,
         max_depth: budget.max_depth,
@@ -124,19 +120,50 @@ pub fn write_json(out: &mut dyn Write, value: Value<'_>, budget: &JsonBudget) ->
     walk.value(value)
 }
 
-/// A writer that refuses to write more than `max` bytes in all.
-struct Counted<'w> {
-    inner: &'w mut dyn Write,
+/// A writer that refuses to write more than `max` bytes in all: past it, writing fails with
+/// an error of kind [`io::ErrorKind::Other`] saying so, and `hint` (what to raise). The
+/// rendering bounds itself with one ([`JsonBudget::max_bytes`]); `pth` bounds all it prints
+/// with one (`--max-output`).
+///
+/// ```
+/// use std::io::Write;
+/// let mut out = pth_reader::json::BoundedWriter::new(Vec::new(), 4, "a larger bound");
+/// assert!(out.write_all(b"abcd").is_ok());
+/// let err = out.write_all(b"e").unwrap_err();
+/// assert_eq!(err.to_string(), "the output would exceed 4 bytes (a larger bound)");
+/// assert_eq!(out.into_inner(), b"abcd");
+/// ```
+#[derive(Debug)]
+pub struct BoundedWriter<W> {
+    inner: W,
     left: u64,
     max: u64,
+    hint: &'static str,
 }
 
-impl Write for Counted<'_> {
+impl<W: Write> BoundedWriter<W> {
+    /// Writes into `inner`, at most `max` bytes.
+    pub fn new(inner: W, max: u64, hint: &'static str) -> Self {
+        BoundedWriter {
+            inner,
+            left: max,
+            max,
+            hint,
+        }
+    }
+
+    /// The writer written into.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for BoundedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.len() as u64 > self.left {
             return Err(io::Error::other(format!(
-                "the JSON rendering would exceed {} bytes (JsonBudget::max_bytes)",
-                self.max
+                "the output would exceed {} bytes ({})",
+                self.max, self.hint
             )));
         }
         let n = self.inner.write(buf)?;
@@ -155,7 +182,7 @@ fn put<T: serde::Serialize + ?Sized>(w: &mut dyn Write, value: &T) -> io::Result
 }
 
 struct Walk<'w> {
-    w: Counted<'w>,
+    w: BoundedWriter<&'w mut dyn Write>,
     /// The values on the path from the root: meeting one again is a cycle.
     on_path: HashSet<ValueId>,
     values_left: u64,

@@ -105,6 +105,23 @@ pub enum ObsStats {
 }
 
 impl ObsStats {
+    /// `obs_rms`: one `RunningMeanStd`, or a dict of them.
+    fn decode(value: Value<'_>, budget: &mut Budget) -> std::result::Result<ObsStats, Malformed> {
+        let Kind::Dict(dict) = value.kind() else {
+            return RunningMeanStd::decode(value, budget)
+                .map(ObsStats::Single)
+                .map_err(|e| e.inside("obs_rms"));
+        };
+        let mut items = Vec::with_capacity(dict.len());
+        for (key, value) in dict.iter() {
+            let key = key.as_str().ok_or("`obs_rms` has a key that is not a string")?;
+            let rms = RunningMeanStd::decode(value, budget).map_err(|e| e.inside(format!("obs_rms[{key:?}]")))?;
+            budget.charge_text(key.len())?;
+            items.push((key.to_owned(), rms));
+        }
+        Ok(ObsStats::Dict(items))
+    }
+
     /// The statistics of a single observation, or of key `key` of a dict observation.
     pub fn get(&self, key: &str) -> Option<&RunningMeanStd> {
         match self {
@@ -183,24 +200,7 @@ impl VecNormalize {
         let get = |key: &str| root.get(key);
         let obs_rms_value = get("obs_rms")
             .ok_or_else(|| invalid("no `obs_rms`: not a VecNormalize pickle (or one without its state)".into()))?;
-        let obs_rms = match obs_rms_value.kind() {
-            Kind::Dict(dict) => {
-                let mut items = Vec::with_capacity(dict.len());
-                for (key, value) in dict.iter() {
-                    let key = key
-                        .as_str()
-                        .ok_or_else(|| invalid("`obs_rms` has a key that is not a string".into()))?;
-                    let rms = RunningMeanStd::decode(value, &mut budget)
-                        .map_err(|e| invalid(format!("obs_rms[{key:?}]: {e}")))?;
-                    budget.charge_text(key.len()).map_err(|e| invalid(e.to_string()))?;
-                    items.push((key.to_owned(), rms));
-                }
-                ObsStats::Dict(items)
-            }
-            _ => ObsStats::Single(
-                RunningMeanStd::decode(obs_rms_value, &mut budget).map_err(|e| invalid(format!("obs_rms: {e}")))?,
-            ),
-        };
+        let obs_rms = ObsStats::decode(obs_rms_value, &mut budget).map_err(|e| invalid(e.to_string()))?;
         let ret_rms = match get("ret_rms") {
             Some(v) if !v.is_none() => {
                 Some(RunningMeanStd::decode(v, &mut budget).map_err(|e| invalid(format!("ret_rms: {e}")))?)
@@ -212,28 +212,7 @@ impl VecNormalize {
         let clip_obs = number("clip_obs").ok_or_else(|| invalid("no numeric `clip_obs`".into()))?;
         let epsilon = number("epsilon").ok_or_else(|| invalid("no numeric `epsilon`".into()))?;
         let norm_obs = flag("norm_obs").ok_or_else(|| invalid("no boolean `norm_obs`".into()))?;
-        // SB3 ≥ 1.6 writes `norm_obs_keys` (a list or None); earlier versions `obs_keys` (a
-        // set or None); the oldest neither.
-        let keys_value = get("norm_obs_keys")
-            .filter(|v| !v.is_none())
-            .or_else(|| get("obs_keys").filter(|v| !v.is_none()));
-        let norm_obs_keys = match keys_value {
-            None => None,
-            Some(v) => {
-                let seq = v
-                    .as_seq()
-                    .ok_or_else(|| invalid("observation keys are not a list or set".into()))?;
-                let mut keys = Vec::with_capacity(seq.len());
-                for k in seq.iter() {
-                    let k = k
-                        .as_str()
-                        .ok_or_else(|| invalid("observation keys are not all strings".into()))?;
-                    budget.charge_text(k.len()).map_err(|e| invalid(e.to_string()))?;
-                    keys.push(k.to_owned());
-                }
-                Some(keys)
-            }
-        };
+        let norm_obs_keys = observation_keys(root, &mut budget).map_err(|e| invalid(e.to_string()))?;
         let observation_space = match get("observation_space") {
             Some(v) if space::is_space(v) => {
                 Some(space::decode(v, &mut budget).map_err(|e| invalid(format!("observation_space: {e}")))?)
@@ -357,6 +336,23 @@ impl VecNormalize {
             .normalize(obs, self.epsilon, self.clip_obs)
             .map(|v| v.into_iter().map(|x| x as f32).collect())
     }
+}
+
+/// The keys of a dict observation to normalise: SB3 ≥ 1.6 writes `norm_obs_keys` (a list or
+/// None); earlier versions `obs_keys` (a set or None); the oldest neither.
+fn observation_keys(root: Value<'_>, budget: &mut Budget) -> std::result::Result<Option<Vec<String>>, Malformed> {
+    let given = |key: &str| root.get(key).filter(|v| !v.is_none());
+    let Some(value) = given("norm_obs_keys").or_else(|| given("obs_keys")) else {
+        return Ok(None);
+    };
+    let seq = value.as_seq().ok_or("observation keys are not a list or set")?;
+    let mut keys = Vec::with_capacity(seq.len());
+    for k in seq.iter() {
+        let k = k.as_str().ok_or("observation keys are not all strings")?;
+        budget.charge_text(k.len())?;
+        keys.push(k.to_owned());
+    }
+    Ok(Some(keys))
 }
 
 #[cfg(test)]

@@ -58,22 +58,25 @@ pub fn same_space(got: &Json, want: &Json) -> bool {
 pub fn check_model(base: &Path, entry: &Json) -> Result<(), String> {
     let file = entry["file"].as_str().unwrap();
     let model = Model::open(base.join(file), &Options::default().lenient(true)).map_err(|e| format!("open: {e}"))?;
-    let info = json!({
-        "sb3_version": model.sb3_version(),
-        "system_info": model.system_info(),
-        "entries": model.entry_names().collect::<Vec<_>>(),
-        "policy_class": model.policy_class().map(|c| c.name.as_str()),
-        "observation_space": model.observation_space(),
-        "action_space": model.action_space(),
-    });
-    for key in ["sb3_version", "system_info", "entries", "policy_class"] {
-        if info[key] != entry[key] {
-            return Err(format!("{key}: got {} want {}", info[key], entry[key]));
+    // Each typed accessor against its manifest field (the schema `pth sb3 info --json` prints).
+    let exact = [
+        ("sb3_version", json!(model.sb3_version())),
+        ("system_info", json!(model.system_info())),
+        ("entries", json!(model.entry_names().collect::<Vec<_>>())),
+        ("policy_class", json!(model.policy_class().map(|c| &c.name))),
+    ];
+    for (key, got) in exact {
+        if got != entry[key] {
+            return Err(format!("{key}: got {got} want {}", entry[key]));
         }
     }
-    for key in ["observation_space", "action_space"] {
-        if !same_space(&info[key], &entry[key]) {
-            return Err(format!("{key}: got {} want {}", info[key], entry[key]));
+    for (key, space) in [
+        ("observation_space", model.observation_space()),
+        ("action_space", model.action_space()),
+    ] {
+        let got = json!(space);
+        if !same_space(&got, &entry[key]) {
+            return Err(format!("{key}: got {got} want {}", entry[key]));
         }
     }
     let want_dicts = entry["state_dicts"].as_object().unwrap();

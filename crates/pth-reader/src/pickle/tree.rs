@@ -17,7 +17,7 @@ use super::keys::{KeyId, KeyTable};
 use crate::limits::Limit;
 use crate::{Error, Limits, Result, SharedBytes};
 
-/// The position of a value in its [`Tree`].
+/// The position of a value in its tree: equal ids are the same (shared) value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueId(pub(crate) u32);
 

@@ -16,7 +16,7 @@ impl TensorView<'_> {
     /// A zero-copy `ndarray` view with the tensor's own strides (any strides, including 0 for
     /// expanded tensors).
     ///
-    /// Fails with [`Error::NotBorrowable`] when the bytes cannot be borrowed as `T`: storage
+    /// Fails with [`ErrorKind::NotBorrowable`](crate::ErrorKind::NotBorrowable) when the bytes cannot be borrowed as `T`: storage
     /// not aligned for `T` (nested archives, such as the `.pth` members of an SB3 zip, place
     /// storages at arbitrary offsets), a foreign byte order, or a conjugate/negative view.
     /// [`to_array`](Self::to_array) always works.

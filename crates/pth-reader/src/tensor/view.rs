@@ -244,8 +244,8 @@ impl<'data> TensorView<'data> {
     /// A view that repeats elements (an expanded tensor with stride 0) may stand for far more
     /// bytes than its storage holds: producing more than the storage's size plus
     /// [`Limits::max_expanded_bytes`](crate::Limits::max_expanded_bytes) is refused with
-    /// [`Error::LimitExceeded`], and an allocation the system refuses with
-    /// [`Error::OutOfMemory`]. [`write_le_bytes`](Self::write_le_bytes) streams instead.
+    /// [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded), and an allocation the system refuses with
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory). [`write_le_bytes`](Self::write_le_bytes) streams instead.
     pub fn to_le_bytes(&self) -> Result<Cow<'_, [u8]>> {
         let data = self.data()?;
         if !self.transforms() {
@@ -456,7 +456,7 @@ impl<'data> TensorView<'data> {
     }
 }
 
-/// An empty vector with room for `n` elements, or [`Error::OutOfMemory`].
+/// An empty vector with room for `n` elements, or [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory).
 fn alloc<T>(n: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| {

@@ -116,11 +116,13 @@ impl<'data> ZipArchive<'data> {
         match entry.compression() {
             Compression::Stored => crc.update(data.as_slice()),
             Compression::Deflated => {
-                inflate_each(data.as_slice(), entry.size(), |chunk| crc.update(chunk)).map_err(|problem| {
-                    ZipAnomaly::Inflate {
-                        name: entry.name().to_owned(),
-                        problem: problem.to_owned(),
-                    }
+                let update = |chunk: &[u8]| {
+                    crc.update(chunk);
+                    Ok(())
+                };
+                inflate_each(data.as_slice(), entry.size(), update).map_err(|problem| ZipAnomaly::Inflate {
+                    name: entry.name().to_owned(),
+                    problem: problem.to_owned(),
                 })?
             }
         }
@@ -132,9 +134,15 @@ impl<'data> ZipArchive<'data> {
 const CHUNK: usize = 64 * 1024;
 
 /// Inflates a raw deflate stream a chunk at a time, calling `f` with each chunk: it must
-/// produce exactly `size` bytes and end within `input`, as [`inflate`] requires.
-fn inflate_each(input: &[u8], size: u64, mut f: impl FnMut(&[u8])) -> Result<(), &'static str> {
+/// produce exactly `size` bytes and end within `input` (bytes after its end are ignored, as
+/// miniz ignores them); `f` never sees more than `size` bytes in all.
+fn inflate_each(
+    input: &[u8],
+    size: u64,
+    mut f: impl FnMut(&[u8]) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
     if input.is_empty() && size == 0 {
+        // miniz returns an entry without compressed bytes as empty, without inflating.
         return Ok(());
     }
     let mut inflater = Decompress::new(false);
@@ -150,7 +158,7 @@ fn inflate_each(input: &[u8], size: u64, mut f: impl FnMut(&[u8])) -> Result<(),
         if inflater.total_out() > size {
             return Err("it inflates to more bytes than declared");
         }
-        f(buffer.get(..made).unwrap_or_default());
+        f(buffer.get(..made).unwrap_or_default())?;
         if status == Status::StreamEnd {
             break;
         }
@@ -168,47 +176,23 @@ fn inflate_each(input: &[u8], size: u64, mut f: impl FnMut(&[u8])) -> Result<(),
 const FIRST_RESERVE: u64 = 1 << 20;
 
 /// Inflates a raw deflate stream that must end within `input` and produce exactly `size` bytes
-/// (miniz's `mz_zip_reader_extract_to_mem`: bytes after the end of the stream are ignored).
+/// (miniz's `mz_zip_reader_extract_to_mem`: bytes after the end of the stream are ignored). The
+/// output grows by doubling from 1 MiB, with allocations that may fail, never past `size`.
 fn inflate(input: &[u8], size: u64) -> Result<Vec<u8>, &'static str> {
-    if input.is_empty() && size == 0 {
-        // miniz returns an entry without compressed bytes as empty, without inflating.
-        return Ok(Vec::new());
-    }
-    // One byte more than declared, to tell "exactly" from "at least".
-    let cap = size.saturating_add(1);
     let mut out: Vec<u8> = Vec::new();
-    let mut inflater = Decompress::new(false);
-    loop {
-        if out.len() == out.capacity() {
+    inflate_each(input, size, |chunk| {
+        if out.capacity() - out.len() < chunk.len() {
             let len = out.len() as u64;
-            if len >= cap {
-                return Err("it inflates to more bytes than declared");
-            }
-            let more = len.max(FIRST_RESERVE).min(cap - len);
-            let more = usize::try_from(more).map_err(|_| "too large for this platform")?;
+            let want = (len + chunk.len() as u64)
+                .max(len.saturating_mul(2))
+                .max(FIRST_RESERVE)
+                .min(size);
+            let more = usize::try_from(want - len).map_err(|_| "too large for this platform")?;
             out.try_reserve_exact(more).map_err(|_| "out of memory")?;
         }
-        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
-        let rest = input.get(consumed..).unwrap_or_default();
-        let before = (inflater.total_in(), inflater.total_out());
-        let status = inflater
-            .decompress_vec(rest, &mut out, FlushDecompress::None)
-            .map_err(|_| "not a valid deflate stream")?;
-        if status == Status::StreamEnd {
-            break;
-        }
-        let stuck = before == (inflater.total_in(), inflater.total_out());
-        if stuck && out.len() < out.capacity() {
-            return Err("the deflate stream ends early");
-        }
-    }
-    if out.len() as u64 != size {
-        return Err(if (out.len() as u64) < size {
-            "it inflates to fewer bytes than declared"
-        } else {
-            "it inflates to more bytes than declared"
-        });
-    }
+        out.extend_from_slice(chunk);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -244,10 +228,15 @@ mod tests {
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let stream = deflate(&data);
         let mut seen = Vec::new();
-        inflate_each(&stream, data.len() as u64, |c| seen.extend_from_slice(c)).unwrap();
+        let collect = |c: &[u8]| {
+            seen.extend_from_slice(c);
+            Ok(())
+        };
+        inflate_each(&stream, data.len() as u64, collect).unwrap();
         assert_eq!(seen, data);
-        assert!(inflate_each(&stream, data.len() as u64 - 1, |_| {}).is_err());
-        assert!(inflate_each(&stream, data.len() as u64 + 1, |_| {}).is_err());
-        assert!(inflate_each(&stream[..stream.len() / 2], data.len() as u64, |_| {}).is_err());
+        let ignore = |_: &[u8]| Ok(());
+        assert!(inflate_each(&stream, data.len() as u64 - 1, ignore).is_err());
+        assert!(inflate_each(&stream, data.len() as u64 + 1, ignore).is_err());
+        assert!(inflate_each(&stream[..stream.len() / 2], data.len() as u64, ignore).is_err());
     }
 }
