@@ -3,7 +3,7 @@
 //! **Which inputs both must agree on.** The fuzzer's bytes are read (with `arbitrary`) as a plain-data value — None,
 //! bool, int (any size), float (NaN and infinities too), str, bytes, list, tuple, dict with str/int keys, set and
 //! frozenset of str/int — nested at most 24 deep, with dict keys and set members made unique, plus a protocol (0–5)
-//! and a stream of choices. [`encode`] writes that value as CPython could: per value it picks one of the opcode forms
+//! and a stream of choices. `encode` writes that value as CPython could: per value it picks one of the opcode forms
 //! the protocol has (INT/BININT1/BININT2/BININT/LONG/LONG1/LONG4; FLOAT/BINFLOAT; UNICODE/BINUNICODE/
 //! SHORT_BINUNICODE/BINUNICODE8; BINBYTES/SHORT_BINBYTES/BINBYTES8; MARK-built or incrementally filled containers;
 //! EMPTY_SET+ADDITEMS, FROZENSET; PUT/BINPUT/LONG_BINPUT/MEMOIZE of leaves and GET/BINGET/LONG_BINGET of a repeated
@@ -534,19 +534,9 @@ fn canon_of_ours(v: Value<'_>) -> Canon {
     }
 }
 
+/// A dict key or set element: as the value it is (serde-pickle's own conversion).
 fn canon_of_hashable(h: &serde_pickle::HashableValue) -> Canon {
-    use serde_pickle::HashableValue as H;
-    match h {
-        H::None => Canon::None,
-        H::Bool(b) => Canon::Bool(*b),
-        H::I64(i) => Canon::Int(BigInt::from(*i)),
-        H::Int(i) => Canon::Int(BigInt::from_signed_bytes_le(&i.to_signed_bytes_le())),
-        H::F64(f) => float_canon(*f),
-        H::String(s) => Canon::Str(s.clone()),
-        H::Bytes(b) => Canon::Bytes(b.clone()),
-        H::Tuple(items) => Canon::Tuple(items.iter().map(canon_of_hashable).collect()),
-        H::FrozenSet(items) => Canon::FrozenSet(sorted(items.iter().map(canon_of_hashable).collect())),
-    }
+    canon_of_serde(&h.clone().into_value())
 }
 
 fn canon_of_serde(v: &serde_pickle::Value) -> Canon {

@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+use pth_reader::zip::ZipAnomaly;
 use pth_reader::{Checkpoint, TensorView};
 
 use crate::json::{put, tensor_entry};
 use crate::output::{io_error, with_stdout};
 
-/// Prints the listing. Without `sha256`, no tensor bytes are read.
+/// Prints the listing. Without `sha256`, no tensor bytes are read; with it, every record's
+/// CRC-32 is checked too (torch checks none: a mismatch is a warning).
 pub fn run(ckpt: &Checkpoint<'_>, as_json: bool, sha256: bool) -> anyhow::Result<()> {
+    let warnings = warnings(ckpt, sha256)?;
     if as_json {
         // Written an entry at a time: names can be long and hashing takes time.
         return with_stdout(|w| {
@@ -25,12 +28,26 @@ pub fn run(ckpt: &Checkpoint<'_>, as_json: bool, sha256: bool) -> anyhow::Result
                 put(w, &tensor_entry(name, t, sha256).map_err(io_error)?)?;
             }
             write!(w, "],\"warnings\":")?;
-            put(w, ckpt.warnings())?;
+            put(w, &warnings)?;
             writeln!(w, "}}")
         });
     }
     let rows = table_rows(ckpt, sha256)?;
-    with_stdout(|w| print_table(w, ckpt, &rows))
+    with_stdout(|w| print_table(w, ckpt, &rows, &warnings))
+}
+
+/// The checkpoint's warnings, and with `crc` those of the records whose CRC-32 does not match.
+fn warnings(ckpt: &Checkpoint<'_>, crc: bool) -> anyhow::Result<Vec<String>> {
+    let mut warnings = ckpt.warnings().to_vec();
+    if crc {
+        for name in ckpt.verify_checksums()? {
+            let warning = ZipAnomaly::CrcMismatch { name }.to_string();
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 struct Row {
@@ -108,7 +125,7 @@ fn notes(t: &TensorView<'_>) -> Vec<String> {
     notes
 }
 
-fn print_table(w: &mut dyn Write, ckpt: &Checkpoint<'_>, rows: &[Row]) -> std::io::Result<()> {
+fn print_table(w: &mut dyn Write, ckpt: &Checkpoint<'_>, rows: &[Row], warnings: &[String]) -> std::io::Result<()> {
     let width = |f: &dyn Fn(&Row) -> usize, title: &str| rows.iter().map(f).max().unwrap_or(0).max(title.len());
     let (wn, wd, ws) = (
         width(&|r| r.name.len(), "NAME"),
@@ -144,7 +161,7 @@ fn print_table(w: &mut dyn Write, ckpt: &Checkpoint<'_>, rows: &[Row]) -> std::i
         ckpt.byte_order().name(),
         ckpt.protocol()
     )?;
-    for warning in ckpt.warnings() {
+    for warning in warnings {
         writeln!(w, "warning: {warning}")?;
     }
     Ok(())

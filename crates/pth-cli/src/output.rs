@@ -8,6 +8,8 @@
 use std::io::{self, Write};
 use std::sync::OnceLock;
 
+use pth_reader::json::BoundedWriter;
+
 /// The default of `--max-output`: 256 MiB.
 pub const DEFAULT_MAX_OUTPUT: u64 = 256 << 20;
 
@@ -18,40 +20,15 @@ pub fn set_max_output(bytes: u64) {
     let _ = MAX_OUTPUT.set(bytes);
 }
 
-/// A writer that refuses to write more than its limit.
-pub struct Bounded<W> {
-    inner: W,
-    left: u64,
-    max: u64,
-}
-
-impl<W: Write> Write for Bounded<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() as u64 > self.left {
-            return Err(io::Error::other(format!(
-                "the output would exceed {} bytes (raise --max-output to allow more)",
-                self.max
-            )));
-        }
-        let n = self.inner.write(buf)?;
-        self.left -= n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Runs `f` with a buffered, locked, bounded stdout and flushes it.
 pub fn with_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let max = MAX_OUTPUT.get().copied().unwrap_or(DEFAULT_MAX_OUTPUT);
-    let mut out = Bounded {
-        inner: io::BufWriter::new(stdout.lock()),
-        left: max,
+    let mut out = BoundedWriter::new(
+        io::BufWriter::new(stdout.lock()),
         max,
-    };
+        "raise --max-output to allow more",
+    );
     f(&mut out)?;
     out.flush()?;
     Ok(())

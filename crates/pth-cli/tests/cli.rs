@@ -57,13 +57,13 @@ fn ls_matches_manifest(manifest: &Path, base: &Path, lenient: bool) -> Vec<Strin
                 continue;
             };
             for key in ["dtype", "shape", "stride", "storage_offset", "sha256"] {
-                if w.get(key).is_some() && g.get(key) != w.get(key) {
-                    failures.push(format!(
-                        "{file} {}: {key} {:?} want {:?}",
-                        w["name"],
-                        g.get(key),
-                        w.get(key)
-                    ));
+                // torch's reading where the manifest records it apart from the saved values.
+                let want = match key {
+                    "sha256" => w.get("torch_load_sha256").or_else(|| w.get(key)),
+                    _ => w.get(key),
+                };
+                if want.is_some() && g.get(key) != want {
+                    failures.push(format!("{file} {}: {key} {:?} want {:?}", w["name"], g.get(key), want));
                 }
             }
         }
@@ -163,6 +163,34 @@ fn ls_shows_the_zip_anomalies_torch_reads_through() {
     let table = pth().args(["ls"]).arg(&file).output().unwrap();
     assert!(String::from_utf8_lossy(&table.stdout).contains("warning: 100 bytes after the end record"));
     let clean = run_json(&["ls", "--json"], &fixture("zip/baseline.pt")).unwrap();
+    assert_eq!(clean["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn ls_sha256_reports_the_storages_whose_crc_does_not_match() {
+    let file = fixture("torch/zip_crc_wrong.pt");
+    let crc = |got: &Json| -> Vec<String> {
+        let warnings = got["warnings"].as_array().unwrap().iter();
+        warnings
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("CRC mismatch"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let listed = crc(&run_json(&["ls", "--json"], &file).unwrap());
+    let hashed = crc(&run_json(&["ls", "--json", "--sha256"], &file).unwrap());
+    assert!(listed.iter().any(|w| w.contains("/data.pkl")), "{listed:?}");
+    assert!(
+        !listed.iter().any(|w| w.contains("/data/")),
+        "storages are not read without --sha256"
+    );
+    assert!(hashed.iter().any(|w| w.contains("/data/")), "{hashed:?}");
+    assert_eq!(
+        hashed.iter().filter(|w| w.contains("/data.pkl")).count(),
+        1,
+        "each record once"
+    );
+    let clean = run_json(&["ls", "--json", "--sha256"], &fixture("torch/checkpoint.pth")).unwrap();
     assert_eq!(clean["warnings"], serde_json::json!([]));
 }
 

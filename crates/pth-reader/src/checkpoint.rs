@@ -3,16 +3,17 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-#[cfg(feature = "mmap")]
 use std::path::Path;
 
+use crate::container::zip::{Compression, ZipArchive};
 use crate::container::Format;
+use crate::file::OpenedFile;
 use crate::paths::tensor_paths;
 use crate::pickle::Tree;
 use crate::tensor::{ByteOrder, Storage, TensorView};
 use crate::torch::{load, Tables};
 use crate::value::Value;
-use crate::{Error, Options, Result, SharedBytes};
+use crate::{ErrorKind, Options, Result, SharedBytes};
 
 /// An opened `torch.save` file: the object tree, its tensors by name, and their storages.
 ///
@@ -23,7 +24,7 @@ use crate::{Error, Options, Result, SharedBytes};
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
 /// use pth_reader::Checkpoint;
-/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
 /// for (name, tensor) in ckpt.tensors() {
 ///     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
 /// }
@@ -42,12 +43,14 @@ pub struct Checkpoint<'data> {
     by_name: HashMap<String, usize>,
     records: Vec<String>,
     warnings: Vec<String>,
+    archive: Option<ZipArchive<'data>>,
 }
 
 impl Checkpoint<'static> {
-    /// Memory-maps the file at `path` and opens it in strict mode.
+    /// Opens the file at `path`: memory-mapped (the default) or read into memory, as
+    /// `options` say ([`Options::mmap`]).
     ///
-    /// **The mapping contract.** The file is mapped, not read: its pages are read by the
+    /// **The mapping contract.** A mapped file is not read: its pages are read by the
     /// operating system when tensors are first touched, and the checkpoint (and every tensor
     /// view of it) keeps the mapping alive. The mapping is shared with the file, so the file
     /// must not be modified or truncated by anyone while the checkpoint is alive: bytes
@@ -55,73 +58,58 @@ impl Checkpoint<'static> {
     /// truncation kills the process with `SIGBUS` (no Rust code can catch it). That is the
     /// contract of every memory-mapped reader (safetensors, `torch.load(mmap=True)`). When the
     /// file cannot be trusted to stay put — a directory other processes write to, a network
-    /// file system, an upload being replaced — use [`read`](Self::read), which copies the file
-    /// into memory first.
-    #[cfg(feature = "mmap")]
-    pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint<'static>> {
-        Checkpoint::open_with(path, &Options::default())
-    }
-
-    /// Memory-maps the file at `path` and opens it with `options` (see [`open`](Self::open)
-    /// for the mapping contract).
-    #[cfg(feature = "mmap")]
-    pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
-        let map = crate::MappedFile::open(path)?;
-        let ckpt = Checkpoint::from_shared(map.shared(), options)?;
-        map.restore_readahead();
-        Ok(ckpt)
-    }
-
-    /// Reads the whole file at `path` into memory and opens it with `options`: no mapping,
-    /// so nothing another process does to the file afterwards can affect the checkpoint. Costs
-    /// the file's size in memory (refused with [`Error::OutOfMemory`] when the system cannot
+    /// file system, an upload being replaced — open it with `Options::default().mmap(false)`,
+    /// which copies the file into memory first (refused with
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) when the system cannot
     /// provide it).
     ///
     /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
     /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth");
-    /// let ckpt = pth_reader::Checkpoint::read(path, &pth_reader::Options::default())?;
-    /// assert_eq!(ckpt.root().get("epoch").and_then(|v| v.as_i64()), Some(3));
+    /// let mapped = Checkpoint::open(path, &Options::default())?;
+    /// let copied = Checkpoint::open(path, &Options::default().mmap(false))?;
+    /// assert_eq!(copied.root().get("epoch").and_then(|v| v.as_i64()), Some(3));
+    /// assert_eq!(mapped.len(), copied.len());
     /// # Ok(()) }
     /// ```
-    pub fn read(path: impl AsRef<std::path::Path>, options: &Options) -> Result<Checkpoint<'static>> {
-        let bytes = crate::bytes::read_file(path.as_ref())?;
-        Checkpoint::from_vec(bytes, options)
-    }
-
-    /// Opens bytes it takes ownership of.
-    pub fn from_vec(bytes: Vec<u8>, options: &Options) -> Result<Checkpoint<'static>> {
-        Checkpoint::from_shared(SharedBytes::from(bytes), options)
+    pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
+        let file = OpenedFile::open(path.as_ref(), options)?;
+        let ckpt = Checkpoint::from_bytes(file.bytes.clone(), options)?;
+        file.indexed();
+        Ok(ckpt)
     }
 }
 
 impl<'data> Checkpoint<'data> {
-    /// Opens bytes in memory, in strict mode, borrowing them: tensors are views into `bytes`.
-    pub fn from_bytes(bytes: &'data [u8]) -> Result<Checkpoint<'data>> {
-        Checkpoint::from_shared(SharedBytes::from(bytes), &Options::default())
-    }
-
-    /// Opens bytes in memory with `options`, borrowing them.
-    pub fn from_bytes_with(bytes: &'data [u8], options: &Options) -> Result<Checkpoint<'data>> {
-        Checkpoint::from_shared(SharedBytes::from(bytes), options)
-    }
-
-    /// Opens shared bytes (a sub-range of a larger mapping, such as a member of an SB3 zip).
-    pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Checkpoint<'data>> {
-        let mut decoded = load::load(bytes, options)?;
-        let names = tensor_paths(&decoded.tree, &decoded.tables, options.get_limits())?;
+    /// Opens bytes in memory: borrowed (`&'data [u8]`: tensors are views into them), owned
+    /// (`Vec<u8>`), or shared ([`SharedBytes`]: a sub-range of a larger mapping, such as a
+    /// member of an SB3 zip). Nothing is copied.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
+    /// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth")).unwrap();
+    /// let borrowed = Checkpoint::from_bytes(bytes.as_slice(), &Options::default())?;
+    /// let owned = Checkpoint::from_bytes(bytes.clone(), &Options::default())?;
+    /// assert_eq!(borrowed.len(), owned.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn from_bytes(bytes: impl Into<SharedBytes<'data>>, options: &Options) -> Result<Checkpoint<'data>> {
+        let mut decoded = load::load(bytes.into(), options)?;
+        let names = tensor_paths(&decoded.tree, &decoded.tables, options.limits())?;
         if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
-            return Err(match (error, names.iter().find(|(_, i)| *i == index)) {
-                (Error::InvalidTensor { context, reason }, Some((path, _))) => Error::InvalidTensor {
-                    context: format!("{path:?} ({context})"),
-                    reason,
-                },
-                (error, _) => error,
+            return Err(match names.iter().find(|(_, i)| *i == index) {
+                Some((path, _)) => error.for_tensor(path),
+                None => error,
             });
         }
         let mut by_name = HashMap::with_capacity(names.len());
         for (position, (name, _)) in names.iter().enumerate() {
             by_name.entry(name.clone()).or_insert(position);
+        }
+        if let Some(warning) = unswapped_warning(&decoded.tables.unswapped, &names) {
+            decoded.warnings.push(warning);
         }
         Ok(Checkpoint {
             format: decoded.format,
@@ -133,6 +121,7 @@ impl<'data> Checkpoint<'data> {
             by_name,
             records: decoded.records,
             warnings: decoded.warnings,
+            archive: decoded.archive,
         })
     }
 
@@ -154,11 +143,6 @@ impl<'data> Checkpoint<'data> {
     /// The root of the object tree (a state dict, a training checkpoint dict, a tensor, ...).
     pub fn root(&self) -> Value<'_> {
         Value::new(&self.tree, &self.tables, self.tree.root_id())
-    }
-
-    /// The underlying object tree.
-    pub fn tree(&self) -> &Tree<'data> {
-        &self.tree
     }
 
     /// Every tensor reachable from the root, with its path, in depth-first order. A tensor
@@ -185,7 +169,7 @@ impl<'data> Checkpoint<'data> {
             .get(name)
             .and_then(|&position| self.names.get(position))
             .and_then(|&(_, index)| self.tables.tensors.get(index as usize))
-            .ok_or_else(|| Error::NoSuchTensor { name: name.to_owned() })
+            .ok_or_else(|| ErrorKind::NoSuchTensor { name: name.to_owned() }.into())
     }
 
     /// The storages, in the order the pickle first referenced them.
@@ -202,4 +186,74 @@ impl<'data> Checkpoint<'data> {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+
+    /// The entries of a zip archive whose bytes do not match their CRC-32, by name (empty for
+    /// legacy files, which have no CRCs). A CRC of 0 is no CRC: torch's writer records 0 when
+    /// told not to compute them (`torch.serialization.set_crc32_options(False)`).
+    ///
+    /// torch never checks CRCs, so a mismatch changes nothing in what is read: the records
+    /// read in full at open (the pickle, `byteorder`, the versions, deflated records) are
+    /// checked then and named in [`warnings`](Self::warnings); the storages, which are not read
+    /// at open, are checked here, on demand. Entries are hashed a chunk at a time (a stored one
+    /// in place; a deflated one inflated through a fixed buffer, within `max_inflated_bytes`
+    /// for all of them), so nothing the size of a record is allocated.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
+    /// let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/");
+    /// let good = Checkpoint::open(format!("{fixtures}checkpoint.pth"), &Options::default())?;
+    /// assert!(good.verify_checksums()?.is_empty());
+    /// let bad = Checkpoint::open(format!("{fixtures}zip_crc_wrong.pt"), &Options::default())?;
+    /// assert!(!bad.verify_checksums()?.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_checksums(&self) -> Result<Vec<String>> {
+        let Some(archive) = &self.archive else {
+            return Ok(Vec::new());
+        };
+        let mut budget = archive.budget();
+        let mut mismatches = Vec::new();
+        for entry in archive.entries().iter().filter(|e| e.crc32() != 0) {
+            if entry.compression() == Compression::Deflated {
+                budget.charge(entry)?;
+            }
+            if !archive.crc_matches(entry)? {
+                mismatches.push(entry.name().to_owned());
+            }
+        }
+        Ok(mismatches)
+    }
+}
+
+/// The warning naming the tensors of a big-endian archive that torch reads without swapping
+/// their bytes (see `torch::tables::swap_units`), if any is reachable.
+fn unswapped_warning(unswapped: &[u32], names: &[(String, u32)]) -> Option<String> {
+    const SHOWN: usize = 8;
+    if unswapped.is_empty() {
+        return None;
+    }
+    let unswapped: std::collections::HashSet<u32> = unswapped.iter().copied().collect();
+    let named: Vec<&str> = names
+        .iter()
+        .filter(|(_, index)| unswapped.contains(index))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if named.is_empty() {
+        return None;
+    }
+    let mut list = named
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if named.len() > SHOWN {
+        list.push_str(&format!(" and {} more", named.len() - SHOWN));
+    }
+    Some(format!(
+        "big-endian archive: torch does not swap the bytes of {list} (an untyped storage, as torch writes \
+         uint16/32/64, complex32 and float8 tensors), so torch.load gives their values byte-swapped relative \
+         to the values saved; they are read here as torch reads them"
+    ))
 }

@@ -2,12 +2,10 @@
 //! layout, protocol and container variant, compared tensor by tensor with the manifest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 #[test]
 fn every_fixture_tensor_matches_torch() {
-    let dir = common::root().join("fixtures");
-    let (files, failures) = common::check_manifest(&dir.join("torch/expected.json"), &dir, true);
+    let dir = test_support::root().join("fixtures");
+    let (files, failures) = test_support::torch::check_manifest(&dir.join("torch/expected.json"), &dir, true);
     assert!(files >= 50, "the manifest lists {files} files");
     assert!(
         failures.is_empty(),
@@ -19,18 +17,19 @@ fn every_fixture_tensor_matches_torch() {
 
 use std::collections::{BTreeMap, HashMap};
 
-use pth_reader::{Checkpoint, Error, Kind, Options, Value};
+use pth_reader::{Checkpoint, ErrorKind, Kind, Options, Value};
 use serde_json::{json, Value as Json};
 
 fn manifest() -> Json {
-    common::load_json(&common::root().join("fixtures/torch/expected.json"))
+    test_support::load_json(&test_support::root().join("fixtures/torch/expected.json"))
 }
 
 fn open(entry: &Json) -> Checkpoint<'static> {
-    let path = common::root().join("fixtures").join(entry["file"].as_str().unwrap());
+    let path = test_support::root()
+        .join("fixtures")
+        .join(entry["file"].as_str().unwrap());
     let lenient = entry["lenient"].as_bool().unwrap_or(false);
-    Checkpoint::open_with(&path, &Options::default().lenient(lenient))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    Checkpoint::open(&path, &Options::default().lenient(lenient)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -55,19 +54,25 @@ fn format_byte_order_and_locations_match() {
 #[test]
 fn strict_mode_refuses_exactly_the_files_torch_calls_unsafe_naming_the_global() {
     for f in manifest()["files"].as_array().unwrap() {
-        let path = common::root().join("fixtures").join(f["file"].as_str().unwrap());
-        let strict = Checkpoint::open(&path);
+        let path = test_support::root().join("fixtures").join(f["file"].as_str().unwrap());
+        let strict = Checkpoint::open(&path, &Options::default());
         match f.get("unsafe_globals").and_then(Json::as_array) {
             None => assert!(strict.is_ok(), "{}: {:?}", path.display(), strict.err()),
             Some(globals) => match strict {
-                Err(Error::GlobalRefused { module, name, .. }) => {
+                Err(e) if matches!(e.kind(), ErrorKind::GlobalRefused { .. }) => {
+                    let ErrorKind::GlobalRefused { module, name } = e.kind() else {
+                        unreachable!()
+                    };
                     let full = format!("{module}.{name}");
                     assert!(
                         globals.iter().any(|g| g == &json!(full)),
                         "{}: refused {full}",
                         path.display()
                     );
-                    let message = Checkpoint::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+                    let message = Checkpoint::open(&path, &Options::default())
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
                     assert!(message.contains(&full), "{message}");
                 }
                 other => panic!("{}: strict open gave {:?}", path.display(), other.map(|c| c.len())),
@@ -106,7 +111,9 @@ fn tensor_flags_storage_sharing_and_values_match() {
                 let g = key_to_group.entry(key.to_owned()).or_insert(group);
                 assert_eq!(*g, group, "{file} {name}: storage {key} is in two groups");
             }
-            if let Some(values) = want.get("values").and_then(Json::as_array) {
+            // torch's reading where the manifest records it apart from the saved values.
+            let values = want.get("torch_load_values").or_else(|| want.get("values"));
+            if let Some(values) = values.and_then(Json::as_array) {
                 check_values(file, name, t, values);
             }
         }
@@ -266,15 +273,15 @@ fn non_tensor_values_of_the_object_tree_match() {
 
 #[test]
 fn a_tensor_view_outlives_its_checkpoint() {
-    let path = common::root().join("fixtures/torch/checkpoint.pth");
+    let path = test_support::root().join("fixtures/torch/checkpoint.pth");
     let bytes = std::fs::read(&path).unwrap();
     let view = {
-        let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+        let ckpt = Checkpoint::from_bytes(&bytes, &Options::default()).unwrap();
         ckpt.tensor("model.0.weight").unwrap().clone()
     };
     assert_eq!(view.to_vec::<f32>().unwrap().len(), view.numel());
     let owned = {
-        let ckpt = Checkpoint::open(&path).unwrap();
+        let ckpt = Checkpoint::open(&path, &Options::default()).unwrap();
         ckpt.tensor("model.0.bias").unwrap().clone()
     };
     assert!(
@@ -285,8 +292,8 @@ fn a_tensor_view_outlives_its_checkpoint() {
 
 #[test]
 fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
-    let path = common::root().join("fixtures/torch/layouts.pt");
-    let ckpt = Checkpoint::open(&path).unwrap();
+    let path = test_support::root().join("fixtures/torch/layouts.pt");
+    let ckpt = Checkpoint::open(&path, &Options::default()).unwrap();
     let mut strided = 0;
     for (name, t) in ckpt.tensors().filter(|(_, t)| t.dtype() == pth_reader::DType::Float32) {
         let view = t.as_array::<f32>().unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -304,13 +311,13 @@ fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
     let bytes = std::fs::read(&path).unwrap();
     let mut shifted = vec![0u8];
     shifted.extend(&bytes);
-    let ckpt = Checkpoint::from_bytes(&shifted[1..]).unwrap();
+    let ckpt = Checkpoint::from_bytes(&shifted[1..], &Options::default()).unwrap();
     let (name, t) = ckpt
         .tensors()
         .find(|(_, t)| t.dtype() == pth_reader::DType::Float32 && t.numel() > 1)
         .unwrap();
     assert!(
-        matches!(t.as_array::<f32>(), Err(Error::NotBorrowable { .. })),
+        matches!(t.as_array::<f32>(), Err(e) if matches!(e.kind(), ErrorKind::NotBorrowable { .. })),
         "{name}"
     );
     assert_eq!(t.to_array::<f32>().unwrap().len(), t.numel());
@@ -318,10 +325,89 @@ fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
 
 #[test]
 fn invalid_tensors_are_named_by_their_path() {
-    let path = common::root().join("fixtures/hostile/torch_offset_past_storage.pt");
-    let error = Checkpoint::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    let path = test_support::root().join("fixtures/hostile/torch_offset_past_storage.pt");
+    let error = Checkpoint::open(&path, &Options::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(
         error.starts_with("invalid tensor at \"weight\" (archive/data.pkl at byte"),
         "{error}"
     );
+}
+
+#[test]
+fn tensors_torch_reads_byte_swapped_are_named_in_a_warning() {
+    // torch reads the untyped storages of a big-endian archive without swapping them: the
+    // multi-byte v3 dtypes come back byte-swapped (the manifest's `torch_load_*`), one-byte
+    // float8 and typed float32 storages do not.
+    let path = test_support::root().join("fixtures/torch/big_endian_v3_dtypes.pt");
+    let ckpt = Checkpoint::open(&path, &Options::default()).unwrap();
+    let warning = ckpt
+        .warnings()
+        .iter()
+        .find(|w| w.contains("does not swap"))
+        .unwrap_or_else(|| panic!("{:?}", ckpt.warnings()));
+    for name in ["\"u16\"", "\"u32\"", "\"u64\"", "\"c32\""] {
+        assert!(warning.contains(name), "{warning}");
+    }
+    for name in ["\"f8_e4m3fn\"", "\"f32\""] {
+        assert!(!warning.contains(name), "{warning}");
+    }
+    let legacy = Checkpoint::open(
+        test_support::root().join("fixtures/torch/big_endian_legacy_dtypes.pt"),
+        &Options::default(),
+    );
+    assert!(legacy.unwrap().warnings().iter().all(|w| !w.contains("does not swap")));
+}
+
+#[test]
+fn crc_mismatches_are_warnings_at_open_and_on_demand() {
+    let open = |name: &str| {
+        let path = test_support::root().join("fixtures/torch").join(name);
+        Checkpoint::open(&path, &Options::default()).unwrap()
+    };
+    // Every CRC wrong: torch reads the file; the records read at open are named at once, the
+    // storages when asked.
+    let wrong = open("zip_crc_wrong.pt");
+    let crc_warnings: Vec<&String> = wrong.warnings().iter().filter(|w| w.contains("CRC mismatch")).collect();
+    assert!(crc_warnings.iter().any(|w| w.contains("/data.pkl")), "{crc_warnings:?}");
+    assert!(!crc_warnings.iter().any(|w| w.contains("/data/")), "{crc_warnings:?}");
+    let mismatched = wrong.verify_checksums().unwrap();
+    assert!(mismatched.iter().any(|n| n.ends_with("/data.pkl")), "{mismatched:?}");
+    assert!(mismatched.iter().any(|n| n.contains("/data/")), "{mismatched:?}");
+    // CRCs of 0 are torch's own "not computed" (set_crc32_options(False)), and good ones match.
+    for name in ["zip_no_crc32.pt", "checkpoint.pth", "zip_deflated.pt"] {
+        let ckpt = open(name);
+        assert!(ckpt.warnings().iter().all(|w| !w.contains("CRC mismatch")), "{name}");
+        assert_eq!(ckpt.verify_checksums().unwrap(), Vec::<String>::new(), "{name}");
+    }
+    assert!(open("checkpoint_legacy.pth").verify_checksums().unwrap().is_empty());
+}
+
+/// A legacy stream whose `sys_info` header pickle is `header`, holding `{}` and no storage.
+fn legacy_with_sys_info(header: &[u8]) -> Vec<u8> {
+    let magic: u128 = 0x1950a86a20f9469cfc6c;
+    let mut stream = b"\x80\x02\x8a\x0a".to_vec();
+    stream.extend_from_slice(&magic.to_le_bytes()[..10]);
+    stream.extend_from_slice(b".\x80\x02M\xe9\x03.");
+    stream.extend_from_slice(header);
+    stream.extend_from_slice(b"\x80\x02}.\x80\x02].");
+    stream
+}
+
+#[test]
+fn legacy_header_pickles_allow_what_torch_allows() {
+    // torch unpickles the header with its weights_only loader: an allowlisted global is read,
+    // one outside the allowlist refused, and a persistent id refused (no persistent_load there).
+    let allowlisted = legacy_with_sys_info(b"\x80\x02ccollections\nOrderedDict\n)R.");
+    let ckpt = Checkpoint::from_bytes(allowlisted, &Options::default()).unwrap();
+    assert!(ckpt.is_empty());
+    let refused = legacy_with_sys_info(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R.");
+    let err = Checkpoint::from_bytes(refused, &Options::default()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::GlobalRefused { .. }), "{err}");
+    assert_eq!(err.location().record.as_deref(), Some("sys_info"));
+    let persistent = legacy_with_sys_info(b"\x80\x02X\x01\x00\x00\x00xQ.");
+    let err = Checkpoint::from_bytes(persistent, &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("persistent_load"), "{err}");
 }

@@ -77,9 +77,9 @@ impl Policy {
     }
 }
 
-/// See [`Policy::predict_batch`].
-fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-    let net = policy.network();
+/// Refuses what [`Policy::predict_batch`] does not predict: recurrent policies, Dict
+/// observations, rows of the wrong width.
+fn check_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<()> {
     if policy.is_recurrent() {
         return Err(unsupported("batch prediction with a recurrent policy"));
     }
@@ -93,6 +93,13 @@ fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<A
             observations.ncols()
         )));
     }
+    Ok(())
+}
+
+/// See [`Policy::predict_batch`].
+fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+    check_batch(policy, observations)?;
+    let net = policy.network();
     let rows = observations.nrows();
     let features = net.extractor.features();
     let layers: Vec<&Dense> = net.hidden.layers().iter().chain([&net.output]).collect();

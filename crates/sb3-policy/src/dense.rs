@@ -105,6 +105,35 @@ fn panel_rows<const W: usize>(
     }
 }
 
+/// Why a weight or a bias does not fit a layer's sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Misfit {
+    Weight {
+        values: usize,
+        inputs: usize,
+        outputs: usize,
+    },
+    Bias {
+        values: usize,
+        outputs: usize,
+    },
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Misfit::Weight {
+                values,
+                inputs,
+                outputs,
+            } => {
+                write!(f, "weight has {values} values for {outputs}x{inputs}")
+            }
+            Misfit::Bias { values, outputs } => write!(f, "bias has {values} values for {outputs} outputs"),
+        }
+    }
+}
+
 impl Dense {
     /// The layer at `prefix` (`"action_net."`): `weight` `[out, in]` and, when present, `bias`
     /// `[out]`.
@@ -129,14 +158,21 @@ impl Dense {
     }
 
     /// A layer from a row-major `[outputs][inputs]` weight (torch's layout) and a bias.
-    pub fn new(inputs: usize, outputs: usize, weight: &[f32], bias: Option<Vec<f32>>) -> Result<Dense, String> {
+    pub fn new(inputs: usize, outputs: usize, weight: &[f32], bias: Option<Vec<f32>>) -> Result<Dense, Misfit> {
         if weight.len() != inputs * outputs {
-            return Err(format!("weight has {} values for {outputs}x{inputs}", weight.len()));
+            return Err(Misfit::Weight {
+                values: weight.len(),
+                inputs,
+                outputs,
+            });
         }
         let has_bias = bias.is_some();
         let bias = bias.unwrap_or_else(|| vec![0.0; outputs]);
         if bias.len() != outputs {
-            return Err(format!("bias has {} values for {outputs} outputs", bias.len()));
+            return Err(Misfit::Bias {
+                values: bias.len(),
+                outputs,
+            });
         }
         let padded = padded(outputs);
         let mut packed = vec![0.0; inputs * padded];

@@ -13,42 +13,62 @@ use std::collections::HashMap;
 
 use super::{Format, Located, RootRequest, StorageKey, StorageSource};
 use crate::cursor::Cursor;
-use crate::pickle::call::NoGlobals;
+use crate::pickle::call::Handler;
 use crate::pickle::machine::{self, Config};
 use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree};
 use crate::tensor::ByteOrder;
-use crate::{Error, Limits, Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// `0x1950a86a20f9469cfc6c`, the legacy magic number.
 const MAGIC: &str = "119547037146038801333356";
 const PROTOCOL_VERSION: i64 = 1001;
 
 fn invalid(reason: impl Into<String>) -> Error {
-    Error::Legacy { reason: reason.into() }
+    Error::from(ErrorKind::Legacy { reason: reason.into() })
 }
 
-/// Decodes one of the stream's plain-data pickles starting at `*pos`, and moves past it.
-fn plain<'data>(bytes: &SharedBytes<'data>, pos: &mut usize, name: &str, limits: &Limits) -> Result<Tree<'data>> {
-    let rest = bytes
-        .slice(*pos..bytes.len())
-        .unwrap_or_else(|| SharedBytes::from(&[][..]));
-    let config = Config {
-        record: name,
-        limits,
-        lenient: false,
-        lossy_text: false,
+/// The stream's pickles other than the object: run with `handler`, which torch's loader runs
+/// without a `persistent_load` (an allowlisted global is allowed there, as in the object).
+struct Plain<'h, 'data> {
+    bytes: SharedBytes<'data>,
+    options: Options,
+    handler: &'h mut dyn Handler<'data>,
+}
+
+impl<'data> Plain<'_, 'data> {
+    /// Decodes the pickle starting at `*pos`, named `name`, and moves past it.
+    fn next(&mut self, pos: &mut usize, name: &str) -> Result<Tree<'data>> {
+        let rest = self
+            .bytes
+            .slice(*pos..self.bytes.len())
+            .unwrap_or_else(|| SharedBytes::from(&[][..]));
+        let config = Config {
+            record: name,
+            limits: self.options.limits(),
+            lenient: self.options.is_lenient(),
+            lossy_text: false,
+        };
+        let out = machine::unpickle(rest, &config, self.handler)?;
+        *pos += out.consumed;
+        Ok(out.tree)
+    }
+}
+
+/// Locates the parts of a legacy stream: checks the header pickles (run with `handler`); the
+/// object pickle follows.
+pub(crate) fn locate<'data>(
+    bytes: SharedBytes<'data>,
+    options: &Options,
+    handler: &mut dyn Handler<'data>,
+) -> Result<Located<'data>> {
+    let mut plain = Plain {
+        bytes: bytes.clone(),
+        options: options.clone(),
+        handler,
     };
-    let out = machine::unpickle(rest, &config, &mut NoGlobals)?;
-    *pos += out.consumed;
-    Ok(out.tree)
-}
-
-/// Locates the parts of a legacy stream: checks the header pickles; the object pickle follows.
-pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
-    let limits = options.get_limits().clone();
     let mut pos = 0usize;
-    let magic = plain(&bytes, &mut pos, "magic number", &limits)?;
+    let magic = plain.next(&mut pos, "magic number")?;
     let magic_ok = match magic.node(magic.root_id()) {
         Node::BigInt(span) => text::big_to_decimal(magic.bytes_of(*span)).as_deref() == Some(MAGIC),
         _ => false,
@@ -56,11 +76,11 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     if !magic_ok {
         return Err(invalid("wrong magic number"));
     }
-    let version = plain(&bytes, &mut pos, "protocol version", &limits)?;
+    let version = plain.next(&mut pos, "protocol version")?;
     if version.as_int(version.root_id()) != Some(PROTOCOL_VERSION) {
         return Err(invalid("protocol version is not 1001"));
     }
-    plain(&bytes, &mut pos, "sys_info", &limits)?;
+    plain.next(&mut pos, "sys_info")?;
     let pickle = bytes
         .slice(pos..bytes.len())
         .ok_or_else(|| invalid("the stream ends after sys_info"))?;
@@ -74,8 +94,9 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         storages: Box::new(DataSection {
             bytes,
             object_start: pos,
-            limits,
+            options: options.clone(),
         }),
+        archive: None,
     })
 }
 
@@ -83,13 +104,23 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
 struct DataSection<'data> {
     bytes: SharedBytes<'data>,
     object_start: usize,
-    limits: Limits,
+    options: Options,
 }
 
 impl<'data> StorageSource<'data> for DataSection<'data> {
-    fn resolve(&mut self, pickle_len: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>> {
+    fn resolve(
+        &mut self,
+        pickle_len: usize,
+        roots: &[RootRequest<'_>],
+        handler: &mut dyn Handler<'data>,
+    ) -> Result<Vec<SharedBytes<'data>>> {
         let mut pos = self.object_start + pickle_len;
-        let keys = plain(&self.bytes, &mut pos, "storage keys", &self.limits)?;
+        let mut plain = Plain {
+            bytes: self.bytes.clone(),
+            options: self.options.clone(),
+            handler,
+        };
+        let keys = plain.next(&mut pos, "storage keys")?;
         let keys = storage_keys(&keys)?;
         let by_key: HashMap<&StorageKey, usize> = roots.iter().enumerate().map(|(i, r)| (r.key, i)).collect();
         let mut filled: Vec<Option<SharedBytes<'data>>> = vec![None; roots.len()];
@@ -141,10 +172,10 @@ impl<'data> StorageSource<'data> for DataSection<'data> {
 }
 
 fn storage_error(key: &StorageKey, reason: impl Into<String>) -> Error {
-    Error::InvalidStorage {
+    Error::from(ErrorKind::InvalidStorage {
         key: key.to_string(),
         reason: reason.into(),
-    }
+    })
 }
 
 /// The key list pickle: a list of strings (ints in very old files).

@@ -3,7 +3,8 @@
 //! A container knows where the object pickle is, which byte order the storages use, what
 //! records the archive holds, and how to find a storage's bytes by its key. It runs no torch
 //! code: the torch layer's load pipeline runs the pickle and asks the container for storage bytes
-//! afterwards, through [`StorageSource`].
+//! afterwards, through [`StorageSource`]. The other pickles of a file (a legacy stream's header
+//! and key list) are run with the handler the pipeline passes in, as the machine is.
 
 #![forbid(unsafe_code)]
 
@@ -13,8 +14,9 @@ pub(crate) mod zip;
 
 use std::fmt;
 
+use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
-use crate::{Error, Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// The container format of a torch file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,8 +73,14 @@ pub(crate) struct RootRequest<'k> {
 /// Finds storage bytes by key, once the object pickle has run.
 pub(crate) trait StorageSource<'data> {
     /// The bytes of each root storage in `roots`, in order, each exactly `nbytes` long.
-    /// `pickle_len` is how many bytes the object pickle took (legacy data follows it).
-    fn resolve(&mut self, pickle_len: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>>;
+    /// `pickle_len` is how many bytes the object pickle took (legacy data follows it); `plain`
+    /// runs any pickle the data section holds (a legacy key list).
+    fn resolve(
+        &mut self,
+        pickle_len: usize,
+        roots: &[RootRequest<'_>],
+        plain: &mut dyn Handler<'data>,
+    ) -> Result<Vec<SharedBytes<'data>>>;
 
     /// Anomalies met while finding them (a record found only by ignoring case).
     fn warnings(&mut self) -> Vec<String> {
@@ -92,32 +100,39 @@ pub(crate) struct Located<'data> {
     pub(crate) records: Vec<String>,
     pub(crate) warnings: Vec<String>,
     pub(crate) storages: Box<dyn StorageSource<'data> + 'data>,
+    /// The zip archive (zip formats), whose CRCs can be checked on demand.
+    pub(crate) archive: Option<zip::ZipArchive<'data>>,
 }
 
-/// Sniffs the format as `torch.load` does and locates its parts.
-pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
+/// Sniffs the format as `torch.load` does and locates its parts; `plain` runs the pickles
+/// before the object pickle (a legacy stream's header).
+pub(crate) fn locate<'data>(
+    bytes: SharedBytes<'data>,
+    options: &Options,
+    plain: &mut dyn Handler<'data>,
+) -> Result<Located<'data>> {
     let head = bytes.as_slice();
     if head.starts_with(b"PYTORCH1") {
-        return Err(Error::UnrecognizedFormat {
+        return Err(Error::from(ErrorKind::UnrecognizedFormat {
             reason: "the PYTORCH1 preview format is not readable".into(),
-        });
+        }));
     }
     if head.starts_with(b"PK\x03\x04") {
         return torch_zip::locate(bytes, options);
     }
     if head.get(257..262) == Some(b"ustar") {
-        return Err(Error::Unsupported {
+        return Err(Error::from(ErrorKind::Unsupported {
             what: "the legacy tar format of torch < 0.4".into(),
-        });
+        }));
     }
     match head.first() {
         // A legacy stream opens with its magic number: PROTO (protocol 2+) or LONG (protocol 1).
-        Some(0x80) | Some(b'L') => legacy::locate(bytes, options),
-        Some(b) => Err(Error::UnrecognizedFormat {
+        Some(0x80) | Some(b'L') => legacy::locate(bytes, options, plain),
+        Some(b) => Err(Error::from(ErrorKind::UnrecognizedFormat {
             reason: format!("neither a zip archive nor a pickle stream (first byte 0x{b:02x})"),
-        }),
-        None => Err(Error::UnrecognizedFormat {
+        })),
+        None => Err(Error::from(ErrorKind::UnrecognizedFormat {
             reason: "the file is empty".into(),
-        }),
+        })),
     }
 }

@@ -6,29 +6,36 @@
 
 use std::collections::HashMap;
 
-use super::zip::{InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
+use super::zip::{Compression, InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
 use super::{Format, Located, RootRequest, StorageSource};
+use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
-use crate::{Error, Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// Locates the parts of a torch zip archive.
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
-    let archive = ZipArchive::parse(bytes, options.get_limits())?;
-    let mut records = Records::new(archive)?;
+    let archive = ZipArchive::parse(bytes, options.limits())?;
+    let mut records = Records::new(archive.clone())?;
     let byte_order = match records.read("byteorder")? {
         None => ByteOrder::Little,
         Some(data) => match data.as_slice() {
             b"little" => ByteOrder::Little,
             b"big" => ByteOrder::Big,
             other => {
-                return Err(Error::Unsupported {
+                return Err(Error::from(ErrorKind::Unsupported {
                     what: format!("byteorder record {:?}", String::from_utf8_lossy(other)),
-                })
+                }))
             }
         },
     };
-    let has_version = records.find(".data/version").is_some() || records.find("version").is_some();
-    if !has_version {
+    // torch reads the version (`PyTorchStreamReader::init`) and `.format_version` (`_load`) in
+    // full: read here too, their CRC checked like every record read in full.
+    let version = match records.read(".data/version")? {
+        Some(v) => Some(v),
+        None => records.read("version")?,
+    };
+    records.read(".format_version")?;
+    if version.is_none() {
         let warning = format!("{}/version is missing (torch would refuse the archive)", records.root);
         records.warnings.push(warning);
     }
@@ -40,8 +47,10 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         Format::Zip
     };
     let pickle_name = format!("{}/data.pkl", records.root);
-    let pickle = records.read("data.pkl")?.ok_or_else(|| Error::MissingRecord {
-        name: pickle_name.clone(),
+    let pickle = records.read("data.pkl")?.ok_or_else(|| {
+        Error::from(ErrorKind::MissingRecord {
+            name: pickle_name.clone(),
+        })
     })?;
     let mut names = records.names.clone();
     names.sort_unstable();
@@ -53,6 +62,7 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         records: names,
         warnings: std::mem::take(&mut records.warnings),
         storages: Box::new(records),
+        archive: Some(archive),
     })
 }
 
@@ -121,7 +131,11 @@ impl<'data> Records<'data> {
         Some(entry)
     }
 
-    /// The bytes of record `name`, if it exists.
+    /// The bytes of record `name`, if it exists. A record read in full — every one but the
+    /// storages kept in place (stored `data/<key>` records, which [`ZipArchive::crc_matches`]
+    /// checks on demand) — has its CRC-32 checked: torch checks none, so a mismatch is a warning.
+    /// A CRC of 0 is not one: torch's writer records 0 when told not to compute CRCs
+    /// (`torch.serialization.set_crc32_options(False)`).
     fn read(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
         let Some(entry) = self.find(name) else {
             return Ok(None);
@@ -130,24 +144,40 @@ impl<'data> Records<'data> {
             return Ok(Some(data.clone()));
         }
         let data = self.archive.read(&entry, &mut self.budget)?;
+        let in_place = entry.compression() == Compression::Stored && name.starts_with("data/");
+        if !in_place && entry.crc32() != 0 && crc32fast::hash(data.as_slice()) != entry.crc32() {
+            self.warnings.push(
+                ZipAnomaly::CrcMismatch {
+                    name: entry.name().to_owned(),
+                }
+                .to_string(),
+            );
+        }
         self.loaded.insert(entry.name().to_owned(), data.clone());
         Ok(Some(data))
     }
 }
 
 impl<'data> StorageSource<'data> for Records<'data> {
-    fn resolve(&mut self, _: usize, roots: &[RootRequest<'_>]) -> Result<Vec<SharedBytes<'data>>> {
+    fn resolve(
+        &mut self,
+        _: usize,
+        roots: &[RootRequest<'_>],
+        _: &mut dyn Handler<'data>,
+    ) -> Result<Vec<SharedBytes<'data>>> {
         let mut out = Vec::with_capacity(roots.len());
         for root in roots {
             let name = format!("data/{}", root.key);
-            let data = self.read(&name)?.ok_or_else(|| Error::MissingRecord {
-                name: format!("{}/{name}", self.root),
+            let data = self.read(&name)?.ok_or_else(|| {
+                Error::from(ErrorKind::MissingRecord {
+                    name: format!("{}/{name}", self.root),
+                })
             })?;
             if data.len() as u64 != root.nbytes {
-                return Err(Error::InvalidStorage {
+                return Err(Error::from(ErrorKind::InvalidStorage {
                     key: root.key.to_string(),
                     reason: format!("its record has {} bytes, the pickle says {}", data.len(), root.nbytes),
-                });
+                }));
             }
             out.push(data);
         }

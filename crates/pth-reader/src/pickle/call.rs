@@ -4,8 +4,7 @@
 //! torch. When a pickle names a global, calls something (`REDUCE`, `NEWOBJ`, `NEWOBJ_EX`,
 //! `INST`, `OBJ`), sets an object's state (`BUILD`) or refers to out-of-band data (a persistent
 //! id), the machine asks its [`Handler`] at that moment — with the arguments as they are then,
-//! as Python would — and pushes whatever the handler made. The torch layer is such a handler;
-//! [`NoGlobals`] is the one for pickles that may name nothing.
+//! as Python would — and pushes whatever the handler made. The torch layer is such a handler.
 
 use super::tree::{Construction, Tree, ValueId};
 use crate::Error;
@@ -69,28 +68,4 @@ pub(crate) trait Handler<'data> {
         state: ValueId,
         offset: u64,
     ) -> Result<Outcome, Failure>;
-}
-
-/// The handler of pickles that hold only plain data (the header pickles of a legacy file).
-pub(crate) struct NoGlobals;
-
-impl<'data> Handler<'data> for NoGlobals {
-    fn allows_global(&self, _: &str, _: &str) -> bool {
-        false
-    }
-
-    fn persistent_load(&mut self, _: &mut Tree<'data>, _: ValueId, _: u64) -> Result<ValueId, Failure> {
-        raise("a persistent id in a pickle that may hold only plain data")
-    }
-
-    fn call(&mut self, tree: &mut Tree<'data>, call: &Call) -> Result<Outcome, Failure> {
-        raise(format!("{} is not callable here", tree.type_name(call.callable)))
-    }
-
-    fn build(&mut self, tree: &mut Tree<'data>, target: ValueId, _: ValueId, _: u64) -> Result<Outcome, Failure> {
-        raise(format!(
-            "BUILD on {} in a pickle that may hold only plain data",
-            tree.type_name(target)
-        ))
-    }
 }

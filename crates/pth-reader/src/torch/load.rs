@@ -2,15 +2,16 @@
 //! pickle with the torch layer as its handler, the container then gives every storage its
 //! bytes, and the specs become views.
 
-use super::handler::TorchHandler;
+use super::handler::{Ids, TorchHandler};
 use super::spec::Work;
 use super::storage::Rules;
 use super::tables::{self, Tables};
+use crate::container::zip::ZipArchive;
 use crate::container::{self, Format};
 use crate::pickle::machine::{self, Config};
 use crate::pickle::Tree;
 use crate::tensor::ByteOrder;
-use crate::{Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// A loaded torch file.
 pub(crate) struct Loaded<'data> {
@@ -21,17 +22,21 @@ pub(crate) struct Loaded<'data> {
     pub(crate) tables: Tables<'data>,
     pub(crate) records: Vec<String>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) archive: Option<ZipArchive<'data>>,
 }
 
 /// Loads a torch file from its bytes, as `torch.load` would.
 pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Loaded<'data>> {
-    let mut located = container::locate(bytes, options)?;
+    // The file's other pickles (a legacy stream's header and key list): torch unpickles them
+    // with the same loader, without a `persistent_load`.
+    let mut plain = TorchHandler::new(options, "a legacy header pickle", Ids::Refused);
+    let mut located = container::locate(bytes, options, &mut plain)?;
     let rules = match located.format {
         Format::Legacy => Rules::Legacy,
         _ => Rules::Zip,
     };
-    let limits = options.get_limits();
-    let mut handler = TorchHandler::new(options, &located.pickle_name, Some(rules));
+    let limits = options.limits();
+    let mut handler = TorchHandler::new(options, &located.pickle_name, Ids::Storages(rules));
     let config = Config {
         record: &located.pickle_name,
         limits,
@@ -42,16 +47,17 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
     // `torch.load(weights_only=True)` refuses any archive with a `constants.pkl` record (checked
     // after the pickle, so that a refused global is what a TorchScript module's error names).
     if located.format == Format::TorchScript && !options.is_lenient() {
-        return Err(crate::Error::Unsupported {
+        return Err(Error::from(ErrorKind::Unsupported {
             what: "a TorchScript archive (constants.pkl): torch.load(weights_only=True) refuses it; open it in \
                    lenient mode to read its tensors"
                 .into(),
-        });
+        }));
     }
     let tables = tables::finish(
         handler.into_work(),
         located.storages.as_mut(),
         out.consumed,
+        &mut plain,
         located.byte_order,
         limits,
     )?;
@@ -66,16 +72,17 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         tables,
         records: located.records,
         warnings: located.warnings,
+        archive: located.archive,
     })
 }
 
 /// Decodes a standalone pickle (no storages: persistent ids stay unresolved, torch calls
 /// inert); Python's builtins are evaluated, strict mode allows only torch's globals.
 pub(crate) fn standalone<'data>(bytes: SharedBytes<'data>, name: &str, options: &Options) -> Result<(Tree<'data>, u8)> {
-    let mut handler = TorchHandler::new(options, name, None);
+    let mut handler = TorchHandler::new(options, name, Ids::Kept);
     let config = Config {
         record: name,
-        limits: options.get_limits(),
+        limits: options.limits(),
         lenient: true,
         lossy_text: true,
     };

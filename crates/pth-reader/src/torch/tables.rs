@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use super::spec::{Data, QuantSpec, TensorSpec, Work};
 use super::storage::Backing;
 use crate::container::{RootRequest, StorageSource};
+use crate::pickle::call::Handler;
 use crate::pickle::ValueId;
 use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};
-use crate::{Error, Limits, Result, SharedBytes};
+use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
 
 /// The tensors and storages a tree's `Tensor`/`Storage` nodes index into.
 #[derive(Debug, Default)]
@@ -23,6 +24,9 @@ pub(crate) struct Tables<'data> {
     pub(crate) warnings: Vec<String>,
     /// Sparse tensors to validate once the tree is complete.
     pub(crate) sparse: Vec<super::sparse::Pending>,
+    /// Tensors of a big-endian archive that torch reads without swapping their bytes: named in
+    /// a warning once their paths are known.
+    pub(crate) unswapped: Vec<u32>,
 }
 
 static NO_TABLES: Tables<'static> = Tables {
@@ -32,6 +36,7 @@ static NO_TABLES: Tables<'static> = Tables {
     invalid: Vec::new(),
     warnings: Vec::new(),
     sparse: Vec::new(),
+    unswapped: Vec::new(),
 };
 
 impl Tables<'_> {
@@ -50,11 +55,12 @@ pub(crate) fn finish<'data>(
     work: Work,
     source: &mut dyn StorageSource<'data>,
     pickle_len: usize,
+    plain: &mut dyn Handler<'data>,
     byte_order: ByteOrder,
     limits: &Limits,
 ) -> Result<Tables<'data>> {
-    let bytes = storage_bytes(&work, source, pickle_len)?;
-    let units = swap_units(&work, byte_order)?;
+    let bytes = storage_bytes(&work, source, pickle_len, plain)?;
+    let swaps = swap_units(&work, byte_order);
     let storages: Vec<Storage<'data>> = work
         .storages
         .iter()
@@ -67,7 +73,7 @@ pub(crate) fn finish<'data>(
         })
         .collect();
     let mut tensors = Vec::with_capacity(work.tensors.len());
-    for (spec, unit) in work.tensors.iter().zip(units) {
+    for (spec, unit) in work.tensors.iter().zip(swaps.units) {
         let mut t = make_view(spec, &storages, byte_order, limits)?;
         if let Some(unit) = unit {
             t.swap_unit = unit;
@@ -81,6 +87,7 @@ pub(crate) fn finish<'data>(
         storages,
         warnings: work.warnings,
         sparse: work.sparse,
+        unswapped: swaps.unswapped,
     })
 }
 
@@ -89,6 +96,7 @@ fn storage_bytes<'data>(
     work: &Work,
     source: &mut dyn StorageSource<'data>,
     pickle_len: usize,
+    plain: &mut dyn Handler<'data>,
 ) -> Result<Vec<SharedBytes<'data>>> {
     let roots: Vec<(usize, RootRequest<'_>)> = work
         .storages
@@ -107,7 +115,7 @@ fn storage_bytes<'data>(
         })
         .collect();
     let requests: Vec<RootRequest<'_>> = roots.iter().map(|(_, r)| r.clone()).collect();
-    let resolved = source.resolve(pickle_len, &requests)?;
+    let resolved = source.resolve(pickle_len, &requests, plain)?;
     let mut from_root: HashMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
     let mut out: Vec<SharedBytes<'data>> = Vec::with_capacity(work.storages.len());
     for (i, s) in work.storages.iter().enumerate() {
@@ -117,71 +125,63 @@ fn storage_bytes<'data>(
             Backing::Same(of) => out.get(*of as usize).cloned(),
             Backing::Slice { of, offset } => out.get(*of as usize).and_then(|b| b.slice_u64(*offset, s.nbytes)),
         };
-        out.push(bytes.ok_or_else(|| Error::InvalidStorage {
-            key: s.key.to_string(),
-            reason: "its bytes could not be found".into(),
+        out.push(bytes.ok_or_else(|| {
+            Error::from(ErrorKind::InvalidStorage {
+                key: s.key.to_string(),
+                reason: "its bytes could not be found".into(),
+            })
         })?);
     }
     Ok(out)
 }
 
-/// The bytes each tensor's elements are swapped by, in a big-endian archive.
+/// How the tensors of a big-endian archive are read.
+struct Swaps {
+    /// The groups of bytes each tensor's elements are reversed by (`None`: the tensor's own).
+    units: Vec<Option<usize>>,
+    /// Tensors of multi-byte elements whose bytes torch does not swap.
+    unswapped: Vec<u32>,
+}
+
+/// The bytes each tensor's elements are swapped by, in a big-endian archive: torch's.
 ///
 /// torch swaps each storage once, when its first persistent id loads it, by that id's dtype
-/// (`storage.byteswap(dtype)`): by nothing for an `UntypedStorage` (dtype uint8), and a
-/// storage met again with another dtype of the same size is the same, already swapped, bytes.
-/// This reader gives the same reading for typed storages: every tensor over one is swapped by
-/// the storage's element size, whatever its own dtype; and for tensors of the dtypes that have
-/// a typed storage over an `UntypedStorage` (which torch's writer never makes), torch's
-/// unswapped bytes. torch's writer saves the other dtypes (uint16/32/64, complex32, float8:
-/// the "v3" dtypes) over an `UntypedStorage`, which torch then never swaps, misreading its own
-/// files; for those this reader swaps by the tensor's element size and gives the values that
-/// were saved (see `docs/design.md`) — unless such tensors of two element sizes view one
-/// storage, where no single answer exists and the archive is refused.
-fn swap_units(work: &Work, byte_order: ByteOrder) -> Result<Vec<Option<usize>>> {
-    if byte_order != ByteOrder::Big {
-        return Ok(vec![None; work.tensors.len()]);
-    }
-    // The unit torch applied to a storage's bytes; `None` for an untyped root (per tensor).
-    let applied = |index: u32| -> (u32, Option<usize>) {
-        let Some(s) = work.storage(index) else {
-            return (index, None);
-        };
-        match &s.backing {
-            Backing::Same(of) => {
-                let root = work.storage(*of);
-                let unit = root.map_or(1, |r| if r.untyped { 1 } else { r.dtype.swap_unit() });
-                (*of, Some(unit))
-            }
-            _ if s.untyped => (index, None),
-            _ => (index, Some(s.dtype.swap_unit())),
-        }
+/// (`storage.byteswap(dtype)`): a typed storage by its element size, an `UntypedStorage` not at
+/// all (its dtype is uint8), and a storage met again with another dtype is the same, already
+/// swapped, bytes. So every tensor over a typed storage is swapped by the storage's element
+/// size, whatever its own dtype, and every tensor over an untyped one is not swapped: what
+/// torch's own writer makes of the dtypes that have no typed storage (uint16/32/64, complex32,
+/// float8: the "v3" dtypes), which `torch.load` then gives byte-swapped relative to the values
+/// that were saved. This reader gives torch's reading, and names those tensors in a warning.
+fn swap_units(work: &Work, byte_order: ByteOrder) -> Swaps {
+    let mut swaps = Swaps {
+        units: Vec::with_capacity(work.tensors.len()),
+        unswapped: Vec::new(),
     };
-    let mut per_tensor: HashMap<u32, usize> = HashMap::new();
-    let mut units = Vec::with_capacity(work.tensors.len());
-    for t in &work.tensors {
-        let Data::Storage(index) = t.data else {
-            units.push(None);
+    for (index, t) in work.tensors.iter().enumerate() {
+        let Data::Storage(storage) = t.data else {
+            swaps.units.push(None);
             continue;
         };
-        let (root, unit) = applied(index);
-        let own = match t.dtype().storage_name() {
-            Some(_) => 1,
-            None => t.dtype().swap_unit(),
-        };
-        if unit.is_none() && own > 1 && t.layout.numel > 0 && *per_tensor.entry(root).or_insert(own) != own {
-            let key = work.storage(root).map(|s| s.key.to_string()).unwrap_or_default();
-            return Err(Error::InvalidStorage {
-                key,
-                reason: format!(
-                    "a big-endian untyped storage viewed with elements of {own} bytes and of another size: \
-                     which bytes to swap is ambiguous"
-                ),
-            });
+        if byte_order != ByteOrder::Big {
+            swaps.units.push(None);
+            continue;
         }
-        units.push(Some(unit.unwrap_or(own)));
+        // The storage object whose first load swapped the bytes.
+        let first = match work.storage(storage).map(|s| &s.backing) {
+            Some(Backing::Same(of)) => *of,
+            _ => storage,
+        };
+        let unit = match work.storage(first) {
+            Some(s) if !s.untyped => s.dtype.swap_unit(),
+            _ => 1,
+        };
+        if unit == 1 && t.dtype().swap_unit() > 1 && t.layout.numel > 0 {
+            swaps.unswapped.push(index as u32);
+        }
+        swaps.units.push(Some(unit));
     }
-    Ok(units)
+    swaps
 }
 
 fn make_view<'data>(

@@ -4,12 +4,12 @@
 
 use std::ops::Range;
 
-use super::anomaly::ZipAnomaly;
 use super::end::Directory;
 use super::names::entry_name;
 use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
 use super::Dialect;
 use crate::cursor::Cursor;
+use crate::zip_anomaly::ZipAnomaly;
 
 /// How an entry's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,9 @@ impl ZipEntry {
         self.name.ends_with('/')
     }
 
-    /// The CRC-32 the central directory declares.
-    pub(super) fn crc32(&self) -> u32 {
+    /// The CRC-32 the central directory declares (torch never checks it; see
+    /// [`ZipArchive::crc_matches`](super::ZipArchive::crc_matches)).
+    pub fn crc32(&self) -> u32 {
         self.crc32
     }
 

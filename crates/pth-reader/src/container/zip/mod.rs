@@ -13,7 +13,6 @@
 
 #![forbid(unsafe_code)]
 
-mod anomaly;
 mod end;
 mod entry;
 mod layout;
@@ -23,7 +22,7 @@ mod records;
 
 use std::collections::HashMap;
 
-pub use anomaly::ZipAnomaly;
+pub use crate::zip_anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
 pub use member::InflateBudget;
 

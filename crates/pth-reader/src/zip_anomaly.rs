@@ -1,7 +1,8 @@
-//! [`ZipAnomaly`]: every way an archive can depart from what torch writes, named.
+//! [`ZipAnomaly`]: every way an archive can depart from what torch writes, named (a leaf: the
+//! error type and the zip reader both use it).
 //!
 //! One vocabulary for both outcomes of the anomaly policy: an anomaly that lets two readers see
-//! different bytes is a refusal (`Error::Zip`); one that torch reads unambiguously is read as
+//! different bytes is a refusal (`ErrorKind::Zip`); one that torch reads unambiguously is read as
 //! torch reads it and reported as a warning. `docs/design.md` ("Zip: one reading, or a
 //! refusal") says which is which, and why, from torch's and miniz's source.
 
@@ -218,7 +219,8 @@ pub enum ZipAnomaly {
         /// What went wrong.
         problem: String,
     },
-    /// An entry's bytes do not match its CRC (Python's `zipfile` refuses; torch does not check).
+    /// An entry's bytes do not match its CRC-32: Python's `zipfile` refuses it; torch does not
+    /// check, and reads it (a torch archive is read through it, with a warning).
     CrcMismatch {
         /// The entry.
         name: String,
@@ -326,7 +328,9 @@ impl fmt::Display for ZipAnomaly {
                 "{name}: non-ASCII name without the UTF-8 flag (Python's zipfile reads it as cp437)"
             ),
             A::Inflate { name, problem } => write!(f, "{name}: cannot inflate: {problem}"),
-            A::CrcMismatch { name } => write!(f, "{name}: CRC mismatch"),
+            A::CrcMismatch { name } => {
+                write!(f, "{name}: CRC mismatch (its bytes do not match its CRC-32; torch does not check CRCs)")
+            }
             A::Empty => write!(f, "the archive is empty"),
             A::NoRootFolder { name } => write!(f, "{name} is not inside a root folder"),
             A::OutsideRoot { name, root } => write!(f, "{name} is outside the root folder {root}/"),
