@@ -61,6 +61,7 @@ mod standalone;
 mod tensor;
 mod torch;
 mod value;
+pub mod write;
 
 pub use bytes::SharedBytes;
 pub use checkpoint::Checkpoint;
