@@ -444,7 +444,7 @@ impl<'a, 'data> Pickler<'a, 'data> {
                 }
                 return self.set_items(pairs, 0);
             }
-            DictClass::Sparse(layout) => return Err(unsupported(format!("a sparse tensor ({layout})"))),
+            DictClass::Sparse(layout) => return self.sparse(id, layout, pairs),
         }
         if let Some(state) = attributes {
             self.tasks.push(Task::Op(Op::Build));

@@ -263,6 +263,34 @@ impl<'a, 'data> Pickler<'a, 'data> {
         Ok(at)
     }
 
+    /// `_rebuild_sparse_tensor(_get_layout('torch.<layout>'), data)`, `data` being the parts
+    /// (the values of the dict the reader shows a sparse tensor as, in their order).
+    pub(super) fn sparse(&mut self, id: ValueId, layout: &'static str, parts: &'a [(ValueId, ValueId)]) -> Result<()> {
+        self.global(UTILS, "_rebuild_sparse_tensor")?;
+        self.global("torch.serialization", "_get_layout")?;
+        self.text(Cow::Owned(format!("torch.{layout}").into_bytes()))?;
+        self.op(Op::TupleN(1))?;
+        self.put()?;
+        self.op(Op::Reduce)?;
+        self.put()?;
+        let len = parts.len();
+        if len > 3 {
+            self.op(Op::Mark)?;
+        }
+        self.tasks.push(Task::Memoize(id));
+        self.tasks.push(Task::Op(Op::Reduce));
+        self.tasks.push(Task::PutNew);
+        self.tasks.push(Task::Op(Op::TupleN(2)));
+        self.tasks.push(Task::PutNew);
+        self.tasks.push(Task::Op(match len {
+            1..=3 => Op::TupleN(len as u8),
+            _ => Op::Tuple,
+        }));
+        self.tasks
+            .extend(parts.iter().rev().map(|&(_, value)| Task::Save(value)));
+        Ok(())
+    }
+
     /// `('storage', cls, key, location, numel[, None])` and `BINPERSID`.
     fn pid(&mut self, at: usize) -> Result<()> {
         let s = self.storages.get(at).ok_or_else(|| unsupported("a dangling storage"))?;
