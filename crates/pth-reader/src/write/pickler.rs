@@ -166,15 +166,17 @@ impl<'a, 'data> Pickler<'a, 'data> {
         Ok(())
     }
 
-    /// A string (UTF-8, lone surrogates `surrogatepass`-encoded), memoized by content.
-    fn text(&mut self, bytes: Cow<'a, [u8]>) -> Result<()> {
+    /// A string (UTF-8, lone surrogates `surrogatepass`-encoded), memoized by content; returns
+    /// its memo slot.
+    fn text(&mut self, bytes: Cow<'a, [u8]>) -> Result<u32> {
         if let Some(&at) = self.texts.get(&bytes) {
-            return self.op(Op::Get(at));
+            self.op(Op::Get(at))?;
+            return Ok(at);
         }
         self.op(Op::BinUnicode(&bytes))?;
         let at = self.put()?;
         self.texts.insert(bytes, at);
-        Ok(())
+        Ok(at)
     }
 
     /// A global, named as Python 3 names it (written as protocol 2 spells builtins).
@@ -249,7 +251,12 @@ impl<'a, 'data> Pickler<'a, 'data> {
                 self.op(Op::Reduce)?;
                 self.memoize(id)
             }
-            Node::Str(span) => self.text(Cow::Borrowed(tree.bytes_of(*span))),
+            Node::Str(span) => {
+                // Memoized by node too: a string referenced many times is hashed once.
+                let at = self.text(Cow::Borrowed(tree.bytes_of(*span)))?;
+                self.nodes.insert(id, at);
+                Ok(())
+            }
             Node::Bytes(span) => {
                 self.bytes(tree.bytes_of(*span))?;
                 self.memoize(id)

@@ -14,8 +14,10 @@ impl<'data> Checkpoint<'data> {
     /// archive (or a legacy stream, with [`SaveOptions::legacy`]) whose tree, tensors and
     /// shared storages read back as this one's. Storages stream from this checkpoint's bytes.
     ///
-    /// Refused with [`Error::Unsupported`](crate::Error::Unsupported): sparse tensors, wrapper
-    /// tensor subclasses and unresolved persistent ids; with
+    /// Refused with [`Error::Unsupported`](crate::Error::Unsupported): wrapper tensor
+    /// subclasses, unresolved persistent ids, and in the legacy format the dtypes torch keeps in
+    /// untyped storages (float8, uint16/32/64, complex32, bits: torch writes those legacy files
+    /// but cannot read them back); with
     /// [`Error::InvalidStorage`](crate::Error::InvalidStorage), one storage viewed as two
     /// types (torch refuses to save those too).
     ///

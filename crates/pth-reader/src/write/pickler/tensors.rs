@@ -240,6 +240,15 @@ impl<'a, 'data> Pickler<'a, 'data> {
         swap_unit: usize,
         location: &'a str,
     ) -> Result<usize> {
+        if kind == StorageKind::Untyped && self.form == PidForm::Legacy {
+            // `_legacy_load` asks the storage class for its dtype, which `UntypedStorage` has
+            // not: torch writes such files (for float8, uint16, complex32, ...) but cannot read
+            // them back.
+            return Err(unsupported(
+                "an untyped storage (float8, uint16/32/64, complex32, bits, ...) in the legacy format, \
+                 which torch cannot read back",
+            ));
+        }
         let identity = StorageIdentity::of(bytes, key);
         let Some(&at) = self.storage_index.get(&identity) else {
             let at = self.storages.len();
