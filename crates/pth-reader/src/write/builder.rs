@@ -279,13 +279,21 @@ impl<'data> Builder<'data> {
         Ok(self.push(Node::Tensor(index)))
     }
 
-    /// Marks a tensor as requiring gradients (`requires_grad=True`), or not.
+    /// Marks a tensor as requiring gradients (`requires_grad=True`), or not; only floating
+    /// point and complex tensors can, as in torch.
     pub fn set_requires_grad(&mut self, tensor: ValueId, requires_grad: bool) -> Result<()> {
         let view = match self.tree.node(tensor) {
             Node::Tensor(index) => self.tables.tensors.get_mut(*index as usize),
             _ => None,
         };
         let view = view.ok_or_else(|| unsupported(format!("{tensor:?} is not a tensor")))?;
+        if requires_grad && !(view.dtype.is_floating_point() || view.dtype.is_complex()) {
+            // torch.load would raise it.
+            return Err(Error::InvalidTensor {
+                context: format!("{tensor:?}"),
+                reason: "only Tensors of floating point and complex dtype can require gradients".into(),
+            });
+        }
         view.requires_grad = requires_grad;
         Ok(())
     }
