@@ -1,5 +1,5 @@
 //! Any bytes read as a checkpoint (strict, then lenient); where they read, written back (a zip
-//! archive, a legacy stream and a zip with every zip64 field), read again and compared with
+//! archive, a legacy stream, a zip with every zip64 field and a big-endian zip), read again and compared with
 //! [`same_tree`]: **a difference, or a written file that does not read, panics**. Writing may
 //! refuse only what the writer documents (`Error::Unsupported`, and `Error::InvalidStorage`
 //! for one storage viewed as two types, which torch refuses to save too).
@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use pth_reader::write::{SaveOptions, Zip64};
-use pth_reader::{Checkpoint, Error, Kind, Options, Quantization, TensorView, Value, ValueId};
+use pth_reader::{ByteOrder, Checkpoint, Error, Kind, Options, Quantization, TensorView, Value, ValueId};
 
 /// Reads `data`; writes and re-reads what reads; panics on any difference.
 pub fn run(data: &[u8]) {
@@ -24,6 +24,7 @@ pub fn run(data: &[u8]) {
             SaveOptions::default(),
             SaveOptions::default().legacy(true),
             SaveOptions::default().zip64(Zip64::Always),
+            SaveOptions::default().byte_order(ByteOrder::Big),
         ] {
             let written = match ckpt.save_to(Vec::new(), &save) {
                 Ok(bytes) => bytes,

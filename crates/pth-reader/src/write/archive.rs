@@ -2,7 +2,7 @@
 //! `PyTorchStreamWriter::writeEndOfFile` write them.
 //!
 //! `<root>/data.pkl`, `.format_version` (`1`: storages in numeric key order), `.storage_alignment`
-//! (`64`), `byteorder` (`little`: storages are always written little-endian), `data/<key>` for
+//! (`64`), `byteorder` (`little`, or `big` as torch writes on big-endian machines), `data/<key>` for
 //! each storage in key order, `version` (`3\n`), `.data/serialization_id` (20 digits hashing the
 //! record names and 20 digits combining the records' CRCs; torch only logs it).
 
@@ -12,13 +12,21 @@ use std::io::Write;
 
 use super::pickler::Pickled;
 use crate::container::zip::write::{hash_combine, ForceZip64, ZipWriter, ALIGNMENT};
+use crate::tensor::ByteOrder;
 use crate::Result;
 
 /// torch's `kProducedFileFormatVersion`.
 const VERSION: &[u8] = b"3\n";
 
-/// Writes `pickled` as a torch zip archive whose records lie in folder `root`.
-pub(crate) fn write_zip<W: Write>(out: W, root: &str, pickled: &Pickled<'_, '_>, force: ForceZip64) -> Result<W> {
+/// Writes `pickled` as a torch zip archive whose records lie in folder `root`, its storages in
+/// `byte_order` (which the `byteorder` record names).
+pub(crate) fn write_zip<W: Write>(
+    out: W,
+    root: &str,
+    pickled: &Pickled<'_, '_>,
+    byte_order: ByteOrder,
+    force: ForceZip64,
+) -> Result<W> {
     let mut archive = Archive {
         zip: ZipWriter::new(out, force),
         root,
@@ -27,7 +35,7 @@ pub(crate) fn write_zip<W: Write>(out: W, root: &str, pickled: &Pickled<'_, '_>,
     archive.small("data.pkl", &pickled.bytes)?;
     archive.small(".format_version", b"1")?;
     archive.small(".storage_alignment", ALIGNMENT.to_string().as_bytes())?;
-    archive.small("byteorder", b"little")?;
+    archive.small("byteorder", byte_order.name().as_bytes())?;
     for storage in &pickled.storages {
         let name = format!("data/{}", storage.key);
         archive.record(&name, storage.len(), |sink| storage.write(|bytes| sink.put(bytes)))?;

@@ -23,12 +23,14 @@ fn io(source: std::io::Error) -> Error {
     Error::Write { source }
 }
 
-/// Writes the stream around `object`, a pickle made with [`PidForm::Legacy`].
-pub(crate) fn write_legacy<W: Write>(mut out: W, object: &Pickled<'_, '_>) -> Result<W> {
+/// Writes the stream around `object`, a pickle made with [`PidForm::Legacy`] (its storages
+/// little-endian, as torch always writes them in this format); `machine` is the byte order
+/// `sys_info` says the writing machine had.
+pub(crate) fn write_legacy<W: Write>(mut out: W, object: &Pickled<'_, '_>, machine: ByteOrder) -> Result<W> {
     let mut header = Builder::new();
     let magic = header.big_int_le(&MAGIC);
     let version = header.int(PROTOCOL_VERSION);
-    let sys_info = sys_info(&mut header)?;
+    let sys_info = sys_info(&mut header, machine)?;
     let mut keys: Vec<&str> = object.storages.iter().map(|s| s.key.as_str()).collect();
     keys.sort_unstable();
     let key_ids: Vec<_> = keys.iter().map(|k| header.str(k)).collect();
@@ -53,13 +55,13 @@ pub(crate) fn write_legacy<W: Write>(mut out: W, object: &Pickled<'_, '_>) -> Re
 }
 
 /// `{'protocol_version': 1001, 'little_endian': True, 'type_sizes': {'short': 2, 'int': 4,
-/// 'long': 4}}`, as a little-endian machine writes it.
-fn sys_info(b: &mut Builder<'_>) -> Result<crate::ValueId> {
+/// 'long': 4}}` (`little_endian` as `machine`).
+fn sys_info(b: &mut Builder<'_>, machine: ByteOrder) -> Result<crate::ValueId> {
     let sizes = [("short", 2), ("int", 4), ("long", 4)].map(|(name, size)| (b.str(name), b.int(size)));
     let type_sizes = b.dict(&sizes)?;
     let items = [
         (b.str("protocol_version"), b.int(PROTOCOL_VERSION)),
-        (b.str("little_endian"), b.bool(true)),
+        (b.str("little_endian"), b.bool(machine == ByteOrder::Little)),
         (b.str("type_sizes"), type_sizes),
     ];
     b.dict(&items)
@@ -67,5 +69,9 @@ fn sys_info(b: &mut Builder<'_>) -> Result<crate::ValueId> {
 
 fn pickle_plain(b: &Builder<'_>, root: crate::ValueId) -> Result<Vec<u8>> {
     let (tree, tables) = b.parts();
-    Ok(pickler::pickle(tree, tables, root, PidForm::Legacy, ByteOrder::Little)?.bytes)
+    let orders = pickler::Orders {
+        bare: ByteOrder::Little,
+        target: ByteOrder::Little,
+    };
+    Ok(pickler::pickle(tree, tables, root, PidForm::Legacy, orders)?.bytes)
 }

@@ -17,7 +17,8 @@
 //! - **The legacy stream** ([`SaveOptions::legacy`]), for consumers older than torch 1.6.
 //!
 //! Storages are written little-endian (a big-endian checkpoint's are swapped while they are
-//! written) straight from their bytes: a 5 GB archive never sits in memory, only its pickle
+//! written; [`SaveOptions::byte_order`] writes big-endian archives, as torch on s390x does)
+//! straight from their bytes: a 5 GB archive never sits in memory, only its pickle
 //! and its central directory do. Writing needs only [`Write`]: torch's layout puts sizes and
 //! CRCs after the data, so nothing is sought back to.
 //!
@@ -74,12 +75,16 @@ impl<'a, 'data> Source<'a, 'data> {
     /// The object pickle, in the form `options` asks for: the tree is walked before anything is
     /// written, so a value that cannot be saved is refused before the output is touched.
     fn pickle(&self, options: &SaveOptions) -> Result<pickler::Pickled<'a, 'data>> {
-        let form = if options.is_legacy() {
-            pickler::PidForm::Legacy
+        let (form, target) = if options.is_legacy() {
+            (pickler::PidForm::Legacy, ByteOrder::Little)
         } else {
-            pickler::PidForm::Zip
+            (pickler::PidForm::Zip, options.get_byte_order())
         };
-        pickler::pickle(self.tree, self.tables, self.root, form, self.byte_order)
+        let orders = pickler::Orders {
+            bare: self.byte_order,
+            target,
+        };
+        pickler::pickle(self.tree, self.tables, self.root, form, orders)
     }
 
     /// Writes the file to `out`, its zip records in folder `root_name`.
@@ -122,8 +127,8 @@ fn write_pickled<W: Write>(
     options: &SaveOptions,
 ) -> Result<W> {
     if options.is_legacy() {
-        legacy::write_legacy(out, pickled)
+        legacy::write_legacy(out, pickled, options.get_byte_order())
     } else {
-        archive::write_zip(out, root_name, pickled, options.force_zip64())
+        archive::write_zip(out, root_name, pickled, options.get_byte_order(), options.force_zip64())
     }
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::container::zip::write::ForceZip64;
+use crate::tensor::ByteOrder;
 use crate::{Error, Result};
 
 /// How to write a `torch.save` file.
@@ -26,6 +27,7 @@ pub struct SaveOptions {
     legacy: bool,
     root: Option<String>,
     zip64: Zip64,
+    byte_order: Option<ByteOrder>,
 }
 
 /// Which records get zip64 fields.
@@ -66,6 +68,19 @@ impl SaveOptions {
     pub fn zip64(mut self, zip64: Zip64) -> Self {
         self.zip64 = zip64;
         self
+    }
+
+    /// Write the storages in `order` (default little-endian): `Big` writes what torch writes on
+    /// a big-endian machine (s390x): a zip archive whose `byteorder` record says `big`, or a
+    /// legacy stream whose `sys_info` says so (its storages are little-endian in any case).
+    pub fn byte_order(mut self, order: ByteOrder) -> Self {
+        self.byte_order = Some(order);
+        self
+    }
+
+    /// The byte order storages are written in.
+    pub fn get_byte_order(&self) -> ByteOrder {
+        self.byte_order.unwrap_or(ByteOrder::Little)
     }
 
     /// Whether the legacy stream is written.

@@ -44,6 +44,13 @@ pub(crate) enum PidForm {
     Legacy,
 }
 
+/// Byte orders: of the bare storages read (tensors know theirs), and of the storages written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Orders {
+    pub(crate) bare: ByteOrder,
+    pub(crate) target: ByteOrder,
+}
+
 /// A pickle and the storages it refers to, in key order.
 pub(crate) struct Pickled<'a, 'data> {
     pub(crate) bytes: Vec<u8>,
@@ -52,19 +59,20 @@ pub(crate) struct Pickled<'a, 'data> {
 
 /// Pickles `root` of `tree`, whose tensor and storage nodes index `tables`.
 ///
-/// `byte_order` is the order of the bare storages' bytes (tensors know their own).
+/// `orders` are the byte order of the bare storages' bytes (tensors know their own) and the
+/// order to write storages in.
 pub(crate) fn pickle<'a, 'data>(
     tree: &'a Tree<'data>,
     tables: &'a Tables<'data>,
     root: ValueId,
     form: PidForm,
-    byte_order: ByteOrder,
+    orders: Orders,
 ) -> Result<Pickled<'a, 'data>> {
     let mut p = Pickler {
         tree,
         tables,
         form,
-        byte_order,
+        orders,
         out: Vec::new(),
         next_memo: 0,
         nodes: HashMap::new(),
@@ -109,7 +117,7 @@ struct Pickler<'a, 'data> {
     tree: &'a Tree<'data>,
     tables: &'a Tables<'data>,
     form: PidForm,
-    byte_order: ByteOrder,
+    orders: Orders,
     out: Vec<u8>,
     next_memo: u32,
     nodes: HashMap<ValueId, u32>,

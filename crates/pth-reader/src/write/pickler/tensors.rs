@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use super::{unsupported, Pickler, PidForm, Task};
 use crate::pickle::opcode::Op;
 use crate::pickle::tree::ValueId;
-use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};
+use crate::tensor::{Quantization, Storage, TensorView};
 use crate::write::storages::{StorageIdentity, StorageKind, StorageOut};
 use crate::{Error, Result, SharedBytes};
 
@@ -212,7 +212,11 @@ impl<'a, 'data> Pickler<'a, 'data> {
     /// `BINPERSID` of the storage `t` views, registered on first sight.
     fn persistent_id(&mut self, t: &'a TensorView<'data>) -> Result<()> {
         let bytes = t.data.as_ref().ok_or_else(|| unsupported("a tensor without data"))?;
-        let swap_unit = if t.byte_order == ByteOrder::Big { t.swap_unit } else { 1 };
+        let swap_unit = if t.byte_order == self.orders.target {
+            1
+        } else {
+            t.swap_unit
+        };
         let location = t.location.as_deref().unwrap_or("cpu");
         let key = t.storage_key.as_ref();
         let at = self.storage(bytes, key, StorageKind::for_dtype(t.dtype), swap_unit, location)?;
@@ -222,8 +226,8 @@ impl<'a, 'data> Pickler<'a, 'data> {
     /// A storage saved on its own (`torch.save(t.untyped_storage())`).
     pub(super) fn bare_storage(&mut self, s: &'a Storage<'data>) -> Result<()> {
         let kind = s.dtype.map_or(StorageKind::Untyped, StorageKind::for_dtype);
-        let swap_unit = match (self.byte_order, kind) {
-            (ByteOrder::Big, StorageKind::Typed(d)) => d.swap_unit(),
+        let swap_unit = match kind {
+            StorageKind::Typed(d) if self.orders.bare != self.orders.target => d.swap_unit(),
             _ => 1,
         };
         let at = self.storage(&s.bytes, Some(&s.key), kind, swap_unit, &s.location)?;
