@@ -4,19 +4,17 @@ use pth_reader::{Checkpoint, Limits, Options};
 
 /// Limits tight enough to keep one run fast; the code paths are the same as with the defaults.
 pub fn limits() -> Limits {
-    Limits {
-        max_walk: 1 << 14,
-        max_values: 1 << 18,
-        max_inflated_bytes: 1 << 22,
-        ..Limits::default()
-    }
+    Limits::default()
+        .with_max_walk(1 << 14)
+        .with_max_values(1 << 18)
+        .with_max_inflated_bytes(1 << 22)
 }
 
 /// Opens `data` strictly and leniently; reads every tensor of what opens.
 pub fn run(data: &[u8]) {
     for lenient in [false, true] {
-        let options = Options::default().lenient(lenient).limits(limits());
-        if let Ok(ckpt) = Checkpoint::from_bytes_with(data, &options) {
+        let options = Options::default().lenient(lenient).with_limits(limits());
+        if let Ok(ckpt) = Checkpoint::from_bytes(data, &options) {
             touch(&ckpt);
         }
     }

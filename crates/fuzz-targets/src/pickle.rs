@@ -4,11 +4,8 @@ use pth_reader::{Kind, Limits, Options, Pickle, Value};
 
 /// Parses `data` leniently and visits what it decodes.
 pub fn run(data: &[u8]) {
-    let limits = Limits {
-        max_values: 1 << 18,
-        ..Limits::default()
-    };
-    if let Ok(p) = Pickle::parse(data, &Options::default().lenient(true).limits(limits)) {
+    let limits = Limits::default().with_max_values(1 << 18);
+    if let Ok(p) = Pickle::parse(data, &Options::default().lenient(true).with_limits(limits)) {
         visit(p.root());
     }
 }

@@ -140,7 +140,7 @@ fn main() -> ExitCode {
 }
 
 fn open(path: &std::path::Path, options: &Options) -> anyhow::Result<Checkpoint<'static>> {
-    Checkpoint::open_with(path, options).map_err(|e| {
+    Checkpoint::open(path, options).map_err(|e| {
         let hint = if looks_like_sb3(path) {
             " (a Stable-Baselines3 model: try `pth sb3 info`)"
         } else {
@@ -153,11 +153,12 @@ fn open(path: &std::path::Path, options: &Options) -> anyhow::Result<Checkpoint<
 /// Whether a file that failed to open as a torch archive is an SB3 model zip (top-level `data`
 /// and `.pth` members), to point the user at `pth sb3`.
 fn looks_like_sb3(path: &std::path::Path) -> bool {
-    let Ok(map) = pth_reader::MappedFile::open(path) else {
+    let options = Options::default();
+    let Ok(bytes) = pth_reader::SharedBytes::open(path, &options) else {
         return false;
     };
-    let limits = pth_reader::Limits::default();
-    let Ok(zip) = pth_reader::zip::ZipArchive::parse_as(map.shared(), &limits, pth_reader::zip::Dialect::Python) else {
+    let Ok(zip) = pth_reader::zip::ZipArchive::parse_as(bytes, options.limits(), pth_reader::zip::Dialect::Python)
+    else {
         return false;
     };
     let names: Vec<&str> = zip.entries().iter().map(|e| e.name()).collect();

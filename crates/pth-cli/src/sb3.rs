@@ -79,7 +79,7 @@ pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
             bench,
         } => {
             let stats = match &vecnormalize {
-                Some(path) => Some(VecNormalize::open(path).with_context(|| path.display().to_string())?),
+                Some(path) => Some(VecNormalize::open(path, options).with_context(|| path.display().to_string())?),
                 None => None,
             };
             let open = || -> anyhow::Result<Policy> {
@@ -95,7 +95,7 @@ pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
             }
         }
         Command::Vecnormalize { json, file } => {
-            let v = VecNormalize::open(&file).with_context(|| file.display().to_string())?;
+            let v = VecNormalize::open(&file, options).with_context(|| file.display().to_string())?;
             if json {
                 let out = vecnormalize_json(&v);
                 with_stdout(|w| writeln!(w, "{out}"))
@@ -108,7 +108,7 @@ pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
 }
 
 fn open_model(path: &Path, options: &Options) -> anyhow::Result<Model<'static>> {
-    let model = Model::open_with(path, options).with_context(|| path.display().to_string())?;
+    let model = Model::open(path, options).with_context(|| path.display().to_string())?;
     // Every member is optional for the library, but a zip with neither `data` nor a state
     // dict is not an SB3 model (a torch archive is a zip too).
     if model.data().is_none() && model.state_dicts().len() == 0 {
@@ -120,10 +120,18 @@ fn open_model(path: &Path, options: &Options) -> anyhow::Result<Model<'static>> 
     Ok(model)
 }
 
-/// The corpus model-entry schema: `sb3_version`, `system_info`, `entries`, `policy_class`,
-/// `observation_space`, `action_space`, `state_dicts` (name → tensor entries with sha256).
+/// The corpus model-entry schema: `sb3_version`, `system_info`, `entries`, `policy_class` (the
+/// class name), `observation_space`, `action_space` (absent values `null`), `state_dicts` (name
+/// → tensor entries with sha256), then `algorithm` and `hyperparameters`.
 fn info_json(model: &Model<'_>) -> anyhow::Result<Json> {
-    let mut out = model.info_json();
+    let mut out = json!({
+        "sb3_version": model.sb3_version(),
+        "system_info": model.system_info(),
+        "entries": model.entry_names().collect::<Vec<_>>(),
+        "policy_class": model.policy_class().map(|c| c.name.as_str()),
+        "observation_space": model.observation_space(),
+        "action_space": model.action_space(),
+    });
     let mut state_dicts = Map::new();
     for (name, ckpt) in model.state_dicts() {
         let tensors = ckpt

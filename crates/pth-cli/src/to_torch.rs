@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
 use pth_reader::write::{Builder, SaveOptions};
-use pth_reader::{DType, MappedFile, Options, SharedBytes};
+use pth_reader::{DType, Options, SharedBytes};
 
 use crate::convert::progress_bar;
 use crate::npy;
@@ -54,14 +54,13 @@ pub fn run(
             save_with_progress(file, total, |w| ckpt.save_to(w, &save).map(drop))
         }
         Input::Safetensors | Input::Npz => {
-            let map = MappedFile::open(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            let bytes = SharedBytes::open(input, options).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
             let mut builder = Builder::new();
             let tensors = match kind {
-                Input::Safetensors => safetensors_tensors(&map, &mut builder),
-                _ => npz_tensors(&map, &mut builder),
+                Input::Safetensors => safetensors_tensors(&bytes, &mut builder),
+                _ => npz_tensors(&bytes, &mut builder),
             }
             .with_context(|| format!("{}", input.display()))?;
-            map.restore_readahead();
             let items: Vec<(&str, pth_reader::ValueId)> = tensors.iter().map(|(n, id, _)| (n.as_str(), *id)).collect();
             let root = builder.state_dict(&items)?;
             let total = tensors.iter().map(|(_, _, n)| *n as u64).sum();
@@ -115,12 +114,11 @@ impl<W: Write> Write for Counted<'_, W> {
 type Named = (String, pth_reader::ValueId, usize);
 
 /// The tensors of a `.safetensors` file, in the order of their data, over the mapping.
-fn safetensors_tensors(map: &MappedFile, b: &mut Builder<'static>) -> anyhow::Result<Vec<Named>> {
-    let all = map.shared();
-    let st = safetensors::SafeTensors::deserialize(map.bytes()).context("not a safetensors file")?;
+fn safetensors_tensors(all: &SharedBytes<'static>, b: &mut Builder<'static>) -> anyhow::Result<Vec<Named>> {
+    let st = safetensors::SafeTensors::deserialize(all.as_slice()).context("not a safetensors file")?;
     let mut tensors = st.tensors();
     tensors.sort_by_key(|(name, t)| (t.data().as_ptr() as usize, name.clone()));
-    let base = map.bytes().as_ptr() as usize;
+    let base = all.as_slice().as_ptr() as usize;
     let mut out = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         let dtype = safetensors_dtype(t.dtype()).with_context(|| format!("tensor {name:?}: {:?}", t.dtype()))?;
@@ -164,9 +162,8 @@ fn safetensors_dtype(d: safetensors::Dtype) -> anyhow::Result<DType> {
 
 /// The arrays of an `.npz` archive (`numpy.savez`, stored, or `savez_compressed`, deflated),
 /// named by their member names without `.npy`.
-fn npz_tensors(map: &MappedFile, b: &mut Builder<'static>) -> anyhow::Result<Vec<Named>> {
-    let all = map.shared();
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(map.bytes())).context("not an .npz (zip) archive")?;
+fn npz_tensors(all: &SharedBytes<'static>, b: &mut Builder<'static>) -> anyhow::Result<Vec<Named>> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(all.as_slice())).context("not an .npz (zip) archive")?;
     let mut out = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
         let mut member = zip.by_index(i)?;

@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use pth_reader::pickle::ValueId;
-use pth_reader::{Checkpoint, Kind, Value};
+use pth_reader::{Checkpoint, Kind, Value, ValueId};
+
+use pth_reader::json::{write_json, JsonBudget};
 
 use crate::output::with_stdout;
 use crate::values::float_text;
@@ -16,7 +17,13 @@ const MAX_DEPTH: usize = 1_000;
 /// Prints the tree.
 pub fn run(ckpt: &Checkpoint<'_>, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        return with_stdout(|w| crate::json::write_tree(w, ckpt.root()));
+        return with_stdout(|w| {
+            // The output limit (`--max-output`) bounds the bytes; the rendering's own budget
+            // bounds the values and the depth.
+            let budget = JsonBudget::default().with_max_bytes(u64::MAX);
+            write_json(w, ckpt.root(), &budget)?;
+            w.write_all(b"\n")
+        });
     }
     with_stdout(|w| {
         let mut printer = Printer {

@@ -6,7 +6,7 @@ fn main() -> Result<(), pth_reader::Error> {
     let mut args = std::env::args().skip(1);
     let path = args.next().unwrap_or_else(|| "fixtures/torch/checkpoint.pth".into());
     let lenient = args.any(|a| a == "--lenient");
-    let ckpt = Checkpoint::open_with(&path, &Options::default().lenient(lenient))?;
+    let ckpt = Checkpoint::open(&path, &Options::default().lenient(lenient))?;
     let mut parameters = 0;
     for (name, tensor) in ckpt.tensors() {
         println!("{name:40} {:10} {:?}", tensor.dtype().name(), tensor.shape());

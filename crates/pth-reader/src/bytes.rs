@@ -109,6 +109,12 @@ impl<'data> From<&'data [u8]> for SharedBytes<'data> {
     }
 }
 
+impl<'data> From<&'data Vec<u8>> for SharedBytes<'data> {
+    fn from(bytes: &'data Vec<u8>) -> Self {
+        SharedBytes::from(bytes.as_slice())
+    }
+}
+
 impl From<Vec<u8>> for SharedBytes<'static> {
     fn from(bytes: Vec<u8>) -> Self {
         SharedBytes::from_owner(bytes)
@@ -129,25 +135,6 @@ impl fmt::Debug for SharedBytes<'_> {
         };
         write!(f, "SharedBytes({kind}, {} bytes)", self.len())
     }
-}
-
-/// The whole file at `path`, read into memory with an allocation that may fail.
-pub(crate) fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {
-    use std::io::Read;
-    let io = |source| crate::Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let len = usize::try_from(len).map_err(|_| crate::Error::OutOfMemory { bytes: len })?;
-    let mut bytes = Vec::new();
-    bytes
-        .try_reserve_exact(len)
-        .map_err(|_| crate::Error::OutOfMemory { bytes: len as u64 })?;
-    // The file may have grown since: read only what was reserved for.
-    file.take(len as u64).read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

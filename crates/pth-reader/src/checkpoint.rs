@@ -3,16 +3,16 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-#[cfg(feature = "mmap")]
 use std::path::Path;
 
 use crate::container::Format;
+use crate::file::OpenedFile;
 use crate::paths::tensor_paths;
 use crate::pickle::Tree;
 use crate::tensor::{ByteOrder, Storage, TensorView};
 use crate::torch::{load, Tables};
 use crate::value::Value;
-use crate::{Error, Options, Result, SharedBytes};
+use crate::{ErrorKind, Options, Result, SharedBytes};
 
 /// An opened `torch.save` file: the object tree, its tensors by name, and their storages.
 ///
@@ -23,7 +23,7 @@ use crate::{Error, Options, Result, SharedBytes};
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
 /// use pth_reader::Checkpoint;
-/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+/// let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
 /// for (name, tensor) in ckpt.tensors() {
 ///     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
 /// }
@@ -45,9 +45,10 @@ pub struct Checkpoint<'data> {
 }
 
 impl Checkpoint<'static> {
-    /// Memory-maps the file at `path` and opens it in strict mode.
+    /// Opens the file at `path`: memory-mapped (the default) or read into memory, as
+    /// `options` say ([`Options::mmap`]).
     ///
-    /// **The mapping contract.** The file is mapped, not read: its pages are read by the
+    /// **The mapping contract.** A mapped file is not read: its pages are read by the
     /// operating system when tensors are first touched, and the checkpoint (and every tensor
     /// view of it) keeps the mapping alive. The mapping is shared with the file, so the file
     /// must not be modified or truncated by anyone while the checkpoint is alive: bytes
@@ -55,68 +56,50 @@ impl Checkpoint<'static> {
     /// truncation kills the process with `SIGBUS` (no Rust code can catch it). That is the
     /// contract of every memory-mapped reader (safetensors, `torch.load(mmap=True)`). When the
     /// file cannot be trusted to stay put — a directory other processes write to, a network
-    /// file system, an upload being replaced — use [`read`](Self::read), which copies the file
-    /// into memory first.
-    #[cfg(feature = "mmap")]
-    pub fn open(path: impl AsRef<Path>) -> Result<Checkpoint<'static>> {
-        Checkpoint::open_with(path, &Options::default())
-    }
-
-    /// Memory-maps the file at `path` and opens it with `options` (see [`open`](Self::open)
-    /// for the mapping contract).
-    #[cfg(feature = "mmap")]
-    pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
-        let map = crate::MappedFile::open(path)?;
-        let ckpt = Checkpoint::from_shared(map.shared(), options)?;
-        map.restore_readahead();
-        Ok(ckpt)
-    }
-
-    /// Reads the whole file at `path` into memory and opens it with `options`: no mapping,
-    /// so nothing another process does to the file afterwards can affect the checkpoint. Costs
-    /// the file's size in memory (refused with [`Error::OutOfMemory`] when the system cannot
+    /// file system, an upload being replaced — open it with `Options::default().mmap(false)`,
+    /// which copies the file into memory first (refused with
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) when the system cannot
     /// provide it).
     ///
     /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
     /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth");
-    /// let ckpt = pth_reader::Checkpoint::read(path, &pth_reader::Options::default())?;
-    /// assert_eq!(ckpt.root().get("epoch").and_then(|v| v.as_i64()), Some(3));
+    /// let mapped = Checkpoint::open(path, &Options::default())?;
+    /// let copied = Checkpoint::open(path, &Options::default().mmap(false))?;
+    /// assert_eq!(copied.root().get("epoch").and_then(|v| v.as_i64()), Some(3));
+    /// assert_eq!(mapped.len(), copied.len());
     /// # Ok(()) }
     /// ```
-    pub fn read(path: impl AsRef<std::path::Path>, options: &Options) -> Result<Checkpoint<'static>> {
-        let bytes = crate::bytes::read_file(path.as_ref())?;
-        Checkpoint::from_vec(bytes, options)
-    }
-
-    /// Opens bytes it takes ownership of.
-    pub fn from_vec(bytes: Vec<u8>, options: &Options) -> Result<Checkpoint<'static>> {
-        Checkpoint::from_shared(SharedBytes::from(bytes), options)
+    pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
+        let file = OpenedFile::open(path.as_ref(), options)?;
+        let ckpt = Checkpoint::from_bytes(file.bytes.clone(), options)?;
+        file.indexed();
+        Ok(ckpt)
     }
 }
 
 impl<'data> Checkpoint<'data> {
-    /// Opens bytes in memory, in strict mode, borrowing them: tensors are views into `bytes`.
-    pub fn from_bytes(bytes: &'data [u8]) -> Result<Checkpoint<'data>> {
-        Checkpoint::from_shared(SharedBytes::from(bytes), &Options::default())
-    }
-
-    /// Opens bytes in memory with `options`, borrowing them.
-    pub fn from_bytes_with(bytes: &'data [u8], options: &Options) -> Result<Checkpoint<'data>> {
-        Checkpoint::from_shared(SharedBytes::from(bytes), options)
-    }
-
-    /// Opens shared bytes (a sub-range of a larger mapping, such as a member of an SB3 zip).
-    pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Checkpoint<'data>> {
-        let mut decoded = load::load(bytes, options)?;
-        let names = tensor_paths(&decoded.tree, &decoded.tables, options.get_limits())?;
+    /// Opens bytes in memory: borrowed (`&'data [u8]`: tensors are views into them), owned
+    /// (`Vec<u8>`), or shared ([`SharedBytes`]: a sub-range of a larger mapping, such as a
+    /// member of an SB3 zip). Nothing is copied.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
+    /// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth")).unwrap();
+    /// let borrowed = Checkpoint::from_bytes(bytes.as_slice(), &Options::default())?;
+    /// let owned = Checkpoint::from_bytes(bytes.clone(), &Options::default())?;
+    /// assert_eq!(borrowed.len(), owned.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn from_bytes(bytes: impl Into<SharedBytes<'data>>, options: &Options) -> Result<Checkpoint<'data>> {
+        let mut decoded = load::load(bytes.into(), options)?;
+        let names = tensor_paths(&decoded.tree, &decoded.tables, options.limits())?;
         if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
-            return Err(match (error, names.iter().find(|(_, i)| *i == index)) {
-                (Error::InvalidTensor { context, reason }, Some((path, _))) => Error::InvalidTensor {
-                    context: format!("{path:?} ({context})"),
-                    reason,
-                },
-                (error, _) => error,
+            return Err(match names.iter().find(|(_, i)| *i == index) {
+                Some((path, _)) => error.for_tensor(path),
+                None => error,
             });
         }
         let mut by_name = HashMap::with_capacity(names.len());
@@ -156,11 +139,6 @@ impl<'data> Checkpoint<'data> {
         Value::new(&self.tree, &self.tables, self.tree.root_id())
     }
 
-    /// The underlying object tree.
-    pub fn tree(&self) -> &Tree<'data> {
-        &self.tree
-    }
-
     /// The tree and the tables its tensor and storage nodes index (the writer's input).
     pub(crate) fn parts(&self) -> (&Tree<'data>, &Tables<'data>) {
         (&self.tree, &self.tables)
@@ -190,7 +168,7 @@ impl<'data> Checkpoint<'data> {
             .get(name)
             .and_then(|&position| self.names.get(position))
             .and_then(|&(_, index)| self.tables.tensors.get(index as usize))
-            .ok_or_else(|| Error::NoSuchTensor { name: name.to_owned() })
+            .ok_or_else(|| ErrorKind::NoSuchTensor { name: name.to_owned() }.into())
     }
 
     /// The storages, in the order the pickle first referenced them.

@@ -19,7 +19,7 @@
 //! # fn main() -> Result<(), pth_reader::Error> {
 //! use pth_reader::Checkpoint;
 //!
-//! let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+//! let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
 //! for (name, tensor) in ckpt.tensors() {
 //!     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
 //! }
@@ -50,29 +50,31 @@ mod container;
 mod cursor;
 mod dtype;
 mod error;
+mod file;
+#[cfg(feature = "json")]
+pub mod json;
 mod limits;
 #[cfg(feature = "mmap")]
 mod mmap;
 mod options;
 mod paths;
-pub mod pickle;
+mod pickle;
 mod pyrepr;
 mod standalone;
 mod tensor;
 mod torch;
 mod value;
 pub mod write;
+mod zip_anomaly;
 
 pub use bytes::SharedBytes;
 pub use checkpoint::Checkpoint;
 pub use container::Format;
 pub use dtype::DType;
-pub use error::{Error, Result};
-pub use limits::Limits;
-#[cfg(feature = "mmap")]
-pub use mmap::MappedFile;
+pub use error::{Error, ErrorKind, Location, Result};
+pub use limits::{Limit, Limits};
 pub use options::Options;
-pub use pickle::ValueId;
+pub use pickle::{Construction, ValueId};
 pub use standalone::Pickle;
 pub use tensor::{ByteOrder, Element, Quantization, Storage, TensorView};
 pub use torch::globals::is_allowed_global;
@@ -81,10 +83,6 @@ pub use value::{BigInt, Dict, Kind, Object, Seq, Value};
 /// Zip archives as torch (or Python's `zipfile`) reads them: the container of `torch.save`
 /// files and of SB3 model zips.
 pub mod zip {
-    pub use crate::container::zip::{Compression, Dialect, InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
+    pub use crate::container::zip::{Compression, Dialect, InflateBudget, ZipArchive, ZipEntry};
+    pub use crate::zip_anomaly::ZipAnomaly;
 }
-
-/// The README's example, compiled as a doctest so it cannot rot.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -6,29 +6,22 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::{Error, Result, SharedBytes};
+use crate::{Error, ErrorKind, Result, SharedBytes};
 
 /// A read-only memory map of a whole file.
 ///
 /// The mapping is shared with the file: the file must not be written to or truncated while
 /// the map (or anything made from it) is alive — a truncation kills the process with `SIGBUS`
 /// when the lost pages are read. See [`Checkpoint::open`](crate::Checkpoint::open), and
-/// [`Checkpoint::read`](crate::Checkpoint::read) for a copy in memory instead.
+/// [`Options::mmap`](crate::Options::mmap) for a copy in memory instead.
 ///
 /// Mapping lets a checkpoint of many gigabytes be opened in milliseconds: the operating system
 /// reads only the pages that are touched. While an archive is being indexed only its headers
 /// are touched, scattered through the file, so the map starts with read-ahead turned off
 /// (otherwise the kernel would read hundreds of kilobytes of tensor data around every header);
 /// [`restore_readahead`](Self::restore_readahead) turns it back on for reading tensors.
-///
-/// ```no_run
-/// let map = pth_reader::MappedFile::open("model.pt")?;
-/// let ckpt = pth_reader::Checkpoint::from_bytes(map.bytes())?;
-/// map.restore_readahead();
-/// # Ok::<(), pth_reader::Error>(())
-/// ```
 #[derive(Debug, Clone)]
-pub struct MappedFile {
+pub(crate) struct MappedFile {
     map: Arc<memmap2::Mmap>,
 }
 
@@ -43,11 +36,13 @@ impl AsRef<[u8]> for Owner {
 
 impl MappedFile {
     /// Maps the file at `path` read-only, with read-ahead off (see the type's documentation).
-    pub fn open(path: impl AsRef<Path>) -> Result<MappedFile> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<MappedFile> {
         let path = path.as_ref();
-        let io_err = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
+        let io_err = |source| {
+            Error::from(ErrorKind::Io {
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let file = File::open(path).map_err(io_err)?;
         // SAFETY: `Mmap::map` makes a read-only *shared* mapping (`MAP_SHARED`): the bytes we
@@ -58,31 +53,21 @@ impl MappedFile {
         // outside the map is ever read, as every offset was checked against the map's length
         // at open); a truncation makes reads of the lost pages raise SIGBUS, which kills the
         // process. We never write through the map. The contract is documented on
-        // `Checkpoint::open` and `MappedFile`, as every mmap-based reader documents it
-        // (safetensors, `torch.load(mmap=True)`); `Checkpoint::read` copies the file instead.
+        // `Checkpoint::open` and `Options::mmap`, as every mmap-based reader documents it
+        // (safetensors, `torch.load(mmap=True)`); `Options::mmap(false)` copies the file instead.
         let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io_err)?;
         advise(&map, Readahead::Off);
         Ok(MappedFile { map: Arc::new(map) })
     }
 
-    /// The mapped bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.map
-    }
-
     /// Shareable bytes that keep the map alive (the map itself stays usable).
-    pub fn shared(&self) -> SharedBytes<'static> {
+    pub(crate) fn shared(&self) -> SharedBytes<'static> {
         SharedBytes::from_owner(Owner(Arc::clone(&self.map)))
-    }
-
-    /// Turns the map into shareable bytes that keep it alive.
-    pub fn into_shared(self) -> SharedBytes<'static> {
-        SharedBytes::from_owner(Owner(self.map))
     }
 
     /// Turns the kernel's read-ahead back on, for reading tensors in bulk. Advisory: errors
     /// are ignored.
-    pub fn restore_readahead(&self) {
+    pub(crate) fn restore_readahead(&self) {
         advise(&self.map, Readahead::Normal);
     }
 }

@@ -11,11 +11,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::limits::Limit;
 use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree, ValueId};
 use crate::pyrepr::{bytes_repr, complex_repr, float_repr, str_repr};
 use crate::torch::Tables;
-use crate::{Error, Limits, Result};
+use crate::{Error, ErrorKind, Limits, Result};
 
 /// One step of a path: the link to the step before and the text of this one.
 struct Link {
@@ -33,11 +34,10 @@ struct Budget {
 
 impl Budget {
     fn spend(&mut self, n: usize) -> Result<()> {
-        self.left = self.left.checked_sub(n as u64).ok_or(Error::LimitExceeded {
-            context: "the names of the tensors".into(),
-            limit: "max_name_bytes",
-            max: self.max,
-        })?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| Error::limit_in(Limit::MaxNameBytes, self.max, "the names of the tensors"))?;
         Ok(())
     }
 }
@@ -82,18 +82,10 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
         }
         visits += 1;
         if visits > limits.max_walk {
-            return Err(Error::LimitExceeded {
-                context: "the object tree".into(),
-                limit: "max_walk",
-                max: limits.max_walk,
-            });
+            return Err(Error::limit_in(Limit::MaxWalk, limits.max_walk, "the object tree"));
         }
         if depth > limits.max_depth {
-            return Err(Error::LimitExceeded {
-                context: "the object tree".into(),
-                limit: "max_depth",
-                max: limits.max_depth,
-            });
+            return Err(Error::limit_in(Limit::MaxDepth, limits.max_depth, "the object tree"));
         }
         if let Node::Tensor(index) = tree.node(id) {
             found.push((names.path(link)?, *index));
@@ -357,12 +349,13 @@ impl Repr<'_> {
             Node::BigInt(span) => match text::big_to_decimal(tree.bytes_of(*span)) {
                 Some(decimal) => self.push(&decimal),
                 // Python's own `str()` refuses such an integer (sys.int_info.default_max_str_digits).
-                None => Err(Error::Unsupported {
+                None => Err(ErrorKind::Unsupported {
                     what: format!(
                         "naming a tensor by a dict key that is an integer of more than {} digits",
                         text::MAX_DECIMAL_DIGITS
                     ),
-                }),
+                }
+                .into()),
             },
             Node::Float(f) => self.push(&float_repr(*f)),
             Node::Complex(re, im) => self.push(&complex_repr(*re, *im)),
@@ -389,12 +382,13 @@ impl Repr<'_> {
             }
             Node::Global(g) => match global_str(&g.module, &g.name) {
                 Some(text) => self.push(&text),
-                None => Err(Error::Unsupported {
+                None => Err(ErrorKind::Unsupported {
                     what: format!(
                         "naming a tensor by a dict key that is the function {}.{} (whose str() shows an address)",
                         g.module, g.name
                     ),
-                }),
+                }
+                .into()),
             },
             Node::Object(o) if tree.global(o.callable) == Some(("torch", "device")) => {
                 let args = tree.seq(o.args).unwrap_or_default();
@@ -409,12 +403,13 @@ impl Repr<'_> {
                 };
                 self.push(&text)
             }
-            _ => Err(Error::Unsupported {
+            _ => Err(ErrorKind::Unsupported {
                 what: format!(
                     "naming a tensor by a dict key that is a {} (whose str() this reader does not reproduce)",
                     tree.type_name(id)
                 ),
-            }),
+            }
+            .into()),
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::pickle::Tree;
 use crate::torch::{load, Tables};
 use crate::value::Value;
-use crate::{Options, Result, SharedBytes};
+use crate::{ErrorKind, Options, Result, SharedBytes};
 
 /// A decoded standalone pickle.
 ///
@@ -40,12 +40,12 @@ impl Pickle {
     pub fn parse_named(bytes: &[u8], name: &str, options: &Options) -> Result<Pickle> {
         // The pickle is copied once (within `max_pickle_bytes`) so that the value keeps its
         // text and bytes without borrowing the caller's buffer.
-        let max = usize::try_from(options.get_limits().max_pickle_bytes).unwrap_or(usize::MAX);
+        let max = usize::try_from(options.limits().max_pickle_bytes).unwrap_or(usize::MAX);
         let mut owned = Vec::new();
         let take = bytes.len().min(max.saturating_add(1));
         owned
             .try_reserve_exact(take)
-            .map_err(|_| crate::Error::OutOfMemory { bytes: take as u64 })?;
+            .map_err(|_| ErrorKind::OutOfMemory { bytes: take as u64 })?;
         owned.extend_from_slice(bytes.get(..take).unwrap_or(bytes));
         let (tree, protocol) = load::standalone(SharedBytes::from(owned), name, options)?;
         Ok(Pickle { tree, protocol })
@@ -59,10 +59,5 @@ impl Pickle {
     /// The protocol named by the `PROTO` opcode (0 when absent).
     pub fn protocol(&self) -> u8 {
         self.protocol
-    }
-
-    /// The underlying arena.
-    pub fn tree(&self) -> &Tree<'static> {
-        &self.tree
     }
 }

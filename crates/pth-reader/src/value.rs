@@ -17,7 +17,7 @@ use crate::torch::Tables;
 ///
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
-/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
 /// let root = ckpt.root();
 /// assert_eq!(root.get("epoch").and_then(|v| v.as_i64()), Some(3));
 /// if let pth_reader::Kind::Dict(model) = root.get("model").unwrap().kind() {

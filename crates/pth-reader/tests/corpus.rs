@@ -1,13 +1,12 @@
 //! The public corpus: files written by other people's tools, decoded as torch 2.15 decodes them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 fn check(set: &str, expected_files: usize) {
-    let Some(corpus) = common::corpus() else {
+    let Some(corpus) = test_support::corpus() else {
         return;
     };
-    let (files, failures) = common::check_manifest(&corpus.join(set).join("expected.json"), &corpus, false);
+    let (files, failures) =
+        test_support::torch::check_manifest(&corpus.join(set).join("expected.json"), &corpus, false);
     assert_eq!(files, expected_files, "{set}: manifest size");
     assert!(
         failures.is_empty(),

@@ -10,13 +10,11 @@
 //! `-- --verbose` also lists the cases that pass by refusing the file, with the error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::time::Duration;
 
-use pth_reader::{Checkpoint, Kind, TensorView, Value};
+use pth_reader::{Checkpoint, Kind, Options, TensorView, Value};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
@@ -44,7 +42,7 @@ fn main() {
 }
 
 fn manifest() -> Json {
-    common::load_json(&common::root().join("fixtures/differential/expected.json"))
+    test_support::load_json(&test_support::root().join("fixtures/differential/expected.json"))
 }
 
 fn case_named(name: &str) -> Json {
@@ -62,7 +60,7 @@ fn case_named(name: &str) -> Json {
 
 /// The file's bytes (`.pt.gz` inflated).
 fn case_bytes(c: &Json) -> Vec<u8> {
-    let path = common::root()
+    let path = test_support::root()
         .join("fixtures/differential")
         .join(c["file"].as_str().unwrap());
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -134,7 +132,7 @@ fn run_all(filter: Option<&str>, verbose: bool) -> bool {
 /// One case in a child process under the address-space cap and the time limit.
 /// `Ok(Some(error))` when it passed by refusing the file.
 fn run_child(exe: &std::path::Path, name: &str, timeout: Duration) -> Result<Option<String>, String> {
-    let run = common::run_capped(exe, &["--case", name], ADDRESS_SPACE_KIB, timeout);
+    let run = test_support::run_capped(exe, &["--case", name], ADDRESS_SPACE_KIB, timeout);
     match run.code {
         Some(0) if !run.timed_out => {
             let out = String::from_utf8_lossy(&run.stdout);
@@ -153,13 +151,13 @@ fn run_child(exe: &std::path::Path, name: &str, timeout: Duration) -> Result<Opt
 /// What differs between the reader and torch on one case (empty: it passes).
 fn run_case(c: &Json) -> Vec<String> {
     let bytes = case_bytes(c);
-    let got_sha = common::sha256_hex(&bytes);
+    let got_sha = test_support::sha256_hex(&bytes);
     if got_sha != c["sha256"].as_str().unwrap() {
         return vec![format!("the file's sha256 {got_sha} is not the manifest's: regenerate")];
     }
     let expect = c["expect"].as_str().unwrap();
     let may_refuse = c["may_refuse"].as_bool().unwrap_or(false);
-    let opened = Checkpoint::from_bytes(&bytes);
+    let opened = Checkpoint::from_bytes(&bytes, &Options::default());
     let torch_refusal = || {
         let r = &c["torch"]["refuses"];
         format!(
@@ -251,7 +249,7 @@ const NODE_KINDS: [&str; 14] = [
 struct Comparison<'m> {
     nodes: &'m [Json],
     /// (value, node) pairs already compared: shared values are compared once, cycles end.
-    verified: HashSet<(pth_reader::pickle::ValueId, usize)>,
+    verified: HashSet<(pth_reader::ValueId, usize)>,
     problems: Vec<String>,
     /// The first error a tensor conversion returned.
     refused: Option<String>,
@@ -304,7 +302,7 @@ impl Comparison<'_> {
         for (name, t) in ckpt.tensors() {
             n += 1;
             let sha = match t.to_le_bytes() {
-                Ok(b) => common::sha256_hex(&b),
+                Ok(b) => test_support::sha256_hex(&b),
                 Err(e) => {
                     self.refused.get_or_insert(e.to_string());
                     return;
@@ -313,7 +311,7 @@ impl Comparison<'_> {
             let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
             h.update(format!(
                 "{} {} {} {} {} {sha}\n",
-                common::sha256_hex(name.as_bytes()),
+                test_support::sha256_hex(name.as_bytes()),
                 t.dtype().name(),
                 join(t.shape()),
                 join(t.stride()),
@@ -369,7 +367,7 @@ impl Comparison<'_> {
             return;
         }
         match t.to_le_bytes() {
-            Ok(b) if common::sha256_hex(&b) == sha => {}
+            Ok(b) if test_support::sha256_hex(&b) == sha => {}
             Ok(_) => {
                 let values = t.to_f64_vec().ok().filter(|v| v.len() <= 8);
                 self.problem(format!(
@@ -421,7 +419,7 @@ impl Comparison<'_> {
             ("bytes", Kind::Bytes(b)) | ("bytearray", Kind::ByteArray(b))
                 if hex::encode(b) == body.as_str().unwrap_or("") => {}
             ("bytes_sha256", Kind::Bytes(b)) | ("bytearray_sha256", Kind::ByteArray(b))
-                if common::sha256_hex(b) == body.as_str().unwrap_or("") => {}
+                if test_support::sha256_hex(b) == body.as_str().unwrap_or("") => {}
             ("list", Kind::List(s)) | ("tuple", Kind::Tuple(s)) => {
                 let items = body.as_array().unwrap();
                 if s.len() != items.len() {
@@ -561,7 +559,7 @@ fn name_matches(name: &str, w: &Json) -> bool {
         Some(n) => n == name,
         None => {
             w["name_len"].as_u64() == Some(name.len() as u64)
-                && w["name_sha256"].as_str() == Some(common::sha256_hex(name.as_bytes()).as_str())
+                && w["name_sha256"].as_str() == Some(test_support::sha256_hex(name.as_bytes()).as_str())
         }
     }
 }
@@ -571,7 +569,7 @@ fn text_matches(s: &str, want: &Json) -> bool {
         Json::String(w) => w == s,
         _ => {
             want["len"].as_u64() == Some(s.len() as u64)
-                && want["str_sha256"].as_str() == Some(common::sha256_hex(s.as_bytes()).as_str())
+                && want["str_sha256"].as_str() == Some(test_support::sha256_hex(s.as_bytes()).as_str())
         }
     }
 }
@@ -615,7 +613,7 @@ fn int_matches(hex: &str, want: &Json) -> bool {
         Some(w) => w == hex,
         None => {
             want["hex_len"].as_u64() == Some(hex.len() as u64)
-                && want["int_hex_sha256"].as_str() == Some(common::sha256_hex(hex.as_bytes()).as_str())
+                && want["int_hex_sha256"].as_str() == Some(test_support::sha256_hex(hex.as_bytes()).as_str())
         }
     }
 }

@@ -2,12 +2,10 @@
 //! layout, protocol and container variant, compared tensor by tensor with the manifest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 #[test]
 fn every_fixture_tensor_matches_torch() {
-    let dir = common::root().join("fixtures");
-    let (files, failures) = common::check_manifest(&dir.join("torch/expected.json"), &dir, true);
+    let dir = test_support::root().join("fixtures");
+    let (files, failures) = test_support::torch::check_manifest(&dir.join("torch/expected.json"), &dir, true);
     assert!(files >= 50, "the manifest lists {files} files");
     assert!(
         failures.is_empty(),
@@ -19,18 +17,19 @@ fn every_fixture_tensor_matches_torch() {
 
 use std::collections::{BTreeMap, HashMap};
 
-use pth_reader::{Checkpoint, Error, Kind, Options, Value};
+use pth_reader::{Checkpoint, ErrorKind, Kind, Options, Value};
 use serde_json::{json, Value as Json};
 
 fn manifest() -> Json {
-    common::load_json(&common::root().join("fixtures/torch/expected.json"))
+    test_support::load_json(&test_support::root().join("fixtures/torch/expected.json"))
 }
 
 fn open(entry: &Json) -> Checkpoint<'static> {
-    let path = common::root().join("fixtures").join(entry["file"].as_str().unwrap());
+    let path = test_support::root()
+        .join("fixtures")
+        .join(entry["file"].as_str().unwrap());
     let lenient = entry["lenient"].as_bool().unwrap_or(false);
-    Checkpoint::open_with(&path, &Options::default().lenient(lenient))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    Checkpoint::open(&path, &Options::default().lenient(lenient)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -55,19 +54,25 @@ fn format_byte_order_and_locations_match() {
 #[test]
 fn strict_mode_refuses_exactly_the_files_torch_calls_unsafe_naming_the_global() {
     for f in manifest()["files"].as_array().unwrap() {
-        let path = common::root().join("fixtures").join(f["file"].as_str().unwrap());
-        let strict = Checkpoint::open(&path);
+        let path = test_support::root().join("fixtures").join(f["file"].as_str().unwrap());
+        let strict = Checkpoint::open(&path, &Options::default());
         match f.get("unsafe_globals").and_then(Json::as_array) {
             None => assert!(strict.is_ok(), "{}: {:?}", path.display(), strict.err()),
             Some(globals) => match strict {
-                Err(Error::GlobalRefused { module, name, .. }) => {
+                Err(e) if matches!(e.kind(), ErrorKind::GlobalRefused { .. }) => {
+                    let ErrorKind::GlobalRefused { module, name } = e.kind() else {
+                        unreachable!()
+                    };
                     let full = format!("{module}.{name}");
                     assert!(
                         globals.iter().any(|g| g == &json!(full)),
                         "{}: refused {full}",
                         path.display()
                     );
-                    let message = Checkpoint::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+                    let message = Checkpoint::open(&path, &Options::default())
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
                     assert!(message.contains(&full), "{message}");
                 }
                 other => panic!("{}: strict open gave {:?}", path.display(), other.map(|c| c.len())),
@@ -266,15 +271,15 @@ fn non_tensor_values_of_the_object_tree_match() {
 
 #[test]
 fn a_tensor_view_outlives_its_checkpoint() {
-    let path = common::root().join("fixtures/torch/checkpoint.pth");
+    let path = test_support::root().join("fixtures/torch/checkpoint.pth");
     let bytes = std::fs::read(&path).unwrap();
     let view = {
-        let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+        let ckpt = Checkpoint::from_bytes(&bytes, &Options::default()).unwrap();
         ckpt.tensor("model.0.weight").unwrap().clone()
     };
     assert_eq!(view.to_vec::<f32>().unwrap().len(), view.numel());
     let owned = {
-        let ckpt = Checkpoint::open(&path).unwrap();
+        let ckpt = Checkpoint::open(&path, &Options::default()).unwrap();
         ckpt.tensor("model.0.bias").unwrap().clone()
     };
     assert!(
@@ -285,8 +290,8 @@ fn a_tensor_view_outlives_its_checkpoint() {
 
 #[test]
 fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
-    let path = common::root().join("fixtures/torch/layouts.pt");
-    let ckpt = Checkpoint::open(&path).unwrap();
+    let path = test_support::root().join("fixtures/torch/layouts.pt");
+    let ckpt = Checkpoint::open(&path, &Options::default()).unwrap();
     let mut strided = 0;
     for (name, t) in ckpt.tensors().filter(|(_, t)| t.dtype() == pth_reader::DType::Float32) {
         let view = t.as_array::<f32>().unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -304,13 +309,13 @@ fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
     let bytes = std::fs::read(&path).unwrap();
     let mut shifted = vec![0u8];
     shifted.extend(&bytes);
-    let ckpt = Checkpoint::from_bytes(&shifted[1..]).unwrap();
+    let ckpt = Checkpoint::from_bytes(&shifted[1..], &Options::default()).unwrap();
     let (name, t) = ckpt
         .tensors()
         .find(|(_, t)| t.dtype() == pth_reader::DType::Float32 && t.numel() > 1)
         .unwrap();
     assert!(
-        matches!(t.as_array::<f32>(), Err(Error::NotBorrowable { .. })),
+        matches!(t.as_array::<f32>(), Err(e) if matches!(e.kind(), ErrorKind::NotBorrowable { .. })),
         "{name}"
     );
     assert_eq!(t.to_array::<f32>().unwrap().len(), t.numel());
@@ -318,8 +323,11 @@ fn ndarray_views_follow_strides_and_refuse_misaligned_storage() {
 
 #[test]
 fn invalid_tensors_are_named_by_their_path() {
-    let path = common::root().join("fixtures/hostile/torch_offset_past_storage.pt");
-    let error = Checkpoint::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    let path = test_support::root().join("fixtures/hostile/torch_offset_past_storage.pt");
+    let error = Checkpoint::open(&path, &Options::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(
         error.starts_with("invalid tensor at \"weight\" (archive/data.pkl at byte"),
         "{error}"

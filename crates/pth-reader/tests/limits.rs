@@ -2,19 +2,17 @@
 //! `LimitExceeded` error naming it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use std::io::Write;
 
-use pth_reader::{Checkpoint, Error, Limits, Options, Pickle};
+use pth_reader::{Checkpoint, Error, ErrorKind, Limits, Options, Pickle};
 
 fn limited(limits: Limits) -> Options {
-    Options::default().lenient(true).limits(limits)
+    Options::default().lenient(true).with_limits(limits)
 }
 
 fn expect_limit<T: std::fmt::Debug>(result: Result<T, Error>, which: &str) {
     match result {
-        Err(Error::LimitExceeded { limit, .. }) if limit == which => {}
+        Err(e) if matches!(e.kind(), ErrorKind::LimitExceeded { limit, .. } if limit.name() == which) => {}
         other => panic!("expected {which} to be exceeded, got {other:?}"),
     }
 }
@@ -45,7 +43,7 @@ fn the_tensor_template_opens() {
     pickle.extend(TENSOR);
     pickle.push(b'.');
     let bytes = torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())]);
-    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    let ckpt = Checkpoint::from_bytes(&bytes, &Options::default()).unwrap();
     assert_eq!(ckpt.tensor("").unwrap().to_vec::<f32>().unwrap(), vec![1.5]);
 }
 
@@ -53,47 +51,25 @@ fn the_tensor_template_opens() {
 fn pickle_machine_limits() {
     let nones = [b"\x80\x02".as_slice(), &b"N0".repeat(100), b"N."].concat();
     expect_limit(
-        Pickle::parse(
-            &nones,
-            &limited(Limits {
-                max_opcodes: 50,
-                ..Limits::default()
-            }),
-        ),
+        Pickle::parse(&nones, &limited(Limits::default().with_max_opcodes(50))),
         "max_opcodes",
     );
     let lists = [b"\x80\x02".as_slice(), &b"]0".repeat(100), b"N."].concat();
     expect_limit(
-        Pickle::parse(
-            &lists,
-            &limited(Limits {
-                max_values: 50,
-                ..Limits::default()
-            }),
-        ),
+        Pickle::parse(&lists, &limited(Limits::default().with_max_values(50))),
         "max_values",
     );
     let appends = [b"\x80\x02](".as_slice(), &b"N".repeat(100), b"e."].concat();
     expect_limit(
         Pickle::parse(
             &appends,
-            &limited(Limits {
-                max_values: 60,
-                max_stack: 1000,
-                ..Limits::default()
-            }),
+            &limited(Limits::default().with_max_values(60).with_max_stack(1000)),
         ),
         "max_values",
     );
     let marks = [b"\x80\x02".as_slice(), &b"(".repeat(100), b"N."].concat();
     expect_limit(
-        Pickle::parse(
-            &marks,
-            &limited(Limits {
-                max_stack: 50,
-                ..Limits::default()
-            }),
-        ),
+        Pickle::parse(&marks, &limited(Limits::default().with_max_stack(50))),
         "max_stack",
     );
     let puts: Vec<u8> = [
@@ -103,24 +79,12 @@ fn pickle_machine_limits() {
     ]
     .concat();
     expect_limit(
-        Pickle::parse(
-            &puts,
-            &limited(Limits {
-                max_memo: 50,
-                ..Limits::default()
-            }),
-        ),
+        Pickle::parse(&puts, &limited(Limits::default().with_max_memo(50))),
         "max_memo",
     );
     let long = [b"\x80\x02X\x00\x01\x00\x00".as_slice(), &[b'a'; 256], b"."].concat();
     expect_limit(
-        Pickle::parse(
-            &long,
-            &limited(Limits {
-                max_pickle_bytes: 100,
-                ..Limits::default()
-            }),
-        ),
+        Pickle::parse(&long, &limited(Limits::default().with_max_pickle_bytes(100))),
         "max_pickle_bytes",
     );
     // The same inputs decode with the defaults.
@@ -139,16 +103,10 @@ fn tree_walk_limits_depth_and_shared_expansion() {
     deep.push(b'.');
     let bytes = torch_zip(&deep, &[("data/0", &[0; 4])]);
     expect_limit(
-        Checkpoint::from_bytes_with(
-            &bytes,
-            &limited(Limits {
-                max_depth: 20,
-                ..Limits::default()
-            }),
-        ),
+        Checkpoint::from_bytes(&bytes, &limited(Limits::default().with_max_depth(20))),
         "max_depth",
     );
-    assert_eq!(Checkpoint::from_bytes(&bytes).unwrap().len(), 1);
+    assert_eq!(Checkpoint::from_bytes(&bytes, &Options::default()).unwrap().len(), 1);
 
     // Billion laughs: x0 = [tensor, tensor]; x(n+1) = [xn, xn]; 40 levels = 2^41 paths.
     let mut laughs = b"\x80\x02".to_vec();
@@ -160,7 +118,7 @@ fn tree_walk_limits_depth_and_shared_expansion() {
     laughs.push(b'.');
     let bytes = torch_zip(&laughs, &[("data/0", &[0; 4])]);
     let started = std::time::Instant::now();
-    expect_limit(Checkpoint::from_bytes(&bytes), "max_walk");
+    expect_limit(Checkpoint::from_bytes(&bytes, &Options::default()), "max_walk");
     assert!(started.elapsed().as_secs() < 30, "the walk must stop at the limit");
 }
 
@@ -174,32 +132,19 @@ fn tensor_dimension_limit() {
     pickle.extend(&ones);
     pickle.extend(b"t\x89ccollections\nOrderedDict\n)RtR.");
     let bytes = torch_zip(&pickle, &[("data/0", &[0; 4])]);
-    expect_limit(Checkpoint::from_bytes(&bytes), "max_dims");
-    let relaxed = Checkpoint::from_bytes_with(
-        &bytes,
-        &limited(Limits {
-            max_dims: 100,
-            ..Limits::default()
-        }),
-    )
-    .unwrap();
+    expect_limit(Checkpoint::from_bytes(&bytes, &Options::default()), "max_dims");
+    let relaxed = Checkpoint::from_bytes(&bytes, &limited(Limits::default().with_max_dims(100))).unwrap();
     assert_eq!(relaxed.tensor("").unwrap().shape().len(), dims);
 }
 
 #[test]
 fn inflation_limit() {
-    let path = common::root().join("fixtures/torch/zip_deflated.pt");
+    let path = test_support::root().join("fixtures/torch/zip_deflated.pt");
     expect_limit(
-        Checkpoint::open_with(
-            &path,
-            &limited(Limits {
-                max_inflated_bytes: 64,
-                ..Limits::default()
-            }),
-        ),
+        Checkpoint::open(&path, &limited(Limits::default().with_max_inflated_bytes(64))),
         "max_inflated_bytes",
     );
-    assert!(!Checkpoint::open(&path).unwrap().is_empty());
+    assert!(!Checkpoint::open(&path, &Options::default()).unwrap().is_empty());
 }
 
 /// `_rebuild_tensor_v2` of `n` elements with stride 0 over a 1-element float storage "0".
@@ -214,7 +159,7 @@ fn expanded(n: u64) -> Vec<u8> {
 fn expanded_tensors_are_bounded_by_the_bytes_they_produce() {
     // 2^34 elements of a 4-byte storage: 64 GiB if materialised.
     let bytes = expanded(1 << 34);
-    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    let ckpt = Checkpoint::from_bytes(&bytes, &Options::default()).unwrap();
     let t = ckpt.tensor("").unwrap();
     assert_eq!(t.numel(), 1 << 34);
     expect_limit(t.to_le_bytes(), "max_expanded_bytes");
@@ -226,15 +171,12 @@ fn expanded_tensors_are_bounded_by_the_bytes_they_produce() {
     assert_eq!(tail.to_vec::<f32>().unwrap(), vec![1.5, 1.5]);
     // Within the limit, the elements stream.
     let small = expanded(1000);
-    let ckpt = Checkpoint::from_bytes(&small).unwrap();
+    let ckpt = Checkpoint::from_bytes(&small, &Options::default()).unwrap();
     let mut out = Vec::new();
     ckpt.tensor("").unwrap().write_le_bytes(&mut out).unwrap();
     assert_eq!(out, 1.5f32.to_le_bytes().repeat(1000));
-    let tight = Options::default().limits(Limits {
-        max_expanded_bytes: 100,
-        ..Limits::default()
-    });
-    let ckpt = Checkpoint::from_bytes_with(&small, &tight).unwrap();
+    let tight = Options::default().with_limits(Limits::default().with_max_expanded_bytes(100));
+    let ckpt = Checkpoint::from_bytes(&small, &tight).unwrap();
     expect_limit(ckpt.tensor("").unwrap().to_le_bytes(), "max_expanded_bytes");
 }
 
@@ -258,15 +200,12 @@ fn names_and_values_made_by_the_reader_are_bounded_in_bytes() {
     pickle.extend(b"s".repeat(100));
     pickle.push(b'.');
     let bytes = torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())]);
-    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    let ckpt = Checkpoint::from_bytes(&bytes, &Options::default()).unwrap();
     assert_eq!(ckpt.tensors().next().map(|(n, _)| n.len()), Some(100 * 100_000 + 99));
     expect_limit(
-        Checkpoint::from_bytes_with(
+        Checkpoint::from_bytes(
             &bytes,
-            &Options::default().limits(Limits {
-                max_name_bytes: 5_000_000,
-                ..Limits::default()
-            }),
+            &Options::default().with_limits(Limits::default().with_max_name_bytes(5_000_000)),
         ),
         "max_name_bytes",
     );
@@ -276,10 +215,7 @@ fn names_and_values_made_by_the_reader_are_bounded_in_bytes() {
     expect_limit(
         Pickle::parse(
             big,
-            &Options::default().limits(Limits {
-                max_value_bytes: 1 << 20,
-                ..Limits::default()
-            }),
+            &Options::default().with_limits(Limits::default().with_max_value_bytes(1 << 20)),
         ),
         "max_value_bytes",
     );
@@ -296,7 +232,7 @@ fn a_key_set_a_million_times_is_hashed_once_and_merged() {
     pickle.extend(b"h\x01h\x02".repeat(1_000_000));
     pickle.extend(b"u.");
     let bytes = torch_zip(&pickle, &[("data/0", &1.5f32.to_le_bytes())]);
-    let ckpt = Checkpoint::from_bytes(&bytes).unwrap();
+    let ckpt = Checkpoint::from_bytes(&bytes, &Options::default()).unwrap();
     assert_eq!(ckpt.len(), 1);
     assert_eq!(ckpt.root().as_dict().map(|d| d.len()), Some(1));
 }

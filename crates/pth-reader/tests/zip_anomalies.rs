@@ -3,17 +3,15 @@
 //! exactly torch's tensors and the expected warnings. A file torch refuses is never read.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::variant_name;
 use pth_reader::zip::ZipArchive;
-use pth_reader::{Checkpoint, Error};
+use pth_reader::{Checkpoint, ErrorKind, Options};
 use serde_json::Value as Json;
+use test_support::variant_name;
 
 fn torch_files() -> Vec<Json> {
-    let manifest = common::load_json(&common::root().join("fixtures/zip/expected.json"));
+    let manifest = test_support::load_json(&test_support::root().join("fixtures/zip/expected.json"));
     let files = manifest["files"].as_array().unwrap();
     files
         .iter()
@@ -23,7 +21,12 @@ fn torch_files() -> Vec<Json> {
 }
 
 fn bytes_of(f: &Json) -> Vec<u8> {
-    std::fs::read(common::root().join("fixtures/zip").join(f["file"].as_str().unwrap())).unwrap()
+    std::fs::read(
+        test_support::root()
+            .join("fixtures/zip")
+            .join(f["file"].as_str().unwrap()),
+    )
+    .unwrap()
 }
 
 /// The warnings a read file must carry, by anomaly kind: the archive's, and the records torch
@@ -44,7 +47,7 @@ fn warning_kinds(bytes: &[u8], ckpt: &Checkpoint<'_>) -> BTreeSet<String> {
 }
 
 fn check_read(f: &Json, bytes: &[u8]) -> Result<(), String> {
-    let ckpt = Checkpoint::from_bytes(bytes).map_err(|e| format!("refused: {e}"))?;
+    let ckpt = Checkpoint::from_bytes(bytes, &Options::default()).map_err(|e| format!("refused: {e}"))?;
     let want = f["tensors"].as_array().unwrap();
     if ckpt.tensors().count() != want.len() {
         return Err(format!("{} tensors, torch has {}", ckpt.tensors().count(), want.len()));
@@ -52,7 +55,7 @@ fn check_read(f: &Json, bytes: &[u8]) -> Result<(), String> {
     for w in want {
         let name = w["name"].as_str().unwrap();
         let t = ckpt.tensor(name).map_err(|e| e.to_string())?;
-        common::compare(name, t, w)?;
+        test_support::torch::compare(name, t, w)?;
     }
     let expected: BTreeSet<String> = f["decision"]["read"]
         .as_array()
@@ -69,9 +72,9 @@ fn check_read(f: &Json, bytes: &[u8]) -> Result<(), String> {
 
 fn check_refused(f: &Json, bytes: &[u8]) -> Result<(), String> {
     let want = f["decision"]["refuse"].as_str().unwrap();
-    match Checkpoint::from_bytes(bytes) {
+    match Checkpoint::from_bytes(bytes, &Options::default()) {
         Ok(_) => Err(format!("read, want a refusal ({want})")),
-        Err(Error::Zip { anomaly }) if variant_name(&anomaly) == want => Ok(()),
+        Err(e) if matches!(e.kind(), ErrorKind::Zip { anomaly } if variant_name(anomaly) == want) => Ok(()),
         Err(e) => Err(format!("refused with {e:?}, want {want}")),
     }
 }
@@ -101,7 +104,10 @@ fn what_torch_refuses_is_refused() {
     for f in torch_files().iter().filter(|f| f["torch"] == "refuses") {
         let file = f["file"].as_str().unwrap();
         assert!(f["decision"].get("refuse").is_some(), "{file}: torch refuses it");
-        assert!(Checkpoint::from_bytes(&bytes_of(f)).is_err(), "{file}");
+        assert!(
+            Checkpoint::from_bytes(bytes_of(f), &Options::default()).is_err(),
+            "{file}"
+        );
     }
 }
 
@@ -110,12 +116,12 @@ fn every_anomaly_survives_truncation_and_bit_flips_without_panicking() {
     for f in torch_files() {
         let bytes = bytes_of(&f);
         for cut in (0..bytes.len()).step_by(53) {
-            let _ = Checkpoint::from_bytes(&bytes[..cut]);
+            let _ = Checkpoint::from_bytes(&bytes[..cut], &Options::default());
         }
         for at in (0..bytes.len()).step_by(29) {
             let mut bad = bytes.clone();
             bad[at] ^= 0x41;
-            let _ = Checkpoint::from_bytes(&bad);
+            let _ = Checkpoint::from_bytes(&bad, &Options::default());
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 
 use pth_reader::zip::{Compression, Dialect, ZipArchive};
-use pth_reader::{Error, Limits};
+use pth_reader::{ErrorKind, Limit, Limits};
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
@@ -77,10 +77,7 @@ fn one_budget_is_charged_every_inflated_byte() {
         SimpleFileOptions::default().compression_method(CompressionMethod::Deflated),
         "",
     );
-    let limits = Limits {
-        max_inflated_bytes: 70_500,
-        ..Limits::default()
-    };
+    let limits = Limits::default().with_max_inflated_bytes(70_500);
     let archive = ZipArchive::parse(bytes.as_slice().into(), &limits).unwrap();
     let big = archive.find("model/data/3").unwrap();
     let small = archive.find("model/data/2").unwrap();
@@ -91,9 +88,9 @@ fn one_budget_is_charged_every_inflated_byte() {
     let err = archive.read(small, &mut budget).unwrap_err();
     assert!(
         matches!(
-            err,
-            Error::LimitExceeded {
-                limit: "max_inflated_bytes",
+            err.kind(),
+            ErrorKind::LimitExceeded {
+                limit: Limit::MaxInflatedBytes,
                 ..
             }
         ),

@@ -4,13 +4,14 @@
 use pth_reader::Options;
 use serde_json::{Map, Value as Json};
 
-use crate::numpy::Budget;
-use crate::payload::{GlobalName, Payload};
+use crate::decode::Budget;
+use crate::names::GlobalName;
+use crate::payload::Payload;
 use crate::policy_kwargs::PolicyKwargs;
 use crate::space::{self, Space};
-use crate::{Error, Result};
+use crate::{ErrorKind, Result};
 
-/// The name of the member, for errors when `data` is parsed on its own.
+/// The name of the member, for errors.
 const MEMBER: &str = "data";
 
 /// The parsed `data` member.
@@ -25,7 +26,7 @@ const MEMBER: &str = "data";
 ///   "policy_kwargs": {"net_arch": [64, 64]},
 ///   "policy_class": {":type:": "<class 'abc.ABCMeta'>",
 ///     ":serialized:": "gAWVOwAAAAAAAACMIXN0YWJsZV9iYXNlbGluZXMzLmNvbW1vbi5wb2xpY2llc5SMEUFjdG9yQ3JpdGljUG9saWN5lJOULg=="}}"#;
-/// let data = sb3_format::Data::parse(text)?;
+/// let data = sb3_format::Data::parse(text, &pth_reader::Options::default())?;
 /// assert_eq!(data.n_envs(), Some(4));
 /// assert_eq!(data.gamma(), Some(0.99));
 /// assert_eq!(data.seed(), None);
@@ -93,35 +94,32 @@ fn python_constants(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl Data {
-    /// Parses the bytes of a `data` member with default limits.
-    pub fn parse(bytes: &[u8]) -> Result<Data> {
-        Data::parse_with(bytes, &Options::default(), MEMBER)
-    }
-
-    /// Parses the bytes of a `data` member; payloads are decoded in lenient mode within
-    /// `options`' limits, and errors name `member`.
-    pub fn parse_with(bytes: &[u8], options: &Options, member: &str) -> Result<Data> {
+    /// Parses the bytes of a `data` member; payloads are decoded in lenient mode (they are
+    /// cloudpickles, whose globals are code by design) within `options`' limits.
+    pub fn parse(bytes: &[u8], options: &Options) -> Result<Data> {
+        let member = MEMBER;
         let parsed = serde_json::from_slice::<Json>(bytes).or_else(|e| match python_constants(bytes) {
             // Python's json.dumps writes NaN, Infinity and -Infinity, which JSON lacks.
             Some(fixed) => serde_json::from_slice(&fixed),
             None => Err(e),
         });
-        let json = parsed.map_err(|e| Error::Json {
+        let json = parsed.map_err(|e| ErrorKind::Json {
             member: member.to_owned(),
             reason: e.to_string(),
         })?;
         let Json::Object(json) = json else {
-            return Err(Error::Json {
+            return Err(ErrorKind::Json {
                 member: member.to_owned(),
                 reason: "not a JSON object".into(),
-            });
+            }
+            .into());
         };
         let mut payloads = Vec::new();
         for (key, value) in &json {
             let Some(serialized) = value.get(":serialized:") else {
                 continue;
             };
-            let text = serialized.as_str().ok_or_else(|| Error::Invalid {
+            let text = serialized.as_str().ok_or_else(|| ErrorKind::Invalid {
                 member: member.to_owned(),
                 reason: format!("key {key:?}: :serialized: is not a string"),
             })?;
@@ -130,17 +128,18 @@ impl Data {
             payloads.push((key.clone(), payload));
         }
         let find = |key: &str| payloads.iter().find(|(k, _)| k == key).map(|(_, p)| p);
-        let mut budget = Budget::new(options.get_limits().max_values);
+        let mut budget = Budget::new(options.limits().max_values);
         let mut space_of = |key: &str| -> Result<Option<Space>> {
             let Some(payload) = find(key) else {
                 return Ok(None);
             };
-            space::decode(payload.root(), &mut budget)
-                .map(Some)
-                .map_err(|reason| Error::Invalid {
+            space::decode(payload.root(), &mut budget).map(Some).map_err(|reason| {
+                ErrorKind::Invalid {
                     member: member.to_owned(),
                     reason: format!("key {key:?}: {reason}"),
-                })
+                }
+                .into()
+            })
         };
         let observation_space = space_of("observation_space")?;
         let action_space = space_of("action_space")?;
@@ -284,22 +283,32 @@ mod tests {
 
     #[test]
     fn errors_name_the_member_and_key() {
-        let err = Data::parse(b"{").unwrap_err();
+        let err = Data::parse(b"{", &Options::default()).unwrap_err();
         assert!(err.to_string().starts_with("data: invalid JSON"), "{err}");
-        let err = Data::parse(b"[1]").unwrap_err();
+        let err = Data::parse(b"[1]", &Options::default()).unwrap_err();
         assert!(err.to_string().contains("not a JSON object"), "{err}");
-        let err = Data::parse(br#"{"x": {":serialized:": 5}}"#).unwrap_err();
+        let err = Data::parse(br#"{"x": {":serialized:": 5}}"#, &Options::default()).unwrap_err();
         assert!(err.to_string().contains("key \"x\""), "{err}");
-        let err = Data::parse(br#"{"x": {":serialized:": "@@@"}}"#).unwrap_err();
-        assert!(matches!(err, Error::Base64 { ref key, .. } if key == "x"), "{err}");
+        let err = Data::parse(br#"{"x": {":serialized:": "@@@"}}"#, &Options::default()).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Base64 { key, .. } if key == "x"),
+            "{err}"
+        );
         // base64 of a truncated pickle
-        let err = Data::parse(br#"{"x": {":serialized:": "gARL"}}"#).unwrap_err();
-        assert!(matches!(err, Error::Payload { ref key, .. } if key == "x"), "{err}");
+        let err = Data::parse(br#"{"x": {":serialized:": "gARL"}}"#, &Options::default()).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Payload { key, .. } if key == "x"),
+            "{err}"
+        );
     }
 
     #[test]
     fn plain_values_and_absent_spaces() {
-        let data = Data::parse(br#"{"n_envs": 1, "learning_rate": 0.0003, "policy_kwargs": {}}"#).unwrap();
+        let data = Data::parse(
+            br#"{"n_envs": 1, "learning_rate": 0.0003, "policy_kwargs": {}}"#,
+            &Options::default(),
+        )
+        .unwrap();
         assert_eq!(data.learning_rate(), Some(0.0003));
         assert!(data.observation_space().is_none());
         assert_eq!(data.policy_kwargs().map(|k| k.keys.len()), Some(0));

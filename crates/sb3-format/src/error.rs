@@ -1,21 +1,73 @@
 //! The one error type of this crate.
 
+use std::fmt;
 use std::path::PathBuf;
 
-/// Everything that can go wrong while opening an SB3 model zip or a VecNormalize file.
+/// Everything that can go wrong while opening an SB3 model zip or a VecNormalize file: an
+/// [`ErrorKind`], boxed so that a `Result` costs one pointer.
 ///
-/// Every variant names where the problem is: the file, or the member of the model zip
-/// (`data`, `policy.pth`, `system_info.txt`, ...), and for `data` the key whose value is bad.
-/// Messages are one line, suitable for a command-line tool.
+/// Every kind names where the problem is: the file, or the member of the model zip (`data`,
+/// `policy.pth`, `system_info.txt`, ...), and for `data` the key whose value is bad. Messages
+/// are one line, suitable for a command-line tool.
 ///
 /// ```
-/// let err = sb3_format::Model::from_bytes(b"not a zip").unwrap_err();
-/// assert!(matches!(err, sb3_format::Error::Archive { .. }));
+/// use pth_reader::Options;
+/// let err = sb3_format::Model::from_bytes(&b"not a zip"[..], &Options::default()).unwrap_err();
+/// assert!(matches!(err.kind(), sb3_format::ErrorKind::Archive { .. }));
 /// assert!(err.to_string().contains("not an SB3 model zip"));
 /// ```
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+impl Error {
+    /// What went wrong, and where.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The member (or VecNormalize file) at fault, when there is one.
+    pub fn member(&self) -> Option<&str> {
+        match self.kind() {
+            ErrorKind::Member { member, .. }
+            | ErrorKind::Json { member, .. }
+            | ErrorKind::Base64 { member, .. }
+            | ErrorKind::Payload { member, .. }
+            | ErrorKind::Invalid { member, .. }
+            | ErrorKind::MissingMember { member } => Some(member),
+            _ => None,
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error { kind: Box::new(kind) }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.kind)
+    }
+}
+
+/// What went wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// The file could not be read or memory-mapped.
     #[error("cannot read {}: {source}", path.display())]
     Io {
@@ -23,7 +75,7 @@ pub enum Error {
         path: PathBuf,
         /// What the reader said.
         #[source]
-        source: Box<pth_reader::Error>,
+        source: pth_reader::Error,
     },
 
     /// The bytes are not a zip archive, or the zip structure is unusable.
@@ -31,7 +83,7 @@ pub enum Error {
     Archive {
         /// What the zip reader said.
         #[source]
-        source: Box<pth_reader::Error>,
+        source: pth_reader::Error,
     },
 
     /// A member could not be read or decoded (a corrupt nested `.pth`, a bad deflate stream, a
@@ -42,7 +94,7 @@ pub enum Error {
         member: String,
         /// What the reader said.
         #[source]
-        source: Box<pth_reader::Error>,
+        source: pth_reader::Error,
     },
 
     /// The `data` member is not valid JSON, or not a JSON object.
@@ -74,7 +126,7 @@ pub enum Error {
         key: String,
         /// What the pickle machine said.
         #[source]
-        source: Box<pth_reader::Error>,
+        source: pth_reader::Error,
     },
 
     /// A member decodes but does not hold what SB3 writes there (a space without bounds, an
@@ -97,3 +149,13 @@ pub enum Error {
 
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_costs_one_pointer() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+}

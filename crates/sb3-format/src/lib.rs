@@ -15,7 +15,8 @@
 //! # fn main() -> Result<(), sb3_format::Error> {
 //! use sb3_format::{Model, Space};
 //!
-//! let model = Model::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/ppo_cartpole.zip"))?;
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/ppo_cartpole.zip");
+//! let model = Model::open(path, &pth_reader::Options::default())?;
 //! println!("saved by SB3 {:?}", model.sb3_version());
 //! if let Some(Space::Box(obs)) = model.observation_space() {
 //!     println!("observations: {} {:?}, low {:?}", obs.dtype(), obs.shape(), obs.low_f64());
@@ -26,9 +27,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`Model`] (the zip), [`Data`] (the JSON and its typed view), [`Payload`] (one
-//! `:serialized:` value), [`NdArray`] (numpy arrays and scalars), [`Space`], [`PolicyKwargs`],
-//! [`SystemInfo`], [`VecNormalize`], and [`Error`].
+//! Modules, from the bottom up: [`Error`], [`GlobalName`], the decoding budget; [`NdArray`]
+//! (numpy arrays and scalars); [`Space`]; [`Payload`] (one `:serialized:` value);
+//! [`PolicyKwargs`]; [`SystemInfo`]; [`Data`] (the JSON and its typed view); [`VecNormalize`];
+//! [`Model`] (the zip). With the `serde` feature, spaces, arrays and system info implement
+//! `serde::Serialize` in the schema of the corpus manifests (what `pth sb3 info --json` prints).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -37,21 +40,26 @@
 )]
 
 mod data;
+mod decode;
 mod error;
 mod model;
+mod names;
 mod numpy;
 mod payload;
 mod policy_kwargs;
+#[cfg(feature = "serde")]
+mod serialize;
 mod space;
 mod system_info;
 mod vecnormalize;
 
 pub use data::{Data, DataValue};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use model::Model;
+pub use names::GlobalName;
 pub use numpy::{NdArray, NpDType};
-pub use payload::{value_to_json, GlobalName, Payload, DEFAULT_MAX_NODES};
+pub use payload::Payload;
 pub use policy_kwargs::{NetArch, PolicyKwargs};
-pub use space::{float_json, BoxSpace, Space};
-pub use system_info::{system_info_json, InfoDifference, SystemInfo};
+pub use space::{BoxSpace, Space};
+pub use system_info::{InfoDifference, SystemInfo};
 pub use vecnormalize::{ObsStats, RunningMeanStd, VecNormalize};

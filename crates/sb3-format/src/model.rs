@@ -3,15 +3,14 @@
 use std::path::Path;
 
 use pth_reader::zip::{Dialect, InflateBudget, ZipArchive, ZipEntry};
-use pth_reader::{Checkpoint, MappedFile, Options, SharedBytes};
-use serde_json::{json, Value as Json};
+use pth_reader::{Checkpoint, Options, SharedBytes};
 
 use crate::data::Data;
-use crate::payload::GlobalName;
+use crate::names::GlobalName;
 use crate::policy_kwargs::PolicyKwargs;
 use crate::space::Space;
-use crate::system_info::{system_info_json, SystemInfo};
-use crate::{Error, Result};
+use crate::system_info::SystemInfo;
+use crate::{Error, ErrorKind, Result};
 
 /// The member holding SB3's JSON.
 const DATA: &str = "data";
@@ -30,16 +29,22 @@ const PTH: &str = ".pth";
 /// `pytorch_variables`), each a [`Checkpoint`] over a zero-copy sub-slice of the outer file.
 /// Every member is optional, as it is for SB3's loader. Errors name the member at fault.
 ///
+/// The [`Options`] apply to every member: their limits, whether the file is memory-mapped,
+/// and their strictness to the nested `.pth` files (strict refuses a state dict naming a global
+/// outside torch's allowlist; no SB3 version writes one), while `:serialized:` payloads, which
+/// are cloudpickles whose globals are code by design, are always decoded inert (lenient).
+///
 /// ```
 /// # fn main() -> Result<(), sb3_format::Error> {
-/// let model = sb3_format::Model::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/ppo_cartpole.zip"))?;
+/// use pth_reader::Options;
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/ppo_cartpole.zip");
+/// let model = sb3_format::Model::open(path, &Options::default())?;
 /// assert_eq!(model.sb3_version(), Some("2.9.2"));
 /// assert_eq!(model.policy_class().map(|c| c.name.as_str()), Some("ActorCriticPolicy"));
 /// let policy = model.policy().expect("policy.pth");
 /// for (name, tensor) in policy.tensors() {
 ///     println!("{name}: {} {:?}", tensor.dtype(), tensor.shape());
 /// }
-/// println!("{}", model.info_json());
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -52,31 +57,15 @@ pub struct Model<'data> {
 }
 
 impl Model<'static> {
-    /// Memory-maps the file at `path` and opens it (nested `.pth` files in lenient mode).
-    ///
-    /// The file must not be modified while the model, or a tensor view of it, is alive.
-    pub fn open(path: impl AsRef<Path>) -> Result<Model<'static>> {
-        Model::open_with(path, &default_options())
-    }
-
-    /// Memory-maps the file at `path` and opens it with `options` (their limits apply to
-    /// every member; their strictness to the nested `.pth` files, while `:serialized:`
-    /// payloads are always decoded leniently).
-    pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Model<'static>> {
+    /// Opens the file at `path`, memory-mapped or read into memory as `options` say (a mapped
+    /// file must not be modified while the model, or a tensor view of it, is alive).
+    pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Model<'static>> {
         let path = path.as_ref();
-        let map = MappedFile::open(path).map_err(|source| Error::Io {
+        let bytes = SharedBytes::open(path, options).map_err(|source| ErrorKind::Io {
             path: path.to_path_buf(),
-            source: Box::new(source),
+            source,
         })?;
-        let model = Model::from_shared(map.shared(), options)?;
-        // Indexing touched only headers; reading tensors wants the kernel's read-ahead back.
-        map.restore_readahead();
-        Ok(model)
-    }
-
-    /// Opens bytes it takes ownership of.
-    pub fn from_vec(bytes: Vec<u8>) -> Result<Model<'static>> {
-        Model::from_shared(SharedBytes::from(bytes), &default_options())
+        Model::from_bytes(bytes, options)
     }
 }
 
@@ -86,30 +75,21 @@ fn read_entry<'data>(
     entry: &ZipEntry,
     budget: &mut InflateBudget,
 ) -> Result<SharedBytes<'data>> {
-    archive.read(entry, budget).map_err(|source| Error::Member {
-        member: entry.name().to_owned(),
-        source: Box::new(source),
+    archive.read(entry, budget).map_err(|source| {
+        Error::from(ErrorKind::Member {
+            member: entry.name().to_owned(),
+            source,
+        })
     })
 }
 
-/// The options [`Model::open`] uses: default limits, nested `.pth` files lenient.
-fn default_options() -> Options {
-    Options::default().lenient(true)
-}
-
 impl<'data> Model<'data> {
-    /// Opens bytes in memory, borrowing them: tensors are views into `bytes`.
-    pub fn from_bytes(bytes: &'data [u8]) -> Result<Model<'data>> {
-        Model::from_shared(SharedBytes::from(bytes), &default_options())
-    }
-
-    /// Opens shared bytes with `options` (see [`open_with`](Model::open_with)).
-    pub fn from_shared(bytes: SharedBytes<'data>, options: &Options) -> Result<Model<'data>> {
+    /// Opens bytes in memory: borrowed (`&'data [u8]`: tensors are views into them), owned
+    /// (`Vec<u8>`), or shared ([`SharedBytes`]). Nothing is copied but deflated members.
+    pub fn from_bytes(bytes: impl Into<SharedBytes<'data>>, options: &Options) -> Result<Model<'data>> {
         // SB3 reads its zip with Python's zipfile (and each nested `.pth` with torch.load).
-        let archive =
-            ZipArchive::parse_as(bytes, options.get_limits(), Dialect::Python).map_err(|source| Error::Archive {
-                source: Box::new(source),
-            })?;
+        let archive = ZipArchive::parse_as(bytes.into(), options.limits(), Dialect::Python)
+            .map_err(|source| ErrorKind::Archive { source })?;
         let mut model = Model {
             archive: archive.clone(),
             data: None,
@@ -127,14 +107,14 @@ impl<'data> Model<'data> {
             }
             let bytes = read_entry(&archive, entry, &mut budget)?;
             if is_pth {
-                let checkpoint = Checkpoint::from_shared(bytes, options).map_err(|source| Error::Member {
+                let checkpoint = Checkpoint::from_bytes(bytes, options).map_err(|source| ErrorKind::Member {
                     member: name.to_owned(),
-                    source: Box::new(source),
+                    source,
                 })?;
                 let stem = name.strip_suffix(PTH).unwrap_or(name);
                 model.state_dicts.push((stem.to_owned(), checkpoint));
             } else if name == DATA {
-                model.data = Some(Data::parse_with(bytes.as_slice(), options, DATA)?);
+                model.data = Some(Data::parse(bytes.as_slice(), options)?);
             } else if name == VERSION {
                 let text = String::from_utf8_lossy(bytes.as_slice());
                 model.sb3_version = Some(text.trim().to_owned());
@@ -159,7 +139,7 @@ impl<'data> Model<'data> {
     /// The bytes of any member: a zero-copy sub-slice when stored, inflated when deflated
     /// (within the limits the model was opened with).
     pub fn member(&self, name: &str) -> Result<SharedBytes<'data>> {
-        let entry = self.archive.find(name).ok_or_else(|| Error::MissingMember {
+        let entry = self.archive.find(name).ok_or_else(|| ErrorKind::MissingMember {
             member: name.to_owned(),
         })?;
         read_entry(&self.archive, entry, &mut self.archive.budget())
@@ -221,20 +201,5 @@ impl<'data> Model<'data> {
     pub fn pytorch_variables(&self) -> Option<&Checkpoint<'data>> {
         self.state_dict("pytorch_variables")
             .or_else(|| self.state_dict("tensors"))
-    }
-
-    /// The corpus model-entry fields this crate defines, as JSON: `sb3_version`,
-    /// `system_info`, `entries`, `policy_class` (the class name), `observation_space` and
-    /// `action_space` (see [`Space::to_json`]); absent values are `null`. Tensor entries
-    /// (`state_dicts`) are left to the caller, which picks how to hash them.
-    pub fn info_json(&self) -> Json {
-        json!({
-            "sb3_version": self.sb3_version(),
-            "system_info": system_info_json(self.system_info()),
-            "entries": self.entry_names().collect::<Vec<_>>(),
-            "policy_class": self.policy_class().map(|c| c.name.as_str()),
-            "observation_space": self.observation_space().map_or(Json::Null, Space::to_json),
-            "action_space": self.action_space().map_or(Json::Null, Space::to_json),
-        })
     }
 }

@@ -13,7 +13,9 @@
 
 use std::fmt;
 
-use pth_reader::{Kind, Value};
+use pth_reader::{DType, Kind, Value};
+
+use crate::decode::{invalid, Budget, Malformed};
 
 /// The element type of a numpy array (the numeric dtypes that spaces and statistics use).
 ///
@@ -131,13 +133,24 @@ impl NpDType {
         )
     }
 
-    /// The unit whose bytes are reversed to change byte order (a complex number swaps each
-    /// half separately).
-    fn swap_unit(self) -> usize {
+    /// The torch dtype with the same elements: the one element decoder
+    /// ([`DType::decode_f64`]) and byte-swapping rule serve numpy arrays too.
+    pub fn dtype(self) -> DType {
         match self {
-            NpDType::Complex64 => 4,
-            NpDType::Complex128 => 8,
-            other => other.size(),
+            NpDType::Bool => DType::Bool,
+            NpDType::Int8 => DType::Int8,
+            NpDType::Int16 => DType::Int16,
+            NpDType::Int32 => DType::Int32,
+            NpDType::Int64 => DType::Int64,
+            NpDType::UInt8 => DType::UInt8,
+            NpDType::UInt16 => DType::UInt16,
+            NpDType::UInt32 => DType::UInt32,
+            NpDType::UInt64 => DType::UInt64,
+            NpDType::Float16 => DType::Float16,
+            NpDType::Float32 => DType::Float32,
+            NpDType::Float64 => DType::Float64,
+            NpDType::Complex64 => DType::Complex64,
+            NpDType::Complex128 => DType::Complex128,
         }
     }
 }
@@ -212,23 +225,28 @@ impl NdArray {
     /// The elements in C order as `f64` (booleans as 0 and 1, integers converted with
     /// rounding beyond 2^53, floats widened exactly); `None` for complex arrays.
     pub fn to_f64_vec(&self) -> Option<Vec<f64>> {
-        let size = self.dtype.size();
-        let convert: fn(&[u8]) -> f64 = match self.dtype {
-            NpDType::Bool => |b| f64::from(u8::from(b != [0])),
-            NpDType::Int8 => |b| f64::from(i8::from_le_bytes(arr(b))),
-            NpDType::Int16 => |b| f64::from(i16::from_le_bytes(arr(b))),
-            NpDType::Int32 => |b| f64::from(i32::from_le_bytes(arr(b))),
-            NpDType::Int64 => |b| i64::from_le_bytes(arr(b)) as f64,
-            NpDType::UInt8 => |b| f64::from(u8::from_le_bytes(arr(b))),
-            NpDType::UInt16 => |b| f64::from(u16::from_le_bytes(arr(b))),
-            NpDType::UInt32 => |b| f64::from(u32::from_le_bytes(arr(b))),
-            NpDType::UInt64 => |b| u64::from_le_bytes(arr(b)) as f64,
-            NpDType::Float16 => |b| f16_to_f64(u16::from_le_bytes(arr(b))),
-            NpDType::Float32 => |b| f64::from(f32::from_le_bytes(arr(b))),
-            NpDType::Float64 => |b| f64::from_le_bytes(arr(b)),
-            NpDType::Complex64 | NpDType::Complex128 => return None,
+        let dtype = self.dtype.dtype();
+        self.data
+            .chunks_exact(self.dtype.size())
+            .map(|element| dtype.decode_f64(element))
+            .collect()
+    }
+
+    /// The elements of a complex array in C order as `(re, im)` pairs of `f64`; `None` for
+    /// real arrays.
+    pub fn to_complex_vec(&self) -> Option<Vec<(f64, f64)>> {
+        let part = match self.dtype {
+            NpDType::Complex64 => DType::Float32,
+            NpDType::Complex128 => DType::Float64,
+            _ => return None,
         };
-        Some(self.data.chunks_exact(size).map(convert).collect())
+        self.data
+            .chunks_exact(self.dtype.size())
+            .map(|c| {
+                let (re, im) = c.split_at(part.size());
+                Some((part.decode_f64(re)?, part.decode_f64(im)?))
+            })
+            .collect()
     }
 
     /// The elements in C order as `i64`; `None` unless the dtype is an integer or `bool`
@@ -265,42 +283,6 @@ impl NdArray {
             _ => None,
         }
     }
-
-    /// A JSON rendering: `{"dtype": "float32", "shape": [2], "values": [1.5, -2.0]}`, values
-    /// flat in C order, non-finite floats as the strings `"inf"`, `"-inf"`, `"nan"`, complex
-    /// values as `[re, im]` pairs.
-    pub fn to_json(&self) -> serde_json::Value {
-        let values: Vec<serde_json::Value> = match (self.to_i64_vec(), self.to_f64_vec()) {
-            _ if self.dtype == NpDType::Bool => self.data.iter().map(|&b| serde_json::Value::Bool(b != 0)).collect(),
-            (Some(ints), _) => ints.into_iter().map(serde_json::Value::from).collect(),
-            (None, Some(floats)) if self.dtype.is_float() => floats.into_iter().map(crate::space::float_json).collect(),
-            (None, Some(floats)) => floats.into_iter().map(serde_json::Value::from).collect(),
-            (None, None) => self.complex_json(),
-        };
-        serde_json::json!({
-            "dtype": self.dtype.name(),
-            "shape": self.shape,
-            "values": values,
-        })
-    }
-
-    fn complex_json(&self) -> Vec<serde_json::Value> {
-        let half = self.dtype.size() / 2;
-        self.data
-            .chunks_exact(self.dtype.size())
-            .map(|c| {
-                let (re, im) = c.split_at(half);
-                let part = |b: &[u8]| {
-                    if half == 4 {
-                        f64::from(f32::from_le_bytes(arr(b)))
-                    } else {
-                        f64::from_le_bytes(arr(b))
-                    }
-                };
-                serde_json::json!([crate::space::float_json(part(re)), crate::space::float_json(part(im))])
-            })
-            .collect()
-    }
 }
 
 /// The first `N` bytes of a chunk as an array (chunks always have the element size).
@@ -310,19 +292,6 @@ fn arr<const N: usize>(bytes: &[u8]) -> [u8; N] {
         out.copy_from_slice(src);
     }
     out
-}
-
-/// IEEE half precision to double, exactly.
-fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = i32::from((bits >> 10) & 0x1f);
-    let fraction = f64::from(bits & 0x3ff);
-    match exponent {
-        0 => sign * fraction * 2f64.powi(-24),
-        0x1f if fraction == 0.0 => sign * f64::INFINITY,
-        0x1f => f64::NAN,
-        _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
-    }
 }
 
 /// Product of a shape, or `None` on overflow.
@@ -342,7 +311,7 @@ pub(crate) fn is_numpy_module(module: &str, tail: &str) -> bool {
 /// Decodes a pickled dtype (`numpy.dtype('f4', False, True)` + `BUILD`).
 ///
 /// `Ok(None)` when `value` is not a dtype; `Err` when it is one this crate does not decode.
-pub(crate) fn decode_dtype(value: Value<'_>) -> Result<Option<(NpDType, bool)>, String> {
+pub(crate) fn decode_dtype(value: Value<'_>) -> Result<Option<(NpDType, bool)>, Malformed> {
     let Some(obj) = value.as_object() else {
         return Ok(None);
     };
@@ -354,62 +323,16 @@ pub(crate) fn decode_dtype(value: Value<'_>) -> Result<Option<(NpDType, bool)>, 
         .index(0)
         .and_then(|c| c.as_str())
         .ok_or("numpy.dtype without a type code")?;
-    let dtype = NpDType::from_code(code).ok_or_else(|| format!("unsupported dtype {code:?}"))?;
+    let dtype =
+        NpDType::from_code(code).ok_or_else(|| Malformed::Unsupported(format!("unsupported dtype {code:?}")))?;
     // The state's second item is the byte order; a dtype without state is native (little).
     let order = obj.state().and_then(|s| s.index(1)).and_then(|o| o.as_str());
     let big_endian = match order {
         Some(">") => true,
         Some("<" | "|" | "=") | None => code.starts_with('>'),
-        Some(other) => return Err(format!("dtype {code:?} with byte order {other:?}")),
+        Some(other) => return invalid(format!("dtype {code:?} with byte order {other:?}")),
     };
     Ok(Some((dtype, big_endian)))
-}
-
-/// A bound on the elements decoding may copy, so that a pickle referring to one large array
-/// many times (through the memo) cannot make decoding copy it again and again.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    left: u64,
-}
-
-impl Budget {
-    /// A budget of `elements` elements (or space/JSON nodes).
-    pub(crate) fn new(elements: u64) -> Budget {
-        Budget { left: elements }
-    }
-
-    /// Takes `n` units, or says that the budget is spent.
-    pub(crate) fn charge(&mut self, n: usize) -> Result<(), String> {
-        let n = n as u64;
-        if n > self.left {
-            self.left = 0;
-            return Err("the pickle refers to more array elements than the limits allow \
-                        (max_values)"
-                .into());
-        }
-        self.left -= n;
-        Ok(())
-    }
-
-    /// Charges a copy of `len` bytes of text (one unit per 64 bytes, at least one).
-    pub(crate) fn charge_text(&mut self, len: usize) -> Result<(), String> {
-        self.charge(1 + len / 64)
-    }
-
-    /// Takes `n` units if that many are left; leaves the budget alone otherwise.
-    pub(crate) fn try_charge(&mut self, n: usize) -> bool {
-        let n = n as u64;
-        if n > self.left {
-            return false;
-        }
-        self.left -= n;
-        true
-    }
-
-    /// Whether nothing is left.
-    pub(crate) fn is_spent(&self) -> bool {
-        self.left == 0
-    }
 }
 
 /// A pickled array found but not yet copied: its bytes still borrowed from the pickle.
@@ -422,23 +345,13 @@ pub(crate) struct RawArray<'a> {
 }
 
 impl RawArray<'_> {
-    /// The element type.
-    pub(crate) fn dtype(&self) -> NpDType {
-        self.dtype
-    }
-
-    /// The declared shape.
-    pub(crate) fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-
     /// Number of elements (validated against the bytes by [`build`](Self::build)).
     pub(crate) fn numel(&self) -> usize {
         self.data.len() / self.dtype.size()
     }
 
     /// Copies the bytes into an [`NdArray`], checking them against the shape first.
-    pub(crate) fn build(&self) -> Result<NdArray, String> {
+    pub(crate) fn build(&self) -> Result<NdArray, Malformed> {
         build(self.dtype, self.big_endian, self.shape.clone(), self.fortran, self.data)
     }
 }
@@ -447,7 +360,7 @@ impl RawArray<'_> {
 ///
 /// `Ok(None)` when `value` is not one of numpy's array reconstructions; `Err` with a reason
 /// when it is one but malformed, of a kind this crate does not decode, or over budget.
-pub(crate) fn decode_array(value: Value<'_>, budget: &mut Budget) -> Result<Option<NdArray>, String> {
+pub(crate) fn decode_array(value: Value<'_>, budget: &mut Budget) -> Result<Option<NdArray>, Malformed> {
     match parse_array(value)? {
         None => Ok(None),
         Some(raw) => {
@@ -458,7 +371,7 @@ pub(crate) fn decode_array(value: Value<'_>, budget: &mut Budget) -> Result<Opti
 }
 
 /// Finds a pickled numpy array or scalar without copying its bytes.
-pub(crate) fn parse_array<'a>(value: Value<'a>) -> Result<Option<RawArray<'a>>, String> {
+pub(crate) fn parse_array<'a>(value: Value<'a>) -> Result<Option<RawArray<'a>>, Malformed> {
     let Some(obj) = value.as_object() else {
         return Ok(None);
     };
@@ -475,14 +388,14 @@ pub(crate) fn parse_array<'a>(value: Value<'a>) -> Result<Option<RawArray<'a>>, 
         let get = |i: usize| {
             items
                 .get(i + offset)
-                .ok_or_else(|| format!("ndarray state has {} items", items.len()))
+                .ok_or_else(|| Malformed::Invalid(format!("ndarray state has {} items", items.len())))
         };
         let shape = shape_of(get(0)?)?;
         let (dtype, big_endian) = dtype_of(get(1)?)?;
         let fortran = get(2)?.as_bool().or_else(|| get(2).ok()?.as_i64().map(|i| i != 0));
-        let data = get(3)?
-            .as_bytes()
-            .ok_or("ndarray data is not bytes (object arrays are not decoded)")?;
+        let data = get(3)?.as_bytes().ok_or_else(|| {
+            Malformed::Unsupported("ndarray data is not bytes (object arrays are not decoded)".into())
+        })?;
         return Ok(Some(RawArray {
             dtype,
             big_endian,
@@ -508,9 +421,9 @@ pub(crate) fn parse_array<'a>(value: Value<'a>) -> Result<Option<RawArray<'a>>, 
     }
     if is_numpy_module(module, "multiarray") && name == "scalar" {
         let (dtype, big_endian) = dtype_of(arg(0).ok_or("numpy scalar without a dtype")?)?;
-        let data = arg(1)
-            .and_then(|b| b.as_bytes())
-            .ok_or("numpy scalar without bytes (object scalars are not decoded)")?;
+        let data = arg(1).and_then(|b| b.as_bytes()).ok_or_else(|| {
+            Malformed::Unsupported("numpy scalar without bytes (object scalars are not decoded)".into())
+        })?;
         return Ok(Some(RawArray {
             dtype,
             big_endian,
@@ -522,33 +435,39 @@ pub(crate) fn parse_array<'a>(value: Value<'a>) -> Result<Option<RawArray<'a>>, 
     Ok(None)
 }
 
-fn dtype_of(value: Value<'_>) -> Result<(NpDType, bool), String> {
-    decode_dtype(value)?.ok_or_else(|| "expected a numpy dtype".to_owned())
+fn dtype_of(value: Value<'_>) -> Result<(NpDType, bool), Malformed> {
+    decode_dtype(value)?.ok_or_else(|| "expected a numpy dtype".into())
 }
 
-fn shape_of(value: Value<'_>) -> Result<Vec<usize>, String> {
+fn shape_of(value: Value<'_>) -> Result<Vec<usize>, Malformed> {
     if let Some(d) = value.as_i64() {
         return usize::try_from(d)
             .map(|d| vec![d])
-            .map_err(|_| format!("negative dimension {d}"));
+            .map_err(|_| Malformed::Invalid(format!("negative dimension {d}")));
     }
     let seq = value.as_seq().ok_or("shape is not a tuple")?;
     seq.iter()
         .map(|d| {
             d.as_i64()
                 .and_then(|d| usize::try_from(d).ok())
-                .ok_or_else(|| "shape holds a non-integer or negative dimension".to_owned())
+                .ok_or_else(|| "shape holds a non-integer or negative dimension".into())
         })
         .collect()
 }
 
 /// Checks the byte count against the shape before copying, then normalises to C order and
 /// little-endian.
-fn build(dtype: NpDType, big_endian: bool, shape: Vec<usize>, fortran: bool, data: &[u8]) -> Result<NdArray, String> {
+fn build(
+    dtype: NpDType,
+    big_endian: bool,
+    shape: Vec<usize>,
+    fortran: bool,
+    data: &[u8],
+) -> Result<NdArray, Malformed> {
     let count = numel(&shape).ok_or("shape overflows")?;
     let expected = count.checked_mul(dtype.size()).ok_or("shape overflows")?;
     if expected != data.len() {
-        return Err(format!(
+        return invalid(format!(
             "{} array of shape {shape:?} needs {expected} bytes, the pickle holds {}",
             dtype.name(),
             data.len()
@@ -556,7 +475,7 @@ fn build(dtype: NpDType, big_endian: bool, shape: Vec<usize>, fortran: bool, dat
     }
     let mut bytes = data.to_vec();
     if big_endian {
-        let unit = dtype.swap_unit();
+        let unit = dtype.dtype().swap_unit();
         for chunk in bytes.chunks_exact_mut(unit) {
             chunk.reverse();
         }
@@ -640,11 +559,13 @@ mod tests {
 
     #[test]
     fn half_precision_values() {
-        assert_eq!(f16_to_f64(0x3c00), 1.0);
-        assert_eq!(f16_to_f64(0xc000), -2.0);
-        assert_eq!(f16_to_f64(0x7c00), f64::INFINITY);
-        assert!(f16_to_f64(0x7e00).is_nan());
-        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
+        let halves = [0x3c00u16, 0xc000, 0x7c00, 0x7e00, 0x0001];
+        let bytes = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
+        let array = NdArray::from_le_bytes(NpDType::Float16, vec![5], bytes).unwrap();
+        let values = array.to_f64_vec().unwrap();
+        assert_eq!(values[..3], [1.0, -2.0, f64::INFINITY]);
+        assert!(values[3].is_nan());
+        assert_eq!(values[4], 2f64.powi(-24));
     }
 
     #[test]
@@ -661,16 +582,6 @@ mod tests {
         let big = build(NpDType::Int16, true, vec![1], false, &[1, 2]);
         assert_eq!(big.map(|a| a.to_i64_vec()), Ok(Some(vec![0x0102])));
         assert!(NdArray::from_le_bytes(NpDType::Int8, vec![3], vec![1, 2]).is_none());
-    }
-
-    #[test]
-    fn budget_is_charged() {
-        let mut budget = Budget::new(3);
-        assert!(budget.charge(2).is_ok());
-        assert!(!budget.try_charge(2));
-        assert!(budget.try_charge(1));
-        assert!(budget.charge(2).is_err());
-        assert!(budget.is_spent());
     }
 
     #[test]

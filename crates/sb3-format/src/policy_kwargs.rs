@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use pth_reader::{Kind, Limits, Value};
 use serde_json::Value as Json;
 
-use crate::numpy::{bool_of, float_of, int_of, Budget};
-use crate::payload::GlobalName;
+use crate::decode::Budget;
+use crate::names::GlobalName;
+use crate::numpy::{bool_of, float_of, int_of};
 
 /// The common constructor arguments of an SB3 policy, read from `data["policy_kwargs"]`.
 ///
@@ -14,14 +15,13 @@ use crate::payload::GlobalName;
 /// was present is listed in [`keys`](Self::keys), and the raw value stays available through
 /// [`Data::get`](crate::Data::get).
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), sb3_format::Error> {
-/// let model = sb3_format::Model::open(concat!(
-///     env!("CARGO_MANIFEST_DIR"),
-///     "/../../../shared/corpus/sb3-generated/sac/mountaincar_tanh.zip"
-/// ))?;
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/a2c_mountaincar_vecnorm.zip");
+/// let model = sb3_format::Model::open(path, &pth_reader::Options::default())?;
 /// let kwargs = model.data().and_then(|d| d.policy_kwargs()).expect("policy_kwargs");
-/// assert_eq!(kwargs.activation_fn.as_ref().map(|a| a.name.as_str()), Some("Tanh"));
+/// assert_eq!(kwargs.optimizer_class.as_ref().map(|a| a.name.as_str()), Some("RMSprop"));
+/// assert_eq!(kwargs.net_arch, Some(sb3_format::NetArch::Layers(vec![32, 32])));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value as Json};
-
 /// The contents of `system_info.txt`, in file order.
 ///
 /// SB3 1.3–1.x writes `Key: value` lines, 2.x writes `- Key: value`; each line is split at
@@ -16,7 +14,7 @@ use serde_json::{Map, Value as Json};
 /// let info = SystemInfo::parse("- OS: Linux #1 SMP 12:00:00\n- Python: 3.11.7\n- Stable-Baselines3: 2.9.2\n");
 /// assert_eq!(info.get("OS"), Some("Linux #1 SMP 12:00:00"));
 /// assert_eq!(info.sb3_version(), Some("2.9.2"));
-/// assert_eq!(info.to_json()["Python"], "3.11.7");
+/// assert_eq!(info.python_version(), Some("3.11.7"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SystemInfo {
@@ -138,21 +136,6 @@ impl SystemInfo {
         }
         out
     }
-
-    /// A JSON object of the pairs (the corpus schema's `system_info`).
-    pub fn to_json(&self) -> Json {
-        let map: Map<String, Json> = self.iter().map(|(k, v)| (k.to_owned(), Json::from(v))).collect();
-        Json::Object(map)
-    }
-}
-
-/// The corpus schema's `system_info`: the object, or `null` when the model has none.
-///
-/// ```
-/// assert_eq!(sb3_format::system_info_json(None), serde_json::Value::Null);
-/// ```
-pub fn system_info_json(info: Option<&SystemInfo>) -> Json {
-    info.map_or(Json::Null, SystemInfo::to_json)
 }
 
 /// Writes the SB3 2.x form: one `- Key: value` line per pair.

@@ -5,12 +5,13 @@
 
 use std::path::Path;
 
-use pth_reader::{Kind, MappedFile, Options, Pickle, Value};
+use pth_reader::{Kind, Options, Pickle, SharedBytes, Value};
 
-use crate::numpy::{bool_of, decode_array, float_of, Budget};
-use crate::payload::GlobalName;
+use crate::decode::{invalid, Budget, Malformed};
+use crate::names::GlobalName;
+use crate::numpy::{bool_of, decode_array, float_of};
 use crate::space::{self, class_of, Space};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// The name used in errors when the file has no name of its own.
 const MEMBER: &str = "vecnormalize.pkl";
@@ -59,26 +60,26 @@ impl RunningMeanStd {
         )
     }
 
-    fn decode(value: Value<'_>, budget: &mut Budget) -> std::result::Result<RunningMeanStd, String> {
-        let mut array = |key: &str| -> std::result::Result<(Vec<usize>, Vec<f64>), String> {
+    fn decode(value: Value<'_>, budget: &mut Budget) -> std::result::Result<RunningMeanStd, Malformed> {
+        let mut array = |key: &str| -> std::result::Result<(Vec<usize>, Vec<f64>), Malformed> {
             let v = value
                 .get(key)
-                .ok_or_else(|| format!("RunningMeanStd without `{key}`"))?;
+                .ok_or_else(|| Malformed::Invalid(format!("RunningMeanStd without `{key}`")))?;
             if let Some(x) = v.as_f64() {
                 return Ok((Vec::new(), vec![x]));
             }
             let array = decode_array(v, budget)
-                .map_err(|e| format!("`{key}`: {e}"))?
-                .ok_or_else(|| format!("`{key}` is not a numpy array"))?;
+                .map_err(|e| e.inside(format!("`{key}`")))?
+                .ok_or_else(|| Malformed::Invalid(format!("`{key}` is not a numpy array")))?;
             let values = array
                 .to_f64_vec()
-                .ok_or_else(|| format!("`{key}` is a {} array", array.dtype()))?;
+                .ok_or_else(|| Malformed::Invalid(format!("`{key}` is a {} array", array.dtype())))?;
             Ok((array.shape().to_vec(), values))
         };
         let (shape, mean) = array("mean")?;
         let (var_shape, var) = array("var")?;
         if var_shape != shape {
-            return Err(format!("mean has shape {shape:?} but var has shape {var_shape:?}"));
+            return invalid(format!("mean has shape {shape:?} but var has shape {var_shape:?}"));
         }
         let count = value
             .get("count")
@@ -120,15 +121,13 @@ impl ObsStats {
 /// read: `norm_obs_keys` (SB3 ≥ 1.6), the older `obs_keys` set, or neither; `numpy.core` and
 /// numpy 2's `numpy._core` names.
 ///
-/// ```no_run
+/// ```
 /// # fn main() -> Result<(), sb3_format::Error> {
-/// let vn = sb3_format::VecNormalize::open(concat!(
-///     env!("CARGO_MANIFEST_DIR"),
-///     "/../../../shared/corpus/sb3-generated/ppo/acrobot_vecnorm.vecnormalize.pkl"
-/// ))?;
-/// let raw = [1.0, 0.0, 1.0, 0.0, 0.1, -0.2];
-/// let normalized: Vec<f32> = vn.normalize_obs(&raw).expect("six values");
-/// assert_eq!(normalized.len(), 6);
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/a2c_mountaincar_vecnorm.vecnormalize.pkl");
+/// let vn = sb3_format::VecNormalize::open(path, &pth_reader::Options::default())?;
+/// let raw = [-0.5, 0.01]; // MountainCarContinuous: position, velocity
+/// let normalized: Vec<f32> = vn.normalize_obs(&raw).expect("two values");
+/// assert_eq!(normalized.len(), 2);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -149,36 +148,37 @@ pub struct VecNormalize {
 }
 
 impl VecNormalize {
-    /// Memory-maps and decodes the file at `path`; errors name the file.
-    pub fn open(path: impl AsRef<Path>) -> Result<VecNormalize> {
+    /// Decodes the file at `path` (mapped or read as `options` say); errors name the file.
+    pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<VecNormalize> {
         let path = path.as_ref();
-        let map = MappedFile::open(path).map_err(|source| Error::Io {
+        let bytes = SharedBytes::open(path, options).map_err(|source| ErrorKind::Io {
             path: path.to_path_buf(),
-            source: Box::new(source),
+            source,
         })?;
-        let name = path.display().to_string();
-        VecNormalize::from_bytes_with(map.bytes(), &Options::default(), &name)
+        VecNormalize::decode(bytes.as_slice(), options, &path.display().to_string())
     }
 
-    /// Decodes the bytes of a VecNormalize pickle with default limits.
-    pub fn from_bytes(bytes: &[u8]) -> Result<VecNormalize> {
-        VecNormalize::from_bytes_with(bytes, &Options::default(), MEMBER)
+    /// Decodes the bytes of a VecNormalize pickle; errors name `vecnormalize.pkl`.
+    pub fn from_bytes(bytes: &[u8], options: &Options) -> Result<VecNormalize> {
+        VecNormalize::decode(bytes, options, MEMBER)
     }
 
-    /// Decodes the bytes of a VecNormalize pickle in lenient mode within `options`' limits;
+    /// Decodes the pickle in lenient mode (its classes are SB3's) within `options`' limits;
     /// errors name `name`.
-    pub fn from_bytes_with(bytes: &[u8], options: &Options, name: &str) -> Result<VecNormalize> {
+    fn decode(bytes: &[u8], options: &Options, name: &str) -> Result<VecNormalize> {
         let options = options.clone().lenient(true);
-        let pickle = Pickle::parse_named(bytes, name, &options).map_err(|source| Error::Member {
+        let pickle = Pickle::parse_named(bytes, name, &options).map_err(|source| ErrorKind::Member {
             member: name.to_owned(),
-            source: Box::new(source),
+            source,
         })?;
-        let invalid = |reason: String| Error::Invalid {
-            member: name.to_owned(),
-            reason,
+        let invalid = |reason: String| {
+            Error::from(ErrorKind::Invalid {
+                member: name.to_owned(),
+                reason,
+            })
         };
         let root = pickle.root();
-        let mut budget = Budget::new(options.get_limits().max_values);
+        let mut budget = Budget::new(options.limits().max_values);
         let class = class_of(root).map(|(m, n)| GlobalName::new(m, n));
         let get = |key: &str| root.get(key);
         let obs_rms_value = get("obs_rms")
@@ -192,7 +192,7 @@ impl VecNormalize {
                         .ok_or_else(|| invalid("`obs_rms` has a key that is not a string".into()))?;
                     let rms = RunningMeanStd::decode(value, &mut budget)
                         .map_err(|e| invalid(format!("obs_rms[{key:?}]: {e}")))?;
-                    budget.charge_text(key.len()).map_err(invalid)?;
+                    budget.charge_text(key.len()).map_err(|e| invalid(e.to_string()))?;
                     items.push((key.to_owned(), rms));
                 }
                 ObsStats::Dict(items)
@@ -228,7 +228,7 @@ impl VecNormalize {
                     let k = k
                         .as_str()
                         .ok_or_else(|| invalid("observation keys are not all strings".into()))?;
-                    budget.charge_text(k.len()).map_err(invalid)?;
+                    budget.charge_text(k.len()).map_err(|e| invalid(e.to_string()))?;
                     keys.push(k.to_owned());
                 }
                 Some(keys)
@@ -377,9 +377,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_file() {
-        let err = VecNormalize::from_bytes(b"\x80\x02}q\x00.").unwrap_err();
+        let err = VecNormalize::from_bytes(b"\x80\x02}q\x00.", &Options::default()).unwrap_err();
         assert!(err.to_string().starts_with("vecnormalize.pkl: "), "{err}");
-        let err = VecNormalize::from_bytes(b"garbage").unwrap_err();
+        let err = VecNormalize::from_bytes(b"garbage", &Options::default()).unwrap_err();
         assert!(err.to_string().starts_with("vecnormalize.pkl: "), "{err}");
     }
 }

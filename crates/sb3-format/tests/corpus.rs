@@ -2,18 +2,17 @@
 //! (1.0rc0 … 2.4) and by SB3 2.9.2, compared with what SB3 2.9.2 / torch 2.15 read from them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use std::path::Path;
 
+use pth_reader::Options;
 use sb3_format::{Model, ObsStats, RunningMeanStd, Space, VecNormalize};
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 fn check(set: &str, expected_models: usize) {
-    let Some(corpus) = common::corpus() else {
+    let Some(corpus) = test_support::corpus() else {
         return;
     };
-    let (models, failures) = common::check_manifest(&corpus.join(set).join("expected.json"), &corpus);
+    let (models, failures) = test_support::sb3::check_manifest(&corpus.join(set).join("expected.json"), &corpus);
     assert_eq!(models, expected_models, "{set}: manifest size");
     assert!(
         failures.is_empty(),
@@ -35,8 +34,8 @@ fn sb3_generated_models_match_sb3() {
 
 #[test]
 fn project_fixtures_match_sb3() {
-    let dir = common::root().join("fixtures");
-    let (models, failures) = common::check_manifest(&dir.join("sb3/expected.json"), &dir);
+    let dir = test_support::root().join("fixtures");
+    let (models, failures) = test_support::sb3::check_manifest(&dir.join("sb3/expected.json"), &dir);
     assert_eq!(models, 3);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -45,10 +44,14 @@ fn project_fixtures_match_sb3() {
 fn vecnormalize_files(corpus: &Path) -> Vec<(String, Option<Space>)> {
     let mut out = Vec::new();
     for set in ["rl-trained-agents", "sb3-generated"] {
-        let m = common::load_json(&corpus.join(set).join("expected.json"));
+        let m = test_support::load_json(&corpus.join(set).join("expected.json"));
         for e in m["models"].as_array().unwrap() {
             if let Some(vn) = e["vecnormalize"].as_str() {
-                let model = Model::open(corpus.join(e["file"].as_str().unwrap())).unwrap();
+                let model = Model::open(
+                    corpus.join(e["file"].as_str().unwrap()),
+                    &Options::default().lenient(true),
+                )
+                .unwrap();
                 out.push((vn.to_owned(), model.observation_space().cloned()));
             }
         }
@@ -60,7 +63,7 @@ fn vecnormalize_files(corpus: &Path) -> Vec<(String, Option<Space>)> {
 
 fn check_rms(file: &str, what: &str, rms: &RunningMeanStd, space: Option<&Space>) {
     assert_eq!(rms.mean().len(), rms.var().len(), "{file} {what}");
-    if let Some(len) = space.and_then(common::box_len) {
+    if let Some(len) = space.and_then(test_support::sb3::box_len) {
         assert_eq!(rms.mean().len(), len, "{file} {what}: mean length vs space");
     }
     assert!(
@@ -73,13 +76,13 @@ fn check_rms(file: &str, what: &str, rms: &RunningMeanStd, space: Option<&Space>
 
 #[test]
 fn every_vecnormalize_file_decodes_and_fits_its_model() {
-    let Some(corpus) = common::corpus() else {
+    let Some(corpus) = test_support::corpus() else {
         return;
     };
     let files = vecnormalize_files(&corpus);
     assert_eq!(files.len(), 45);
     for (file, space) in &files {
-        let vn = VecNormalize::open(corpus.join(file)).unwrap_or_else(|e| panic!("{e}"));
+        let vn = VecNormalize::open(corpus.join(file), &Options::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(vn.clip_obs() > 0.0 && vn.epsilon() > 0.0, "{file}");
         match (vn.obs_rms(), space) {
             (ObsStats::Single(rms), space) => check_rms(file, "obs_rms", rms, space.as_ref()),
@@ -87,14 +90,17 @@ fn every_vecnormalize_file_decodes_and_fits_its_model() {
                 for (key, rms) in items {
                     check_rms(file, key, rms, space.get(key));
                 }
-                assert_eq!(items.len(), space.to_json()["spaces"].as_object().unwrap().len());
+                assert_eq!(items.len(), json!(space)["spaces"].as_object().unwrap().len());
             }
             (ObsStats::Dict(_), other) => panic!("{file}: dict statistics for {other:?}"),
             _ => panic!("{file}: unknown statistics"),
         }
         // The wrapper's own copy of the observation space agrees with the model's.
         if let (Some(own), Some(model)) = (vn.observation_space(), space) {
-            assert!(common::same_space(&own.to_json(), &model.to_json()), "{file}: space");
+            assert!(
+                test_support::sb3::same_space(&json!(own), &json!(model)),
+                "{file}: space"
+            );
         }
         if let Some(rms) = vn.ret_rms() {
             assert!(rms.shape().is_empty(), "{file}: ret_rms shape {:?}", rms.shape());
@@ -103,11 +109,19 @@ fn every_vecnormalize_file_decodes_and_fits_its_model() {
 }
 
 fn compare_rms(file: &str, rms: &RunningMeanStd, want: &Json) {
-    let shape = common::usizes(&want["shape"]);
+    let shape = test_support::usizes(&want["shape"]);
     assert_eq!(rms.shape(), shape.as_slice(), "{file}: shape");
     let le = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    assert_eq!(common::sha256_hex(&le(rms.mean())), want["mean_sha256"], "{file}: mean");
-    assert_eq!(common::sha256_hex(&le(rms.var())), want["var_sha256"], "{file}: var");
+    assert_eq!(
+        test_support::sha256_hex(&le(rms.mean())),
+        want["mean_sha256"],
+        "{file}: mean"
+    );
+    assert_eq!(
+        test_support::sha256_hex(&le(rms.var())),
+        want["var_sha256"],
+        "{file}: var"
+    );
     assert_eq!(rms.count(), want["count"].as_f64().unwrap(), "{file}: count");
     if let Some(mean) = want.get("mean") {
         let mean: Vec<f64> = mean.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
@@ -123,14 +137,15 @@ fn compare_rms(file: &str, rms: &RunningMeanStd, want: &Json) {
 /// project's venv (numpy 2.4.6, SB3 2.9.2): Python's own reading of every file.
 #[test]
 fn vecnormalize_statistics_match_python() {
-    let Some(corpus) = common::corpus() else {
+    let Some(corpus) = test_support::corpus() else {
         return;
     };
-    let want = common::load_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vecnormalize_stats.json"));
+    let want =
+        test_support::load_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vecnormalize_stats.json"));
     let want = want["files"].as_object().unwrap();
     assert_eq!(want.len(), 45);
     for (file, w) in want {
-        let vn = VecNormalize::open(corpus.join(file)).unwrap_or_else(|e| panic!("{e}"));
+        let vn = VecNormalize::open(corpus.join(file), &Options::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(vn.clip_obs(), w["clip_obs"].as_f64().unwrap(), "{file}");
         assert_eq!(vn.epsilon(), w["epsilon"].as_f64().unwrap(), "{file}");
         assert_eq!(vn.norm_obs(), w["norm_obs"].as_bool().unwrap(), "{file}");
@@ -161,10 +176,14 @@ fn vecnormalize_statistics_match_python() {
 
 #[test]
 fn vecnormalize_normalizes_like_sb3() {
-    let Some(corpus) = common::corpus() else {
+    let Some(corpus) = test_support::corpus() else {
         return;
     };
-    let vn = VecNormalize::open(corpus.join("sb3-generated/ppo/acrobot_vecnorm.vecnormalize.pkl")).unwrap();
+    let vn = VecNormalize::open(
+        corpus.join("sb3-generated/ppo/acrobot_vecnorm.vecnormalize.pkl"),
+        &Options::default(),
+    )
+    .unwrap();
     let ObsStats::Single(rms) = vn.obs_rms() else {
         panic!("single statistics expected");
     };

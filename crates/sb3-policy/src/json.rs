@@ -3,7 +3,8 @@
 //! for Discrete, arrays for MultiDiscrete and MultiBinary, an object for Dict; actions as
 //! arrays (`[n]` for Discrete).
 
-use sb3_format::{float_json, Space};
+use pth_reader::json::float;
+use sb3_format::Space;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
@@ -169,7 +170,7 @@ impl JsonObservation {
 pub fn action_to_json(action: &Action, shape: &[usize]) -> Json {
     match action {
         Action::Box(values) => {
-            let flat: Vec<Json> = values.iter().map(|&v| float_json(f64::from(v))).collect();
+            let flat: Vec<Json> = values.iter().map(|&v| float(f64::from(v))).collect();
             nest(flat, shape)
         }
         Action::Discrete(n) => Json::Array(vec![Json::from(*n)]),

@@ -67,3 +67,9 @@ pub use policy::{Policy, RecurrentState, Scratch};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The workspace README's examples (pth-reader's and this crate's), compiled and run here: this
+/// crate depends on all three libraries.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadmeDoctests;

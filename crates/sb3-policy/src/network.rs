@@ -2,6 +2,7 @@
 //! layer, squashing and action mapping — from a model's class, `policy_kwargs`, spaces and
 //! state dict. Layer sizes come from the weight shapes; the layout of each family is SB3's.
 
+use pth_reader::json::{write_json, JsonBudget};
 use sb3_format::{Model, PolicyKwargs, Space, VecNormalize};
 
 use crate::activation::Activation;
@@ -154,7 +155,13 @@ fn refuse_unnamed_classes(model: &Model<'_>, kwargs: &PolicyKwargs) -> Result<()
             .data()
             .and_then(|d| d.payload("policy_kwargs"))
             .and_then(|p| p.root().get(key))
-            .map(|v| sb3_format::value_to_json(v, 256).to_string())
+            .map(|v| {
+                // A short rendering is enough to show the class's name; the output is cut anyway.
+                let budget = JsonBudget::default().with_max_values(256).with_max_bytes(4096);
+                let mut out = Vec::new();
+                let _ = write_json(&mut out, v, &budget);
+                String::from_utf8_lossy(&out).into_owned()
+            })
             .unwrap_or_default();
         let cut = shown.char_indices().nth(300).map_or(shown.len(), |(i, _)| i);
         return Err(unsupported(format!(

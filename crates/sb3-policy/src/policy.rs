@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use pth_reader::Options;
 use sb3_format::{Model, Space, VecNormalize};
 
 use crate::activation::Activation;
@@ -108,7 +109,7 @@ impl Policy {
     /// Opens the model zip at `path` and builds its policy (without VecNormalize statistics:
     /// see [`from_model`](Self::from_model)).
     pub fn open(path: impl AsRef<Path>) -> Result<Policy> {
-        let model = Model::open(path)?;
+        let model = Model::open(path, &Options::default().lenient(true))?;
         Policy::from_model(&model, None)
     }
 
@@ -119,8 +120,9 @@ impl Policy {
     /// ```
     /// # fn main() -> Result<(), sb3_policy::Error> {
     /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/sb3/");
-    /// let model = sb3_format::Model::open(format!("{dir}a2c_mountaincar_vecnorm.zip"))?;
-    /// let stats = sb3_format::VecNormalize::open(format!("{dir}a2c_mountaincar_vecnorm.vecnormalize.pkl"))?;
+    /// let options = pth_reader::Options::default();
+    /// let model = sb3_format::Model::open(format!("{dir}a2c_mountaincar_vecnorm.zip"), &options)?;
+    /// let stats = sb3_format::VecNormalize::open(format!("{dir}a2c_mountaincar_vecnorm.vecnormalize.pkl"), &options)?;
     /// let policy = sb3_policy::Policy::from_model(&model, Some(&stats))?;
     /// assert!(policy.uses_vecnormalize());
     /// # Ok(()) }

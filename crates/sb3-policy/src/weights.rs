@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn prefixes_and_sequential_layout() {
         let path = test_support::fixture("sb3/ppo_cartpole.zip");
-        let model = sb3_format::Model::open(path).unwrap();
+        let model = sb3_format::Model::open(path, &pth_reader::Options::default().lenient(true)).unwrap();
         let policy = model.policy().unwrap();
         let sd = StateDict::new(policy);
         assert!(sd.has_prefix("mlp_extractor.policy_net."));

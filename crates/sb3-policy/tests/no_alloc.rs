@@ -11,6 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use pth_reader::Options;
 use sb3_format::{Model, VecNormalize};
 use sb3_policy::{JsonObservation, Policy};
 
@@ -65,8 +66,8 @@ fn prediction_allocates_nothing() {
     let manifest = test_support::load_json(&test_support::fixture("policies/expected.json"));
     let sb3_manifest = test_support::load_json(&test_support::fixture("sb3/expected.json"));
     for (file, vecnormalize) in models {
-        let model = Model::open(test_support::fixture(file)).unwrap();
-        let stats = vecnormalize.map(|v| VecNormalize::open(test_support::fixture(v)).unwrap());
+        let model = Model::open(test_support::fixture(file), &Options::default().lenient(true)).unwrap();
+        let stats = vecnormalize.map(|v| VecNormalize::open(test_support::fixture(v), &Options::default()).unwrap());
         let policy = Policy::from_model(&model, stats.as_ref()).unwrap();
         let entry = manifest["models"]
             .as_array()

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use pth_reader::Options;
 use sb3_format::{Model, VecNormalize};
 use sb3_policy::{action_to_json, JsonObservation, Policy};
 use serde_json::Value as Json;
@@ -43,10 +44,11 @@ fn check_manifest(root: &Path, manifest: &Path) -> (usize, usize) {
     let mut observations = 0;
     for entry in models {
         let file = entry["file"].as_str().expect("file");
-        let model = Model::open(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let model =
+            Model::open(root.join(file), &Options::default().lenient(true)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let stats = entry["vecnormalize"]
             .as_str()
-            .map(|v| VecNormalize::open(root.join(v)).unwrap_or_else(|e| panic!("{v}: {e}")));
+            .map(|v| VecNormalize::open(root.join(v), &Options::default()).unwrap_or_else(|e| panic!("{v}: {e}")));
         let policy = match Policy::from_model(&model, stats.as_ref()) {
             Ok(p) => p,
             Err(e) => {
@@ -118,10 +120,10 @@ fn batches_give_the_actions_of_single_predictions() {
     let mut checked = 0;
     for entry in manifest["models"].as_array().unwrap() {
         let file = entry["file"].as_str().unwrap();
-        let model = Model::open(test_support::fixture(file)).unwrap();
+        let model = Model::open(test_support::fixture(file), &Options::default().lenient(true)).unwrap();
         let stats = entry["vecnormalize"]
             .as_str()
-            .map(|v| VecNormalize::open(test_support::fixture(v)).unwrap());
+            .map(|v| VecNormalize::open(test_support::fixture(v), &Options::default()).unwrap());
         let policy = Policy::from_model(&model, stats.as_ref()).unwrap();
         if policy.is_recurrent() || matches!(policy.observation_space(), sb3_format::Space::Dict(_)) {
             assert!(policy.predict_batch(ndarray::Array2::zeros((1, 1)).view()).is_err());
@@ -178,7 +180,7 @@ fn custom_classes_and_tuple_spaces_are_refused_by_name() {
     for entry in models {
         let file = entry["file"].as_str().unwrap();
         let name = entry["refuse"]["name"].as_str().unwrap();
-        let model = Model::open(test_support::fixture(file)).unwrap();
+        let model = Model::open(test_support::fixture(file), &Options::default().lenient(true)).unwrap();
         let err = Policy::from_model(&model, None).expect_err(file).to_string();
         assert!(err.contains(name), "{file}: {err:?} does not name {name}");
     }

@@ -1,7 +1,12 @@
 //! Test helpers shared by the workspace's crates (a dev-dependency only): where the project,
-//! its fixtures and the shared corpus are, reading manifests, and hashing tensor bytes.
+//! its fixtures and the shared corpus are, reading manifests, hashing tensor bytes, running a
+//! process under caps, and comparing checkpoints ([`torch`]) and SB3 models ([`sb3`]) with
+//! their manifests. Every helper a test file needs is here, once.
 #![forbid(unsafe_code)]
-#![allow(clippy::panic, clippy::expect_used)]
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+
+pub mod sb3;
+pub mod torch;
 
 use std::path::{Path, PathBuf};
 

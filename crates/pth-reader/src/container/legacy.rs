@@ -18,14 +18,14 @@ use crate::pickle::machine::{self, Config};
 use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree};
 use crate::tensor::ByteOrder;
-use crate::{Error, Limits, Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Limits, Options, Result, SharedBytes};
 
 /// `0x1950a86a20f9469cfc6c`, the legacy magic number.
 const MAGIC: &str = "119547037146038801333356";
 const PROTOCOL_VERSION: i64 = 1001;
 
 fn invalid(reason: impl Into<String>) -> Error {
-    Error::Legacy { reason: reason.into() }
+    Error::from(ErrorKind::Legacy { reason: reason.into() })
 }
 
 /// Decodes one of the stream's plain-data pickles starting at `*pos`, and moves past it.
@@ -46,7 +46,7 @@ fn plain<'data>(bytes: &SharedBytes<'data>, pos: &mut usize, name: &str, limits:
 
 /// Locates the parts of a legacy stream: checks the header pickles; the object pickle follows.
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
-    let limits = options.get_limits().clone();
+    let limits = options.limits().clone();
     let mut pos = 0usize;
     let magic = plain(&bytes, &mut pos, "magic number", &limits)?;
     let magic_ok = match magic.node(magic.root_id()) {
@@ -141,10 +141,10 @@ impl<'data> StorageSource<'data> for DataSection<'data> {
 }
 
 fn storage_error(key: &StorageKey, reason: impl Into<String>) -> Error {
-    Error::InvalidStorage {
+    Error::from(ErrorKind::InvalidStorage {
         key: key.to_string(),
         reason: reason.into(),
-    }
+    })
 }
 
 /// The key list pickle: a list of strings (ints in very old files).

@@ -14,7 +14,7 @@ pub(crate) mod zip;
 use std::fmt;
 
 use crate::tensor::ByteOrder;
-use crate::{Error, Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// The container format of a torch file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,26 +98,26 @@ pub(crate) struct Located<'data> {
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
     let head = bytes.as_slice();
     if head.starts_with(b"PYTORCH1") {
-        return Err(Error::UnrecognizedFormat {
+        return Err(Error::from(ErrorKind::UnrecognizedFormat {
             reason: "the PYTORCH1 preview format is not readable".into(),
-        });
+        }));
     }
     if head.starts_with(b"PK\x03\x04") {
         return torch_zip::locate(bytes, options);
     }
     if head.get(257..262) == Some(b"ustar") {
-        return Err(Error::Unsupported {
+        return Err(Error::from(ErrorKind::Unsupported {
             what: "the legacy tar format of torch < 0.4".into(),
-        });
+        }));
     }
     match head.first() {
         // A legacy stream opens with its magic number: PROTO (protocol 2+) or LONG (protocol 1).
         Some(0x80) | Some(b'L') => legacy::locate(bytes, options),
-        Some(b) => Err(Error::UnrecognizedFormat {
+        Some(b) => Err(Error::from(ErrorKind::UnrecognizedFormat {
             reason: format!("neither a zip archive nor a pickle stream (first byte 0x{b:02x})"),
-        }),
-        None => Err(Error::UnrecognizedFormat {
+        })),
+        None => Err(Error::from(ErrorKind::UnrecognizedFormat {
             reason: "the file is empty".into(),
-        }),
+        })),
     }
 }

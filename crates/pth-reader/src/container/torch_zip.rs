@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use super::zip::{InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
 use super::{Format, Located, RootRequest, StorageSource};
 use crate::tensor::ByteOrder;
-use crate::{Error, Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// Locates the parts of a torch zip archive.
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
-    let archive = ZipArchive::parse(bytes, options.get_limits())?;
+    let archive = ZipArchive::parse(bytes, options.limits())?;
     let mut records = Records::new(archive)?;
     let byte_order = match records.read("byteorder")? {
         None => ByteOrder::Little,
@@ -21,9 +21,9 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
             b"little" => ByteOrder::Little,
             b"big" => ByteOrder::Big,
             other => {
-                return Err(Error::Unsupported {
+                return Err(Error::from(ErrorKind::Unsupported {
                     what: format!("byteorder record {:?}", String::from_utf8_lossy(other)),
-                })
+                }))
             }
         },
     };
@@ -40,8 +40,10 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         Format::Zip
     };
     let pickle_name = format!("{}/data.pkl", records.root);
-    let pickle = records.read("data.pkl")?.ok_or_else(|| Error::MissingRecord {
-        name: pickle_name.clone(),
+    let pickle = records.read("data.pkl")?.ok_or_else(|| {
+        Error::from(ErrorKind::MissingRecord {
+            name: pickle_name.clone(),
+        })
     })?;
     let mut names = records.names.clone();
     names.sort_unstable();
@@ -140,14 +142,16 @@ impl<'data> StorageSource<'data> for Records<'data> {
         let mut out = Vec::with_capacity(roots.len());
         for root in roots {
             let name = format!("data/{}", root.key);
-            let data = self.read(&name)?.ok_or_else(|| Error::MissingRecord {
-                name: format!("{}/{name}", self.root),
+            let data = self.read(&name)?.ok_or_else(|| {
+                Error::from(ErrorKind::MissingRecord {
+                    name: format!("{}/{name}", self.root),
+                })
             })?;
             if data.len() as u64 != root.nbytes {
-                return Err(Error::InvalidStorage {
+                return Err(Error::from(ErrorKind::InvalidStorage {
                     key: root.key.to_string(),
                     reason: format!("its record has {} bytes, the pickle says {}", data.len(), root.nbytes),
-                });
+                }));
             }
             out.push(data);
         }

@@ -16,7 +16,8 @@ use super::tree::{
     Construction, DictClass, DictNode, GlobalNode, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
 };
 use crate::cursor::Cursor;
-use crate::{Error, Limits, Result, SharedBytes};
+use crate::limits::Limit;
+use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
 
 /// What the machine needs besides the bytes and the handler.
 pub(crate) struct Config<'a> {
@@ -101,7 +102,7 @@ impl<'a> Machine<'a, '_, '_> {
                 return Ok(root);
             }
         }
-        Err(self.limit("max_opcodes", max_ops))
+        Err(self.limit(Limit::MaxOpcodes, max_ops))
     }
 
     /// Executes one opcode; `Some(root)` at `STOP`.
@@ -433,39 +434,25 @@ impl<'a> Machine<'a, '_, '_> {
     // ---- errors -------------------------------------------------------------------------
 
     fn error(&self, reason: impl Into<String>) -> Error {
-        Error::Pickle {
-            record: self.config.record.to_owned(),
-            offset: self.op_offset as u64,
-            reason: reason.into(),
-        }
+        self.locate(ErrorKind::Pickle { reason: reason.into() }.into())
     }
 
     /// The input ended early: truncation, or the `max_pickle_bytes` bound.
     fn eof(&self, reason: impl Into<String>) -> Error {
         if self.cut_by_limit {
-            return self.limit("max_pickle_bytes", self.config.limits.max_pickle_bytes);
+            return self.limit(Limit::MaxPickleBytes, self.config.limits.max_pickle_bytes);
         }
         self.error(reason)
     }
 
-    fn limit(&self, limit: &'static str, max: u64) -> Error {
-        Error::LimitExceeded {
-            context: self.here(),
-            limit,
-            max,
-        }
+    fn limit(&self, limit: Limit, max: u64) -> Error {
+        self.locate(Error::limit(limit, max))
     }
 
-    fn here(&self) -> String {
-        format!("{} at byte {}", self.config.record, self.op_offset)
-    }
-
-    /// Says where a limit was exceeded (the tree does not know).
+    /// Says where an error was raised: at the opcode being run, in this pickle's record
+    /// (unless the error names its own record).
     fn locate(&self, error: Error) -> Error {
-        match error {
-            Error::LimitExceeded { limit, max, .. } => self.limit(limit, max),
-            other => other,
-        }
+        error.at(self.config.record, self.op_offset as u64)
     }
 
     fn failure(&self, failure: Failure) -> Error {
@@ -543,7 +530,7 @@ impl<'a> Machine<'a, '_, '_> {
     fn check_stack(&self) -> Result<()> {
         let max = self.config.limits.max_stack;
         if (self.stack.len() + self.marks.len()) as u64 > max {
-            return Err(self.limit("max_stack", max));
+            return Err(self.limit(Limit::MaxStack, max));
         }
         Ok(())
     }
@@ -605,12 +592,13 @@ impl<'a> Machine<'a, '_, '_> {
     fn global(&mut self, module: &str, name: &str) -> Result<ValueId> {
         let (module, name) = super::names::python3_name(module, name);
         if !self.handler.allows_global(module, name) {
-            return Err(Error::GlobalRefused {
-                record: self.config.record.to_owned(),
-                offset: self.op_offset as u64,
-                module: module.to_owned(),
-                name: name.to_owned(),
-            });
+            return Err(self.locate(
+                ErrorKind::GlobalRefused {
+                    module: module.to_owned(),
+                    name: name.to_owned(),
+                }
+                .into(),
+            ));
         }
         self.push_new(Node::Global(Box::new(GlobalNode {
             module: module.into(),
@@ -827,7 +815,7 @@ impl<'a> Machine<'a, '_, '_> {
         let top = self.top()?;
         let max = self.config.limits.max_memo;
         if self.memo.insert(index, top).is_none() && self.memo.len() as u64 > max {
-            return Err(self.limit("max_memo", max));
+            return Err(self.limit(Limit::MaxMemo, max));
         }
         Ok(())
     }

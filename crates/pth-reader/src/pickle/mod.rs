@@ -16,4 +16,5 @@ pub(crate) mod opcode;
 pub(crate) mod text;
 pub(crate) mod tree;
 
-pub use tree::{Construction, Tree, ValueId};
+pub(crate) use tree::Tree;
+pub use tree::{Construction, ValueId};

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use super::keys::{KeyId, KeyTable};
+use crate::limits::Limit;
 use crate::{Error, Limits, Result, SharedBytes};
 
 /// The position of a value in its [`Tree`].
@@ -164,7 +165,7 @@ struct Budget {
 /// A decoded pickle: the arena, the id of the value `STOP` returned, and the pickle's bytes
 /// that text and byte values point into.
 #[derive(Debug, Clone)]
-pub struct Tree<'data> {
+pub(crate) struct Tree<'data> {
     pub(crate) nodes: Vec<Node>,
     pub(crate) root: ValueId,
     source: SharedBytes<'data>,
@@ -212,7 +213,7 @@ impl<'data> Tree<'data> {
     pub(crate) fn charge(&mut self, n: u64) -> Result<()> {
         self.budget.values = self.budget.values.saturating_add(n);
         if self.budget.values > self.budget.max_values {
-            return Err(limit("max_values", self.budget.max_values));
+            return Err(Error::limit(Limit::MaxValues, self.budget.max_values));
         }
         Ok(())
     }
@@ -221,7 +222,7 @@ impl<'data> Tree<'data> {
     pub(crate) fn charge_bytes(&mut self, n: u64) -> Result<()> {
         self.budget.bytes = self.budget.bytes.saturating_add(n);
         if self.budget.bytes > self.budget.max_bytes {
-            return Err(limit("max_value_bytes", self.budget.max_bytes));
+            return Err(Error::limit(Limit::MaxValueBytes, self.budget.max_bytes));
         }
         Ok(())
     }
@@ -229,7 +230,8 @@ impl<'data> Tree<'data> {
     /// Appends a node, charging it to `max_values`.
     pub(crate) fn push(&mut self, node: Node) -> Result<ValueId> {
         self.charge(1)?;
-        let id = ValueId(u32::try_from(self.nodes.len()).map_err(|_| limit("max_values", u64::from(u32::MAX)))?);
+        let id =
+            ValueId(u32::try_from(self.nodes.len()).map_err(|_| Error::limit(Limit::MaxValues, u64::from(u32::MAX)))?);
         self.nodes.push(node);
         Ok(id)
     }
@@ -258,11 +260,11 @@ impl<'data> Tree<'data> {
     /// [`own`](Self::own): refused when `n` would exceed `max_value_bytes`.
     pub(crate) fn buffer(&self, n: usize) -> Result<Vec<u8>> {
         if self.budget.bytes.saturating_add(n as u64) > self.budget.max_bytes {
-            return Err(limit("max_value_bytes", self.budget.max_bytes));
+            return Err(Error::limit(Limit::MaxValueBytes, self.budget.max_bytes));
         }
         let mut out = Vec::new();
         out.try_reserve_exact(n)
-            .map_err(|_| limit("max_value_bytes", self.budget.max_bytes))?;
+            .map_err(|_| Error::limit(Limit::MaxValueBytes, self.budget.max_bytes))?;
         Ok(out)
     }
 
@@ -302,18 +304,13 @@ impl<'data> Tree<'data> {
     }
 
     /// The value `STOP` returned.
-    pub fn root_id(&self) -> ValueId {
+    pub(crate) fn root_id(&self) -> ValueId {
         self.root
     }
 
     /// Number of values in the arena.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Whether the arena holds nothing but its constants.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.len() <= 3
     }
 
     /// `(module, name)` when `id` is a global reference.
@@ -393,14 +390,6 @@ impl<'data> Tree<'data> {
             Node::Storage(_) => "torch.storage.TypedStorage",
         };
         name.to_owned()
-    }
-}
-
-fn limit(which: &'static str, max: u64) -> Error {
-    Error::LimitExceeded {
-        context: "the pickle's values".into(),
-        limit: which,
-        max,
     }
 }
 

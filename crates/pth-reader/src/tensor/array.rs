@@ -4,7 +4,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
 
 use super::element::Element;
 use super::view::{ByteOrder, TensorView};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 const NATIVE: ByteOrder = if cfg!(target_endian = "big") {
     ByteOrder::Big
@@ -23,7 +23,7 @@ impl TensorView<'_> {
     ///
     /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
-    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
     /// let w = ckpt.tensor("model.0.weight")?;
     /// let view = w.as_array::<f32>()?;
     /// assert_eq!(view.shape(), w.shape());
@@ -31,18 +31,20 @@ impl TensorView<'_> {
     /// ```
     pub fn as_array<T: Element + bytemuck::Pod>(&self) -> Result<ArrayViewD<'_, T>> {
         if !T::accepts(self.dtype) {
-            return Err(Error::DTypeMismatch {
+            return Err(Error::from(ErrorKind::DTypeMismatch {
                 requested: T::NAME,
                 actual: self.dtype,
-            });
+            }));
         }
-        let refuse = |reason| Error::NotBorrowable {
-            requested: T::NAME,
-            reason,
+        let refuse = |reason| {
+            Error::from(ErrorKind::NotBorrowable {
+                requested: T::NAME,
+                reason,
+            })
         };
-        let storage = self.data.as_ref().ok_or(Error::NoData {
+        let storage = self.data.as_ref().ok_or(Error::from(ErrorKind::NoData {
             reason: "a meta tensor has no storage",
-        })?;
+        }))?;
         if self.byte_order != NATIVE && self.swap_unit > 1 {
             return Err(refuse("the archive's byte order is not this machine's"));
         }
@@ -66,16 +68,20 @@ impl TensorView<'_> {
     /// An owned, C-ordered `ndarray` of the elements as `T` (this tensor's dtype).
     pub fn to_array<T: Element>(&self) -> Result<ArrayD<T>> {
         let values = self.to_vec::<T>()?;
-        ArrayD::from_shape_vec(IxDyn(self.shape()), values).map_err(|_| Error::Unsupported {
-            what: "a shape ndarray cannot represent".to_owned(),
+        ArrayD::from_shape_vec(IxDyn(self.shape()), values).map_err(|_| {
+            Error::from(ErrorKind::Unsupported {
+                what: "a shape ndarray cannot represent".to_owned(),
+            })
         })
     }
 
     /// An owned `f32` array, converting any real dtype (see [`to_f32_vec`](Self::to_f32_vec)).
     pub fn to_f32_array(&self) -> Result<ArrayD<f32>> {
         let values = self.to_f32_vec()?;
-        ArrayD::from_shape_vec(IxDyn(self.shape()), values).map_err(|_| Error::Unsupported {
-            what: "a shape ndarray cannot represent".to_owned(),
+        ArrayD::from_shape_vec(IxDyn(self.shape()), values).map_err(|_| {
+            Error::from(ErrorKind::Unsupported {
+                what: "a shape ndarray cannot represent".to_owned(),
+            })
         })
     }
 }

@@ -1,6 +1,56 @@
 //! Shape, stride and storage offset: validated once, then trusted.
 
+use std::fmt;
+
 use crate::{DType, Limits};
+
+/// Why torch's `set_` would refuse a layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LayoutError {
+    /// Sizes and strides of different lengths.
+    RankMismatch { sizes: usize, strides: usize },
+    /// More dimensions than `max_dims`.
+    TooManyDimensions { dims: usize, max: u64 },
+    /// A negative size, stride or offset.
+    Negative { what: &'static str, value: i64 },
+    /// The number of elements overflows.
+    TooManyElements,
+    /// The last byte reached overflows.
+    ExtentOverflows,
+    /// An element lies outside the storage.
+    OutsideStorage {
+        end: usize,
+        available: usize,
+        offset: usize,
+        shape: Box<[usize]>,
+        stride: Box<[usize]>,
+    },
+    /// The storage's size does not fit this machine's addresses.
+    StorageTooLarge,
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutError::RankMismatch { sizes, strides } => write!(f, "{sizes} sizes but {strides} strides"),
+            LayoutError::TooManyDimensions { dims, max } => write!(f, "{dims} dimensions (at most {max})"),
+            LayoutError::Negative { what, value } => write!(f, "negative {what} {value}"),
+            LayoutError::TooManyElements => f.write_str("the number of elements overflows"),
+            LayoutError::ExtentOverflows => f.write_str("the extent of the tensor overflows"),
+            LayoutError::OutsideStorage {
+                end,
+                available,
+                offset,
+                shape,
+                stride,
+            } => write!(
+                f,
+                "elements reach byte {end} of a {available}-byte storage (offset {offset}, shape {shape:?}, stride {stride:?})"
+            ),
+            LayoutError::StorageTooLarge => f.write_str("the storage is larger than memory"),
+        }
+    }
+}
 
 /// A tensor's dtype and its position in a storage, checked against that storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,14 +74,20 @@ impl Layout {
         offset: i64,
         storage_bytes: Option<usize>,
         limits: &Limits,
-    ) -> Result<Layout, String> {
+    ) -> Result<Layout, LayoutError> {
         if shape.len() != stride.len() {
-            return Err(format!("{} sizes but {} strides", shape.len(), stride.len()));
+            return Err(LayoutError::RankMismatch {
+                sizes: shape.len(),
+                strides: stride.len(),
+            });
         }
         if shape.len() as u64 > limits.max_dims {
-            return Err(format!("{} dimensions (at most {})", shape.len(), limits.max_dims));
+            return Err(LayoutError::TooManyDimensions {
+                dims: shape.len(),
+                max: limits.max_dims,
+            });
         }
-        let to_usize = |v: i64, what: &str| usize::try_from(v).map_err(|_| format!("negative {what} {v}"));
+        let to_usize = |value: i64, what| usize::try_from(value).map_err(|_| LayoutError::Negative { what, value });
         let shape: Box<[usize]> = shape.iter().map(|&s| to_usize(s, "size")).collect::<Result<_, _>>()?;
         let stride: Box<[usize]> = stride
             .iter()
@@ -41,7 +97,7 @@ impl Layout {
         let numel = shape
             .iter()
             .try_fold(1usize, |n, &s| n.checked_mul(s))
-            .ok_or_else(|| "the number of elements overflows".to_owned())?;
+            .ok_or(LayoutError::TooManyElements)?;
         let layout = Layout {
             dtype,
             shape,
@@ -50,14 +106,15 @@ impl Layout {
             numel,
         };
         if let (Some(available), true) = (storage_bytes, numel > 0) {
-            let end = layout
-                .byte_end()
-                .ok_or_else(|| "the extent of the tensor overflows".to_owned())?;
+            let end = layout.byte_end().ok_or(LayoutError::ExtentOverflows)?;
             if end > available {
-                return Err(format!(
-                    "elements reach byte {end} of a {available}-byte storage (offset {offset}, shape {:?}, stride {:?})",
-                    layout.shape, layout.stride
-                ));
+                return Err(LayoutError::OutsideStorage {
+                    end,
+                    available,
+                    offset,
+                    shape: layout.shape.clone(),
+                    stride: layout.stride.clone(),
+                });
             }
         }
         Ok(layout)
@@ -156,7 +213,7 @@ impl Layout {
 mod tests {
     use super::*;
 
-    fn layout(shape: &[i64], stride: &[i64], offset: i64, bytes: usize) -> Result<Layout, String> {
+    fn layout(shape: &[i64], stride: &[i64], offset: i64, bytes: usize) -> Result<Layout, LayoutError> {
         Layout::validate(DType::Float32, shape, stride, offset, Some(bytes), &Limits::default())
     }
 

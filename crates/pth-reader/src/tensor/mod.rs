@@ -10,6 +10,6 @@ mod storage;
 mod view;
 
 pub use element::Element;
-pub(crate) use layout::Layout;
+pub(crate) use layout::{Layout, LayoutError};
 pub use storage::Storage;
 pub use view::{ByteOrder, Quantization, TensorView};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::element::{real_to_f64, Element};
 use super::layout::Layout;
 use super::storage::Storage;
-use crate::{DType, Error, Result, SharedBytes};
+use crate::{DType, Error, ErrorKind, Limit, Result, SharedBytes};
 
 /// Bytes produced per step when elements are streamed or gathered.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -66,7 +66,7 @@ pub enum Quantization<'data> {
 ///
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
-/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+/// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
 /// let weight = ckpt.tensor("model.0.weight")?;
 /// println!("{} {:?} contiguous={}", weight.dtype(), weight.shape(), weight.is_contiguous());
 /// let values: Vec<f32> = weight.to_vec()?;        // exact dtype
@@ -267,7 +267,10 @@ impl<'data> TensorView<'data> {
     pub fn write_le_bytes(&self, out: &mut dyn Write) -> Result<()> {
         let data = self.data()?;
         self.produced_bytes(data)?;
-        let mut write = |chunk: &[u8]| out.write_all(chunk).map_err(|source| Error::Write { source });
+        let mut write = |chunk: &[u8]| {
+            out.write_all(chunk)
+                .map_err(|source| Error::from(ErrorKind::Write { source }))
+        };
         match self.raw_bytes() {
             // Contiguous little-endian elements: written as they are stored.
             Some(raw) if !self.transforms() => write(raw),
@@ -282,7 +285,7 @@ impl<'data> TensorView<'data> {
     ///
     /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
-    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"))?;
+    /// let ckpt = pth_reader::Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth"), &Default::default())?;
     /// let w = ckpt.tensor("model.0.weight")?;
     /// let last_two = w.flat_range(w.numel() - 2, 2)?;
     /// assert_eq!(last_two.to_vec::<f32>()?, w.to_vec::<f32>()?[w.numel() - 2..]);
@@ -327,9 +330,12 @@ impl<'data> TensorView<'data> {
 
     /// The storage bytes, or the error for a tensor without data.
     fn data(&self) -> Result<&[u8]> {
-        self.data.as_ref().map(SharedBytes::as_slice).ok_or(Error::NoData {
-            reason: "a meta tensor has no storage",
-        })
+        self.data
+            .as_ref()
+            .map(SharedBytes::as_slice)
+            .ok_or(Error::from(ErrorKind::NoData {
+                reason: "a meta tensor has no storage",
+            }))
     }
 
     /// Whether the stored bytes need swapping or negating before they are the logical ones.
@@ -355,16 +361,13 @@ impl<'data> TensorView<'data> {
         let n = self.layout.numel.saturating_mul(self.dtype.size());
         let allowed = (storage.len() as u64).saturating_add(self.expansion_limit);
         if n as u64 > allowed {
-            return Err(Error::LimitExceeded {
-                context: format!(
-                    "a {} tensor of shape {:?} ({n} bytes from a {}-byte storage)",
-                    self.dtype,
-                    self.shape(),
-                    storage.len()
-                ),
-                limit: "max_expanded_bytes",
-                max: self.expansion_limit,
-            });
+            let what = format!(
+                "a {} tensor of shape {:?} ({n} bytes from a {}-byte storage)",
+                self.dtype,
+                self.shape(),
+                storage.len()
+            );
+            return Err(Error::limit_in(Limit::MaxExpandedBytes, self.expansion_limit, what));
         }
         Ok(n)
     }
@@ -416,10 +419,10 @@ impl<'data> TensorView<'data> {
     /// The elements as `T`, which must be this tensor's dtype (see [`Element`]).
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         if !T::accepts(self.dtype) {
-            return Err(Error::DTypeMismatch {
+            return Err(Error::from(ErrorKind::DTypeMismatch {
                 requested: T::NAME,
                 actual: self.dtype,
-            });
+            }));
         }
         self.decode_all(T::from_le)
     }
@@ -444,10 +447,10 @@ impl<'data> TensorView<'data> {
     fn real_dtype(&self) -> Result<DType> {
         let dtype = self.dtype;
         if real_to_f64(dtype, &[0; 16]).is_none() {
-            return Err(Error::DTypeMismatch {
+            return Err(Error::from(ErrorKind::DTypeMismatch {
                 requested: "a real number",
                 actual: dtype,
-            });
+            }));
         }
         Ok(dtype)
     }
@@ -456,8 +459,10 @@ impl<'data> TensorView<'data> {
 /// An empty vector with room for `n` elements, or [`Error::OutOfMemory`].
 fn alloc<T>(n: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
-        bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+    out.try_reserve_exact(n).map_err(|_| {
+        Error::from(ErrorKind::OutOfMemory {
+            bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+        })
     })?;
     Ok(out)
 }

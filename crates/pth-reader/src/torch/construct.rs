@@ -79,7 +79,7 @@ impl TorchHandler<'_> {
         match place {
             Place::Cpu => {}
             Place::Cuda | Place::CudaSparse => {
-                return Err(self.unsupported(offset, "a CUDA tensor class (torch refuses it without a GPU)"))
+                return Err(self.unsupported("a CUDA tensor class (torch refuses it without a GPU)"))
             }
             Place::Sparse => return self.empty_sparse(tree, dtype, args, offset),
         }
@@ -192,7 +192,7 @@ impl TorchHandler<'_> {
         offset: u64,
     ) -> Result<ValueId, Failure> {
         if args.iter().any(|&a| matches!(tree.node(a), Node::Tensor(_))) {
-            return Err(self.unsupported(offset, "a legacy sparse tensor constructor given tensors"));
+            return Err(self.unsupported("a legacy sparse tensor constructor given tensors"));
         }
         let sizes = if args.is_empty() {
             vec![0]

@@ -5,8 +5,8 @@
 //! integer type is undefined behaviour in C++: refused, not guessed.
 
 use super::spec::{self, contiguous_strides};
-use crate::tensor::{Layout, TensorView};
-use crate::{DType, Error, Limits, Result};
+use crate::tensor::{Layout, LayoutError, TensorView};
+use crate::{DType, Error, ErrorKind, Limits, Result};
 
 /// Whether `to` can make a `target` from a `source` tensor here.
 pub(crate) fn convertible(source: DType, target: DType) -> bool {
@@ -34,7 +34,11 @@ fn decodes(dtype: DType) -> bool {
 
 /// The layout of `source.to(dtype)`: the same strides (at offset 0) when `source` is dense
 /// without overlap, else contiguous (`torch.preserve_format`).
-pub(crate) fn preserved_layout(source: &Layout, dtype: DType, limits: &Limits) -> std::result::Result<Layout, String> {
+pub(crate) fn preserved_layout(
+    source: &Layout,
+    dtype: DType,
+    limits: &Limits,
+) -> std::result::Result<Layout, LayoutError> {
     let shape: Vec<i64> = source.shape.iter().map(|&s| s as i64).collect();
     let stride: Vec<i64> = if is_dense(source) {
         source.stride.iter().map(|&s| s as i64).collect()
@@ -152,14 +156,16 @@ pub(crate) fn converted(source: &TensorView<'_>, target: &Layout) -> Result<Vec<
     let (from, to) = (source.dtype(), target.dtype);
     let mut cast = Vec::new();
     cast.try_reserve_exact(target.numel.saturating_mul(to.size()))
-        .map_err(|_| Error::OutOfMemory {
-            bytes: (target.numel as u64).saturating_mul(to.size() as u64),
+        .map_err(|_| {
+            Error::from(ErrorKind::OutOfMemory {
+                bytes: (target.numel as u64).saturating_mul(to.size() as u64),
+            })
         })?;
     for element in logical.chunks_exact(from.size()) {
         if !write(read(from, element), to, &mut cast) {
-            return Err(Error::Unsupported {
+            return Err(Error::from(ErrorKind::Unsupported {
                 what: format!("converting {from} to {to}: a value out of {to}'s range (undefined in torch)"),
-            });
+            }));
         }
     }
     if target.is_contiguous() {
@@ -168,8 +174,10 @@ pub(crate) fn converted(source: &TensorView<'_>, target: &Layout) -> Result<Vec<
     // Same strides as the source: put each element (C order) at its place.
     let size = to.size();
     let mut out = Vec::new();
-    out.try_reserve_exact(cast.len()).map_err(|_| Error::OutOfMemory {
-        bytes: cast.len() as u64,
+    out.try_reserve_exact(cast.len()).map_err(|_| {
+        Error::from(ErrorKind::OutOfMemory {
+            bytes: cast.len() as u64,
+        })
     })?;
     out.resize(cast.len(), 0);
     let mut next = cast.chunks_exact(size);

@@ -16,7 +16,7 @@ use crate::pickle::builtins;
 use crate::pickle::call::{raise, Call, Failure, Handler, Outcome};
 use crate::pickle::tree::{Construction, Node, Tree, ValueId};
 use crate::tensor::Layout;
-use crate::{DType, Error, Limits};
+use crate::{DType, Error, ErrorKind, Limit, Limits};
 
 /// The torch layer's handler.
 pub(crate) struct TorchHandler<'a> {
@@ -138,30 +138,29 @@ impl TorchHandler<'_> {
             Global::GetLayout => self.get_layout(tree, args),
             Global::DType | Global::QScheme => raise("a torch dtype or qscheme is not callable"),
             Global::StorageType(_) => raise("'StorageType' object is not callable"),
-            Global::TypedStorage | Global::UntypedStorage => Err(Failure::Error(Error::Unsupported {
-                what: format!("{}: constructing a storage in the pickle", self.at(offset)),
-            })),
+            Global::TypedStorage | Global::UntypedStorage => {
+                Err(self.unsupported("constructing a storage in the pickle"))
+            }
         }
     }
 
-    /// `record at byte N`, for error contexts.
+    /// `record at byte N`, for warnings.
     pub(super) fn at(&self, offset: u64) -> String {
         format!("{} at byte {offset}", self.record)
     }
 
-    /// A tensor whose metadata torch refuses.
-    pub(super) fn invalid(&self, offset: u64, reason: impl Into<String>) -> Failure {
-        Failure::Error(Error::InvalidTensor {
-            context: self.at(offset),
-            reason: reason.into(),
-        })
+    /// A tensor whose metadata torch refuses, made by the call at `offset` (kept until the
+    /// tensor's path is known, so located here rather than by the machine).
+    pub(super) fn invalid(&self, offset: u64, reason: impl std::fmt::Display) -> Failure {
+        let error = Error::from(ErrorKind::InvalidTensor {
+            reason: reason.to_string(),
+        });
+        Failure::Error(error.at(self.record, offset))
     }
 
-    /// A feature this reader does not reproduce.
-    pub(super) fn unsupported(&self, offset: u64, what: impl std::fmt::Display) -> Failure {
-        Failure::Error(Error::Unsupported {
-            what: format!("{}: {what}", self.at(offset)),
-        })
+    /// A feature this reader does not reproduce (the machine says where).
+    pub(super) fn unsupported(&self, what: impl std::fmt::Display) -> Failure {
+        Failure::Error(ErrorKind::Unsupported { what: what.to_string() }.into())
     }
 
     /// Adds a tensor and its node.
@@ -179,7 +178,7 @@ impl TorchHandler<'_> {
     ) -> Result<ValueId, Failure> {
         match made {
             Ok(spec) => self.tensor_node(tree, spec),
-            Err(Failure::Error(error @ Error::InvalidTensor { .. })) => {
+            Err(Failure::Error(error)) if matches!(error.kind(), ErrorKind::InvalidTensor { .. }) => {
                 let layout = Layout::validate(DType::UInt8, &[0], &[1], 0, None, self.limits)
                     .map_err(|r| Failure::Python(r.to_string()))?;
                 let index = self.work.add_tensor(TensorSpec::new(layout, Data::Meta));
@@ -230,11 +229,7 @@ impl TorchHandler<'_> {
         };
         let max = self.limits.max_dims;
         if items.len() as u64 > max {
-            return Err(Failure::Error(Error::LimitExceeded {
-                context: format!("{} ({what})", self.record),
-                limit: "max_dims",
-                max,
-            }));
+            return Err(Failure::Error(Error::limit_in(Limit::MaxDims, max, what)));
         }
         items
             .iter()
@@ -250,12 +245,12 @@ impl TorchHandler<'_> {
     }
 
     /// A dtype argument: a global `torch.<dtype>`.
-    pub(super) fn dtype_arg(&self, tree: &Tree<'_>, id: Option<ValueId>, offset: u64) -> Result<DType, Failure> {
+    pub(super) fn dtype_arg(&self, tree: &Tree<'_>, id: Option<ValueId>) -> Result<DType, Failure> {
         match id.and_then(|a| tree.global(a)) {
             Some(("torch", name)) => match DType::from_name(name) {
                 Some(d) => Ok(d),
                 None if matches!(globals::lookup("torch", name), Some((Global::DType, _))) => {
-                    Err(self.unsupported(offset, format!("dtype torch.{name}")))
+                    Err(self.unsupported(format!("dtype torch.{name}")))
                 }
                 None => raise(format!("torch.{name} is not a dtype")),
             },
@@ -289,7 +284,7 @@ impl<'a> TorchHandler<'a> {
     pub(crate) fn new(options: &'a crate::Options, record: &'a str, rules: Option<Rules>) -> TorchHandler<'a> {
         TorchHandler {
             lenient: options.is_lenient(),
-            limits: options.get_limits(),
+            limits: options.limits(),
             record,
             rules,
             work: Work::default(),

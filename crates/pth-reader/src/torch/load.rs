@@ -10,7 +10,7 @@ use crate::container::{self, Format};
 use crate::pickle::machine::{self, Config};
 use crate::pickle::Tree;
 use crate::tensor::ByteOrder;
-use crate::{Options, Result, SharedBytes};
+use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 
 /// A loaded torch file.
 pub(crate) struct Loaded<'data> {
@@ -30,7 +30,7 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
         Format::Legacy => Rules::Legacy,
         _ => Rules::Zip,
     };
-    let limits = options.get_limits();
+    let limits = options.limits();
     let mut handler = TorchHandler::new(options, &located.pickle_name, Some(rules));
     let config = Config {
         record: &located.pickle_name,
@@ -42,11 +42,11 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
     // `torch.load(weights_only=True)` refuses any archive with a `constants.pkl` record (checked
     // after the pickle, so that a refused global is what a TorchScript module's error names).
     if located.format == Format::TorchScript && !options.is_lenient() {
-        return Err(crate::Error::Unsupported {
+        return Err(Error::from(ErrorKind::Unsupported {
             what: "a TorchScript archive (constants.pkl): torch.load(weights_only=True) refuses it; open it in \
                    lenient mode to read its tensors"
                 .into(),
-        });
+        }));
     }
     let tables = tables::finish(
         handler.into_work(),
@@ -75,7 +75,7 @@ pub(crate) fn standalone<'data>(bytes: SharedBytes<'data>, name: &str, options: 
     let mut handler = TorchHandler::new(options, name, None);
     let config = Config {
         record: name,
-        limits: options.get_limits(),
+        limits: options.limits(),
         lenient: true,
         lossy_text: true,
     };

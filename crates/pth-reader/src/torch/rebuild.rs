@@ -59,11 +59,7 @@ impl TorchHandler<'_> {
                     (6, "_rebuild_tensor_v2")
                 };
                 arity(args, min, min + 1, name)?;
-                let dtype = if v3 {
-                    Some(self.dtype_arg(tree, arg(6), offset)?)
-                } else {
-                    None
-                };
+                let dtype = if v3 { Some(self.dtype_arg(tree, arg(6))?) } else { None };
                 let made = self.dense(tree, args, dtype, offset).and_then(|mut t| {
                     t.requires_grad = Self::requires_grad(tree, arg(4), t.dtype())?;
                     self.metadata(tree, &mut t, arg(min))?;
@@ -107,7 +103,7 @@ impl TorchHandler<'_> {
                 // `torch.from_numpy(data)`: no numpy array can be made in a pickle torch accepts,
                 // and this reader does not rebuild numpy arrays.
                 match arg(0).map(|a| tree.node(a)) {
-                    Some(Node::Object(_)) => Err(self.unsupported(offset, "a tensor rebuilt from a numpy array")),
+                    Some(Node::Object(_)) => Err(self.unsupported("a tensor rebuilt from a numpy array")),
                     _ => raise("expected np.ndarray"),
                 }
             }
@@ -322,7 +318,7 @@ impl TorchHandler<'_> {
         requires_grad: Option<ValueId>,
         offset: u64,
     ) -> Result<TensorSpec, Failure> {
-        let dtype = self.dtype_arg(tree, dtype, offset)?;
+        let dtype = self.dtype_arg(tree, dtype)?;
         let shape = self.dims(tree, size, "size")?;
         let stride = self.dims(tree, stride, "stride")?;
         let layout = spec::layout(dtype, &shape, &stride, 0, None, self.limits).map_err(|r| self.invalid(offset, r))?;
@@ -344,7 +340,7 @@ impl TorchHandler<'_> {
         if globals::lookup(class.0, class.1).is_some() {
             return raise(format!("{}.{} must define __torch_dispatch__", class.0, class.1));
         }
-        let dtype = self.dtype_arg(tree, arg(1), offset)?;
+        let dtype = self.dtype_arg(tree, arg(1))?;
         let shape = self.dims(tree, arg(2), "size")?;
         let stride = self.dims(tree, arg(3), "stride")?;
         let start = match arg(4).map(|a| tree.node(a)) {
@@ -375,9 +371,9 @@ impl TorchHandler<'_> {
         let (Some(data), Some(index)) = (data, data.and_then(|a| Self::tensor_index(tree, a))) else {
             return raise("'data' must be a Tensor");
         };
-        let dtype = self.dtype_arg(tree, arg(1), offset)?;
+        let dtype = self.dtype_arg(tree, arg(1))?;
         if !self.is_cpu_device(tree, arg(2)) {
-            return Err(self.unsupported(offset, "a tensor moved to a device other than the CPU"));
+            return Err(self.unsupported("a tensor moved to a device other than the CPU"));
         }
         let requires_grad = Self::requires_grad(tree, arg(3), dtype)?;
         let source = self.tensor_arg(tree, Some(data), "data")?;
@@ -389,7 +385,7 @@ impl TorchHandler<'_> {
             return Ok(data);
         }
         if !super::convert::convertible(source.dtype(), dtype) || source.quantization.is_some() {
-            return Err(self.unsupported(offset, format!("converting a {} tensor to {dtype}", source.dtype())));
+            return Err(self.unsupported(format!("converting a {} tensor to {dtype}", source.dtype())));
         }
         let layout = super::convert::preserved_layout(&source.layout, dtype, self.limits)
             .map_err(|r| self.invalid(offset, r))?;

@@ -14,7 +14,7 @@ use super::tables::Tables;
 use crate::pickle::call::{raise, Failure};
 use crate::pickle::tree::{Node, Tree, ValueId};
 use crate::tensor::TensorView;
-use crate::{DType, Error, Result};
+use crate::{DType, Error, ErrorKind, Result};
 
 /// A sparse tensor awaiting validation: its dict node and its layout.
 #[derive(Debug, Clone, Copy)]
@@ -57,9 +57,9 @@ fn coo_shapes(indices: &TensorSpec, values: &TensorSpec, size: &[i64]) -> Result
         return raise(format!("indices must be sparse_dim x nnz, but got: {ishape:?}"));
     };
     let Some((&vnnz, dense)) = vshape.split_first() else {
-        return Err(Failure::Error(Error::Unsupported {
+        return Err(Failure::Error(Error::from(ErrorKind::Unsupported {
             what: "a sparse tensor with zero-dimensional values".into(),
-        }));
+        })));
     };
     if vnnz != nnz {
         return raise(format!(
@@ -99,9 +99,9 @@ fn compressed_shapes(
         return raise("compressed and plain indices must be int32 or int64 tensors of one dtype");
     }
     let ([ncompressed], [nnz]) = (&*compressed.layout.shape, &*plain.layout.shape) else {
-        return Err(Failure::Error(Error::Unsupported {
+        return Err(Failure::Error(Error::from(ErrorKind::Unsupported {
             what: "a batched compressed sparse tensor".into(),
-        }));
+        })));
     };
     let blocked = matches!(layout, "sparse_bsr" | "sparse_bsc");
     let block_dims = if blocked { 2 } else { 0 };
@@ -160,10 +160,10 @@ pub(crate) fn validate(tree: &Tree<'_>, tables: &Tables<'_>, pending: &[Pending]
             compressed_problem(p.layout, first, second, bound)?
         };
         if let Some(reason) = problem {
-            return Err(Error::InvalidTensor {
-                context: format!("a {} tensor", p.layout),
-                reason,
-            });
+            return Err(ErrorKind::InvalidTensor {
+                reason: format!("a {} tensor: {reason}", p.layout),
+            }
+            .into());
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::storage::{StorageKey, StorageSpec};
 use crate::pickle::ValueId;
-use crate::tensor::Layout;
+use crate::tensor::{Layout, LayoutError};
 use crate::{DType, Error, Limits, SharedBytes};
 
 /// Where a tensor's bytes come from.
@@ -142,10 +142,10 @@ pub(crate) fn layout(
     offset: i64,
     nbytes: Option<u64>,
     limits: &Limits,
-) -> Result<Layout, String> {
+) -> Result<Layout, LayoutError> {
     let available = match nbytes {
         None => None,
-        Some(n) => Some(usize::try_from(n).map_err(|_| "the storage is larger than memory".to_owned())?),
+        Some(n) => Some(usize::try_from(n).map_err(|_| LayoutError::StorageTooLarge)?),
     };
     Layout::validate(dtype, shape, stride, offset, available, limits)
 }

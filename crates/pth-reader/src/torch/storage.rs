@@ -16,7 +16,7 @@ use super::spec::Work;
 pub(crate) use crate::container::StorageKey;
 use crate::pickle::call::{raise, Failure};
 use crate::pickle::tree::{Node, Tree, ValueId};
-use crate::DType;
+use crate::{DType, Error, ErrorKind};
 
 /// How a container's persistent ids resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,14 +242,14 @@ fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
                 // torch swaps in an empty, resizable storage that a tensor would grow into
                 // uninitialised memory: refused.
                 (false, false) => {
-                    return Err(Failure::Error(crate::Error::InvalidStorage {
+                    return Err(Failure::Error(Error::from(ErrorKind::InvalidStorage {
                         key: id.key.to_string(),
                         reason: format!(
                             "used again as {} of {} bytes after {} of {} bytes (torch would replace it \
                              with an empty storage, whose bytes are never read from the file)",
                             id.dtype, id.nbytes, cached.dtype, cached.nbytes
                         ),
-                    }))
+                    })))
                 }
             }
         }

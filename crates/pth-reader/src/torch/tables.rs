@@ -7,7 +7,7 @@ use super::storage::Backing;
 use crate::container::{RootRequest, StorageSource};
 use crate::pickle::ValueId;
 use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};
-use crate::{Error, Limits, Result, SharedBytes};
+use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
 
 /// The tensors and storages a tree's `Tensor`/`Storage` nodes index into.
 #[derive(Debug, Default)]
@@ -117,9 +117,11 @@ fn storage_bytes<'data>(
             Backing::Same(of) => out.get(*of as usize).cloned(),
             Backing::Slice { of, offset } => out.get(*of as usize).and_then(|b| b.slice_u64(*offset, s.nbytes)),
         };
-        out.push(bytes.ok_or_else(|| Error::InvalidStorage {
-            key: s.key.to_string(),
-            reason: "its bytes could not be found".into(),
+        out.push(bytes.ok_or_else(|| {
+            Error::from(ErrorKind::InvalidStorage {
+                key: s.key.to_string(),
+                reason: "its bytes could not be found".into(),
+            })
         })?);
     }
     Ok(out)
@@ -171,13 +173,13 @@ fn swap_units(work: &Work, byte_order: ByteOrder) -> Result<Vec<Option<usize>>> 
         };
         if unit.is_none() && own > 1 && t.layout.numel > 0 && *per_tensor.entry(root).or_insert(own) != own {
             let key = work.storage(root).map(|s| s.key.to_string()).unwrap_or_default();
-            return Err(Error::InvalidStorage {
+            return Err(Error::from(ErrorKind::InvalidStorage {
                 key,
                 reason: format!(
                     "a big-endian untyped storage viewed with elements of {own} bytes and of another size: \
                      which bytes to swap is ambiguous"
                 ),
-            });
+            }));
         }
         units.push(Some(unit.unwrap_or(own)));
     }

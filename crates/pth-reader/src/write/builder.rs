@@ -13,7 +13,7 @@ use crate::pickle::text::trimmed_len;
 use crate::pickle::tree::{DictClass, Node, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID};
 use crate::tensor::{ByteOrder, Layout, Storage, TensorView};
 use crate::torch::Tables;
-use crate::{DType, Error, Limits, Result, SharedBytes};
+use crate::{DType, Error, ErrorKind, Limits, Result, SharedBytes};
 
 /// A storage added to a [`Builder`]: tensors made over the same storage share its bytes, as
 /// views of one tensor do in torch.
@@ -29,7 +29,7 @@ pub struct StorageId(u32);
 ///
 /// ```
 /// # fn main() -> Result<(), pth_reader::Error> {
-/// use pth_reader::{write::{Builder, SaveOptions}, Checkpoint, DType};
+/// use pth_reader::{write::{Builder, SaveOptions}, Checkpoint, DType, Options};
 ///
 /// let weights: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
 /// let mut b = Builder::new();
@@ -44,7 +44,7 @@ pub struct StorageId(u32);
 ///
 /// let mut file = Vec::new();
 /// b.save_to(root, &mut file, &SaveOptions::default())?;
-/// let ckpt = Checkpoint::from_bytes(&file)?;
+/// let ckpt = Checkpoint::from_bytes(&file[..], &Options::default())?;
 /// assert_eq!(ckpt.tensor("model.column")?.to_vec::<f32>()?, [2.0, 5.0]);
 /// assert!(ckpt.tensor("model.weight")?.requires_grad());
 /// assert_eq!(ckpt.root().get("epoch").and_then(|v| v.as_i64()), Some(3));
@@ -66,7 +66,7 @@ impl Default for Builder<'_> {
 }
 
 fn unsupported(what: impl Into<String>) -> Error {
-    Error::Unsupported { what: what.into() }
+    Error::from(ErrorKind::Unsupported { what: what.into() })
 }
 
 impl<'data> Builder<'data> {
@@ -208,10 +208,10 @@ impl<'data> Builder<'data> {
         order: ByteOrder,
     ) -> Result<StorageId> {
         if bytes.len() % dtype.size() != 0 {
-            return Err(Error::InvalidStorage {
+            return Err(Error::from(ErrorKind::InvalidStorage {
                 key: format!("builder/{}", self.tables.storages.len()),
                 reason: format!("{} bytes are not a whole number of {dtype} elements", bytes.len()),
-            });
+            }));
         }
         let id = u32::try_from(self.tables.storages.len()).map_err(|_| unsupported("2^32 storages"))?;
         self.tables.storages.push(Storage {
@@ -258,9 +258,10 @@ impl<'data> Builder<'data> {
             Some(s.bytes.len()),
             &Limits::default(),
         )
-        .map_err(|reason| Error::InvalidTensor {
-            context: format!("a tensor of {storage:?}"),
-            reason,
+        .map_err(|reason| {
+            Error::from(ErrorKind::InvalidTensor {
+                reason: format!("a tensor of {storage:?}: {reason}"),
+            })
         })?;
         let view = TensorView::over(layout, s, order);
         self.add_tensor(view)
@@ -289,10 +290,9 @@ impl<'data> Builder<'data> {
         let view = view.ok_or_else(|| unsupported(format!("{tensor:?} is not a tensor")))?;
         if requires_grad && !(view.dtype.is_floating_point() || view.dtype.is_complex()) {
             // torch.load would raise it.
-            return Err(Error::InvalidTensor {
-                context: format!("{tensor:?}"),
-                reason: "only Tensors of floating point and complex dtype can require gradients".into(),
-            });
+            return Err(Error::from(ErrorKind::InvalidTensor {
+                reason: format!("{tensor:?}: only Tensors of floating point and complex dtype can require gradients"),
+            }));
         }
         view.requires_grad = requires_grad;
         Ok(())

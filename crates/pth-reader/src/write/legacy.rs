@@ -13,14 +13,14 @@ use std::io::Write;
 use super::builder::Builder;
 use super::pickler::{self, Pickled, PidForm};
 use crate::tensor::ByteOrder;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// `0x1950a86a20f9469cfc6c`, little-endian.
 const MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 const PROTOCOL_VERSION: i64 = 1001;
 
 fn io(source: std::io::Error) -> Error {
-    Error::Write { source }
+    Error::from(ErrorKind::Write { source })
 }
 
 /// Writes the stream around `object`, a pickle made with [`PidForm::Legacy`] (its storages
@@ -44,8 +44,10 @@ pub(crate) fn write_legacy<W: Write>(mut out: W, object: &Pickled<'_, '_>, machi
         let Some(storage) = object.storages.iter().find(|s| s.key == key) else {
             continue;
         };
-        let count = i64::try_from(storage.numel()?).map_err(|_| Error::Unsupported {
-            what: "a storage of more than 2^63 elements".into(),
+        let count = i64::try_from(storage.numel()?).map_err(|_| {
+            Error::from(ErrorKind::Unsupported {
+                what: "a storage of more than 2^63 elements".into(),
+            })
         })?;
         out.write_all(&count.to_le_bytes()).map_err(io)?;
         storage.write(|bytes| out.write_all(bytes).map_err(io))?;

@@ -24,11 +24,11 @@
 //!
 //! ```
 //! # fn main() -> Result<(), pth_reader::Error> {
-//! use pth_reader::{write::SaveOptions, Checkpoint};
-//! let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint_legacy.pth"))?;
+//! use pth_reader::{write::SaveOptions, Checkpoint, Options};
+//! let ckpt = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint_legacy.pth"), &Options::default())?;
 //! let mut resaved = Vec::new();
 //! ckpt.save_to(&mut resaved, &SaveOptions::default())?;      // legacy → a current archive
-//! let again = Checkpoint::from_bytes(&resaved)?;
+//! let again = Checkpoint::from_bytes(&resaved[..], &Options::default())?;
 //! assert_eq!(again.format(), pth_reader::Format::Zip);
 //! for (name, tensor) in ckpt.tensors() {
 //!     assert_eq!(again.tensor(name)?.to_le_bytes()?, tensor.to_le_bytes()?);
@@ -57,7 +57,7 @@ pub use options::{SaveOptions, Zip64};
 use crate::pickle::tree::{Tree, ValueId};
 use crate::tensor::ByteOrder;
 use crate::torch::Tables;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Output buffer for files: headers and small records are gathered, storages pass through.
 const FILE_BUFFER: usize = 1 << 20;
@@ -97,9 +97,11 @@ impl<'a, 'data> Source<'a, 'data> {
     fn write_file(&self, path: &Path, options: &SaveOptions) -> Result<()> {
         let root_name = options.root_for(Some(path))?;
         let pickled = self.pickle(options)?;
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
+        let io = |source| {
+            Error::from(ErrorKind::Io {
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let file = std::fs::File::create(path).map_err(io)?;
         let written = write_pickled(
@@ -111,7 +113,7 @@ impl<'a, 'data> Source<'a, 'data> {
         .and_then(|out| {
             out.into_inner()
                 .map(drop)
-                .map_err(|e| Error::Write { source: e.into_error() })
+                .map_err(|e| Error::from(ErrorKind::Write { source: e.into_error() }))
         });
         if written.is_err() {
             let _ = std::fs::remove_file(path);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::container::zip::write::ForceZip64;
 use crate::tensor::ByteOrder;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// How to write a `torch.save` file.
 ///
@@ -119,9 +119,9 @@ impl SaveOptions {
             || name == "."
             || name == "..";
         if bad {
-            return Err(Error::Unsupported {
+            return Err(Error::from(ErrorKind::Unsupported {
                 what: format!("{name:?} as an archive folder name"),
-            });
+            }));
         }
         Ok(name)
     }

@@ -28,7 +28,7 @@ use crate::pickle::text::trimmed_len;
 use crate::pickle::tree::{Construction, DictClass, Node, ObjectNode, Tree, ValueId};
 use crate::tensor::ByteOrder;
 use crate::torch::Tables;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 mod tensors;
 
@@ -129,7 +129,7 @@ struct Pickler<'a, 'data> {
 }
 
 fn unsupported(what: impl Into<String>) -> Error {
-    Error::Unsupported { what: what.into() }
+    Error::from(ErrorKind::Unsupported { what: what.into() })
 }
 
 impl<'a, 'data> Pickler<'a, 'data> {

@@ -23,8 +23,8 @@ impl<'data> Checkpoint<'data> {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), pth_reader::Error> {
-    /// use pth_reader::{write::SaveOptions, Checkpoint};
-    /// let old = Checkpoint::open("model_legacy.pt")?;
+    /// use pth_reader::{write::SaveOptions, Checkpoint, Options};
+    /// let old = Checkpoint::open("model_legacy.pt", &Options::default())?;
     /// old.save("model.pt", &SaveOptions::default())?;
     /// # Ok(()) }
     /// ```

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::{DType, Error, Result, SharedBytes};
+use crate::{DType, Error, ErrorKind, Result, SharedBytes};
 
 /// Bytes swapped per step when a big-endian storage is written little-endian.
 const SWAP_CHUNK: usize = 1 << 20;
@@ -81,14 +81,14 @@ impl StorageOut<'_, '_> {
     pub(crate) fn numel(&self) -> Result<u64> {
         let unit = self.kind.unit();
         if self.bytes.len() % unit != 0 {
-            return Err(Error::InvalidStorage {
+            return Err(Error::from(ErrorKind::InvalidStorage {
                 key: self.key.clone(),
                 reason: format!(
                     "{} bytes are not a whole number of {}-byte elements",
                     self.bytes.len(),
                     unit
                 ),
-            });
+            }));
         }
         Ok((self.bytes.len() / unit) as u64)
     }
@@ -109,7 +109,7 @@ impl StorageOut<'_, '_> {
         let mut scratch = Vec::new();
         scratch
             .try_reserve_exact(chunk.min(bytes.len()))
-            .map_err(|_| Error::OutOfMemory { bytes: chunk as u64 })?;
+            .map_err(|_| Error::from(ErrorKind::OutOfMemory { bytes: chunk as u64 }))?;
         for part in bytes.chunks(chunk) {
             scratch.clear();
             scratch.extend_from_slice(part);

@@ -11,9 +11,9 @@
 
 #![forbid(unsafe_code)]
 
-use super::anomaly::ZipAnomaly;
 use super::records::{EndOfCentralDirectory, Zip64EndOfCentralDirectory, Zip64Locator};
 use crate::cursor::Cursor;
+use crate::zip_anomaly::ZipAnomaly;
 
 /// Where the central directory is, according to the end records.
 #[derive(Debug, Clone, PartialEq, Eq)]

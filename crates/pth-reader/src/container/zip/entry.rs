@@ -4,12 +4,12 @@
 
 use std::ops::Range;
 
-use super::anomaly::ZipAnomaly;
 use super::end::Directory;
 use super::names::entry_name;
 use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
 use super::Dialect;
 use crate::cursor::Cursor;
+use crate::zip_anomaly::ZipAnomaly;
 
 /// How an entry's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

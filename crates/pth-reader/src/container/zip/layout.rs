@@ -8,10 +8,10 @@
 
 #![forbid(unsafe_code)]
 
-use super::anomaly::ZipAnomaly;
 use super::entry::ZipEntry;
 use super::records::{DataDescriptor, DescriptorShape};
 use crate::cursor::Cursor;
+use crate::zip_anomaly::ZipAnomaly;
 
 /// Checks that `entries` tile `data` from byte 0 to `directory_offset`.
 pub(super) fn check_layout(

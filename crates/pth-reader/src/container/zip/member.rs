@@ -4,10 +4,10 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::anomaly::ZipAnomaly;
 use super::entry::{Compression, ZipEntry};
 use super::{Dialect, ZipArchive};
-use crate::{Error, Result, SharedBytes};
+use crate::zip_anomaly::ZipAnomaly;
+use crate::{Error, Limit, Result, SharedBytes};
 
 /// What deflated entries may still inflate to, across the reads of one loading of an archive
 /// (a torch checkpoint's records, an SB3 model's members): made by [`ZipArchive::budget`] with
@@ -64,11 +64,7 @@ impl<'data> ZipArchive<'data> {
             Compression::Stored => data,
             Compression::Deflated => {
                 if entry.size() > budget.remaining {
-                    return Err(Error::LimitExceeded {
-                        context: entry.name().to_owned(),
-                        limit: "max_inflated_bytes",
-                        max: budget.max,
-                    });
+                    return Err(Error::limit(Limit::MaxInflatedBytes, budget.max).in_record(entry.name()));
                 }
                 let out = inflate(data.as_slice(), entry.size()).map_err(|problem| ZipAnomaly::Inflate {
                     name: entry.name().to_owned(),

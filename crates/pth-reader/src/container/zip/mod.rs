@@ -13,7 +13,6 @@
 
 #![forbid(unsafe_code)]
 
-mod anomaly;
 mod end;
 mod entry;
 mod layout;
@@ -24,7 +23,7 @@ pub(crate) mod write;
 
 use std::collections::HashMap;
 
-pub use anomaly::ZipAnomaly;
+pub use crate::zip_anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
 pub use member::InflateBudget;
 

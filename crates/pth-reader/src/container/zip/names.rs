@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::anomaly::ZipAnomaly;
 use super::Dialect;
+use crate::zip_anomaly::ZipAnomaly;
 
 /// Flag bit 11: the name and comment are UTF-8.
 const UTF8_FLAG: u16 = 1 << 11;

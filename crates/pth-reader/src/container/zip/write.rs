@@ -30,7 +30,7 @@ use super::records::{
     CentralHeader, DataDescriptor, DescriptorShape, EndOfCentralDirectory, ExtraField, FileFields, LocalHeader,
     Zip64EndOfCentralDirectory, Zip64Locator,
 };
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Values from this size on are written as zip64 fields (miniz's `MZ_UINT32_MAX` comparisons).
 const ZIP64_FROM: u64 = 0xFFFF_FFFF;
@@ -82,13 +82,13 @@ pub(crate) fn hash_combine(seed: u64, value: u64) -> u64 {
 }
 
 fn io(source: std::io::Error) -> Error {
-    Error::Write { source }
+    Error::from(ErrorKind::Write { source })
 }
 
 fn too_long(what: &str) -> Error {
-    Error::Unsupported {
+    Error::from(ErrorKind::Unsupported {
         what: format!("a zip record whose {what} is longer than 65535 bytes"),
-    }
+    })
 }
 
 /// The 8-byte little-endian values of a zip64 field.
@@ -135,9 +135,9 @@ impl<W: Write> ZipWriter<W> {
         data(&mut sink)?;
         let (crc32, written) = (sink.crc.finalize(), sink.written);
         if written != size {
-            return Err(Error::Unsupported {
+            return Err(Error::from(ErrorKind::Unsupported {
                 what: format!("record {name}: {written} bytes were written for a declared {size}"),
-            });
+            }));
         }
         self.position += size;
         if size > 0 {
@@ -242,11 +242,11 @@ impl<W: Write> ZipWriter<W> {
         }
         let directory_size = self.position - directory_offset;
         if count >= ZIP64_FROM || directory_size >= ZIP64_FROM {
-            return Err(Error::Unsupported {
+            return Err(Error::from(ErrorKind::Unsupported {
                 what: format!(
                     "{count} records in {directory_size} bytes of central directory (miniz's limit is 2^32 - 1)"
                 ),
-            });
+            }));
         }
         let zip64_end = self.position;
         self.header.clear();

@@ -22,7 +22,7 @@ use crate::pickle::opcode::Op;
 use crate::pickle::tree::ValueId;
 use crate::tensor::{Quantization, Storage, TensorView};
 use crate::write::storages::{StorageIdentity, StorageKind, StorageOut};
-use crate::{Error, Result, SharedBytes};
+use crate::{Error, ErrorKind, Result, SharedBytes};
 
 const UTILS: &str = "torch._utils";
 
@@ -268,10 +268,10 @@ impl<'a, 'data> Pickler<'a, 'data> {
         };
         let known = self.storages.get(at).ok_or_else(|| unsupported("a dangling storage"))?;
         if known.kind != kind || known.swap_unit != swap_unit {
-            return Err(Error::InvalidStorage {
+            return Err(Error::from(ErrorKind::InvalidStorage {
                 key: key.map(|k| k.to_string()).unwrap_or_default(),
                 reason: "Cannot save multiple tensors or storages that view the same data as different types".into(),
-            });
+            }));
         }
         Ok(at)
     }

@@ -1,7 +1,8 @@
-//! [`ZipAnomaly`]: every way an archive can depart from what torch writes, named.
+//! [`ZipAnomaly`]: every way an archive can depart from what torch writes, named (a leaf: the
+//! error type and the zip reader both use it).
 //!
 //! One vocabulary for both outcomes of the anomaly policy: an anomaly that lets two readers see
-//! different bytes is a refusal (`Error::Zip`); one that torch reads unambiguously is read as
+//! different bytes is a refusal (`ErrorKind::Zip`); one that torch reads unambiguously is read as
 //! torch reads it and reported as a warning. `docs/design.md` ("Zip: one reading, or a
 //! refusal") says which is which, and why, from torch's and miniz's source.
 

@@ -1,18 +1,10 @@
-//! Shared by the integration tests: where the corpus and fixtures are, and how a tensor is
-//! compared with a manifest entry (the schema of ../shared/corpus/README.md).
-#![allow(
-    dead_code,
-    unused_imports,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! Comparing torch checkpoints with their manifests (the schema of
+//! `../shared/corpus/README.md`).
 
-use pth_reader::{Checkpoint, TensorView};
+use pth_reader::{Checkpoint, Options, TensorView};
 use serde_json::Value as Json;
 
-pub use test_support::{corpus, load_json, root, run_capped, sha256_hex, usizes, variant_name};
+use crate::{load_json, sha256_hex, usizes};
 
 /// Compares one tensor with its manifest entry; returns what differs.
 pub fn compare(name: &str, t: &TensorView<'_>, want: &Json) -> Result<(), String> {
@@ -51,8 +43,8 @@ pub fn check_manifest(manifest: &std::path::Path, base: &std::path::Path, lenien
     for f in files {
         let file = f["file"].as_str().unwrap();
         let lenient = lenient_key && f.get("lenient").and_then(Json::as_bool).unwrap_or(false);
-        let options = pth_reader::Options::default().lenient(lenient);
-        let ckpt = match Checkpoint::open_with(base.join(file), &options) {
+        let options = Options::default().lenient(lenient);
+        let ckpt = match Checkpoint::open(base.join(file), &options) {
             Ok(c) => c,
             Err(e) => {
                 failures.push(format!("{file}: {e}"));
