@@ -196,7 +196,8 @@ impl<'data> Builder<'data> {
         })
     }
 
-    /// A storage of `dtype` elements holding `bytes`, little-endian.
+    /// A storage of `dtype` elements holding `bytes`, little-endian. Quantized dtypes are refused:
+    /// their tensors need a quantizer ([`tensor_view`](Self::tensor_view) keeps one).
     pub fn storage(&mut self, dtype: DType, bytes: impl Into<SharedBytes<'data>>) -> Result<StorageId> {
         self.storage_in(dtype, bytes.into(), ByteOrder::Little)
     }
@@ -207,6 +208,11 @@ impl<'data> Builder<'data> {
         bytes: SharedBytes<'data>,
         order: ByteOrder,
     ) -> Result<StorageId> {
+        if dtype.is_quantized() {
+            return Err(unsupported(format!(
+                "a {dtype} storage: quantized tensors need their quantizer (add them with tensor_view)"
+            )));
+        }
         if bytes.len() % dtype.size() != 0 {
             return Err(Error::from(ErrorKind::InvalidStorage {
                 key: format!("builder/{}", self.tables.storages.len()),
