@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs fuzz targets over their seed corpora with the project's bounds (2 GiB RSS, 10 s per input, the pickle
 # dictionary) and prints each target's executions.
-#   fuzz/run.sh SECONDS [TARGET...]       # all five targets when none is named
+#   fuzz/run.sh SECONDS [TARGET...]       # all six targets when none is named
 #   FUZZ_KEEP_GOING=1 fuzz/run.sh 600     # campaign: fork mode, keep going after a crash, OOM or timeout
 # Crashes are written by libFuzzer to fuzz/artifacts/<target>/; minimise one with
 #   cargo +nightly fuzz tmin <target> fuzz/artifacts/<target>/<file>
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 secs=$1
 shift
-targets=${*:-checkpoint pickle sb3_model structured differential}
+targets=${*:-checkpoint pickle sb3_model structured differential roundtrip}
 opts=(-dict=pickle.dict -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1)
 if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then
   opts+=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)

@@ -60,8 +60,10 @@ sb3_model() {
 # give the fuzzer varied material; libFuzzer finds the structure from there.
 structured() { seed corpus/structured $(torch_files | sort | awk 'NR % 3 == 0'); }
 differential() { seed corpus/differential $(find "$ROOT/fixtures/pickles" -type f -name '*.pkl'); }
+# The round trip reads what the checkpoint target reads, then writes and re-reads it.
+roundtrip() { seed corpus/roundtrip $(torch_files); }
 
-targets=${*:-checkpoint pickle sb3_model structured differential}
+targets=${*:-checkpoint pickle sb3_model structured differential roundtrip}
 for t in $targets; do
   "$t"
   echo "corpus/$t: $(find corpus/$t -type f | wc -l) seeds"

@@ -2,8 +2,11 @@
 //!
 //! The policy benches read two models of the shared corpus and, when present, the NatureCNN
 //! model and ONNX graphs that `fixtures/generate.py --onnx` writes into
-//! `target/bench-inputs/` (not committed: 6.9 MB).
+//! `target/bench-inputs/` (not committed: 6.9 MB). The reader and writer benches read archives
+//! that [`archives`] writes there at bench time with `pth_reader::write`.
 #![forbid(unsafe_code)]
+
+pub mod archives;
 
 use std::path::PathBuf;
 

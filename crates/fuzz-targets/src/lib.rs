@@ -15,6 +15,7 @@
 pub mod checkpoint;
 pub mod differential;
 pub mod pickle;
+pub mod roundtrip;
 pub mod sb3_model;
 pub mod structured;
 
@@ -22,10 +23,11 @@ pub mod structured;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `fuzz/regressions/<name>/` and `cargo fuzz run <name>` spell them.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("checkpoint", checkpoint::run),
     ("pickle", pickle::run),
     ("sb3_model", sb3_model::run),
     ("structured", structured::run),
     ("differential", differential::run),
+    ("roundtrip", roundtrip::run),
 ];

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use pth_reader::{Checkpoint, DType, TensorView};
+use pth_reader::{Checkpoint, DType, Options, TensorView};
+
+use crate::to_torch;
 
 /// Files larger than this get a progress bar (when stderr is a terminal).
 const PROGRESS_BYTES: u64 = 64 << 20;
@@ -51,11 +53,73 @@ impl Output<'_> {
     }
 }
 
-/// Converts every tensor of `ckpt` into `out`.
-pub fn run(ckpt: &Checkpoint<'_>, out: &Path, to_f32: bool, force: bool) -> anyhow::Result<()> {
-    if out.exists() && !force {
+/// What `pth convert` was asked to do.
+pub struct Request<'a> {
+    pub input: &'a Path,
+    pub out: &'a Path,
+    /// `--dtype f32`: cast real tensors (safetensors and npz outputs).
+    pub to_f32: bool,
+    pub force: bool,
+    /// `--legacy`: the pre-1.6 torch format (torch outputs).
+    pub legacy: bool,
+}
+
+/// The formats `pth convert` writes, by the output's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Safetensors,
+    Npz,
+    Torch,
+}
+
+/// Runs a conversion: a torch file to `.safetensors`/`.npz`, or any readable file (torch,
+/// `.safetensors`, `.npz`) to a torch archive.
+pub fn run(request: &Request<'_>, options: &Options) -> anyhow::Result<()> {
+    let out = request.out;
+    if out.exists() && !request.force {
         bail!("{} exists (use --force to replace it)", out.display());
     }
+    let target = match out.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => Target::Safetensors,
+        Some("npz") => Target::Npz,
+        Some("pt" | "pth" | "bin" | "ckpt") => Target::Torch,
+        _ => bail!(
+            "{}: the output must end in .safetensors, .npz, .pt or .pth",
+            out.display()
+        ),
+    };
+    let input = to_torch::Input::of(request.input);
+    if request.legacy && target != Target::Torch {
+        bail!("--legacy writes torch files: the output must end in .pt or .pth");
+    }
+    if target == Target::Torch {
+        if request.to_f32 {
+            bail!("--dtype applies to .safetensors and .npz outputs");
+        }
+        return write_atomically(out, request.force, |file| {
+            to_torch::run(request.input, input, options, file, out, request.legacy)
+        });
+    }
+    if input != to_torch::Input::Torch {
+        bail!(
+            "{}: only torch files convert to .safetensors or .npz",
+            request.input.display()
+        );
+    }
+    let ckpt = crate::open(request.input, options)?;
+    let outputs = outputs(&ckpt, request.to_f32)?;
+    let total: u64 = outputs.iter().map(Output::nbytes).sum();
+    let progress = progress_bar(total);
+    write_atomically(out, request.force, |file| match target {
+        Target::Safetensors => write_safetensors(&outputs, file, &progress),
+        _ => write_npz(&outputs, file, &progress),
+    })?;
+    progress.finish_and_clear();
+    Ok(())
+}
+
+/// The tensors of `ckpt` to write, each name once.
+fn outputs<'a>(ckpt: &'a Checkpoint<'a>, to_f32: bool) -> anyhow::Result<Vec<Output<'a>>> {
     let mut outputs = Vec::new();
     let mut seen = HashSet::new();
     for (name, t) in ckpt.tensors() {
@@ -78,29 +142,32 @@ pub fn run(ckpt: &Checkpoint<'_>, out: &Path, to_f32: bool, force: bool) -> anyh
             cast,
         });
     }
-    let total: u64 = outputs.iter().map(Output::nbytes).sum();
-    let progress = progress_bar(total);
+    Ok(outputs)
+}
+
+/// Writes `out` through a temporary file in its folder, renamed into place once complete (over
+/// an existing file only with `force`).
+fn write_atomically(
+    out: &Path,
+    force: bool,
+    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    match out.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => write_safetensors(&outputs, tmp.as_file_mut(), &progress)?,
-        Some("npz") => write_npz(&outputs, tmp.as_file_mut(), &progress)?,
-        _ => bail!("{}: the output must end in .safetensors or .npz", out.display()),
-    }
-    progress.finish_and_clear();
+    write(tmp.as_file_mut())?;
     let persisted = if force {
         tmp.persist(out).map(|_| ())
     } else {
         tmp.persist_noclobber(out).map(|_| ())
     };
-    persisted.map_err(|e| anyhow::anyhow!("cannot create {}: {}", out.display(), e.error))?;
-    Ok(())
+    persisted.map_err(|e| anyhow::anyhow!("cannot create {}: {}", out.display(), e.error))
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
+/// A progress bar for `total` bytes, hidden below 64 MiB or when stderr is not a terminal.
+pub fn progress_bar(total: u64) -> ProgressBar {
     if total < PROGRESS_BYTES || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

@@ -15,9 +15,11 @@ mod get;
 mod gym;
 mod json;
 mod ls;
+mod npy;
 mod output;
 mod predict;
 mod sb3;
+mod to_torch;
 mod tree;
 mod values;
 
@@ -50,7 +52,8 @@ enum Command {
     Tree(TreeArgs),
     /// Print one tensor's values.
     Get(GetArgs),
-    /// Convert to .safetensors or .npz (strided tensors made contiguous).
+    /// Convert a torch file to .safetensors or .npz (strided tensors made contiguous), or any
+    /// torch, .safetensors or .npz file to a torch archive (.pt/.pth) as torch 2.x writes it.
     Convert(ConvertArgs),
     /// Stable-Baselines3 models and VecNormalize statistics.
     #[command(subcommand)]
@@ -91,13 +94,16 @@ struct GetArgs {
 
 #[derive(Args)]
 struct ConvertArgs {
-    /// The torch file.
+    /// The input: a torch file, a `.safetensors` file or an `.npz` archive.
     file: PathBuf,
-    /// The output: `.safetensors` or `.npz`.
+    /// The output: `.safetensors` or `.npz` (from a torch file), or `.pt`/`.pth` (from any input).
     out: PathBuf,
-    /// Cast every real tensor to this dtype (only `f32` is supported).
+    /// Cast every real tensor to this dtype (only `f32`; `.safetensors` and `.npz` outputs).
     #[arg(long, value_parser = ["f32"])]
     dtype: Option<String>,
+    /// Write the legacy (pre-1.6) torch format instead of a zip archive (`.pt`/`.pth` outputs).
+    #[arg(long)]
+    legacy: bool,
     /// Replace OUT if it exists.
     #[arg(long)]
     force: bool,
@@ -111,9 +117,16 @@ fn main() -> ExitCode {
         Command::Ls(a) => open(&a.file, &options).and_then(|c| ls::run(&c, a.json, a.sha256)),
         Command::Tree(a) => open(&a.file, &options).and_then(|c| tree::run(&c, a.json)),
         Command::Get(a) => open(&a.file, &options).and_then(|c| get::run(&c, &a.name, a.json)),
-        Command::Convert(a) => {
-            open(&a.file, &options).and_then(|c| convert::run(&c, &a.out, a.dtype.is_some(), a.force))
-        }
+        Command::Convert(a) => convert::run(
+            &convert::Request {
+                input: &a.file,
+                out: &a.out,
+                to_f32: a.dtype.is_some(),
+                force: a.force,
+                legacy: a.legacy,
+            },
+            &options,
+        ),
         Command::Sb3(command) => sb3::run(command, &options),
     };
     match result {

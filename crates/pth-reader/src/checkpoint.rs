@@ -145,6 +145,11 @@ impl<'data> Checkpoint<'data> {
         Value::new(&self.tree, &self.tables, self.tree.root_id())
     }
 
+    /// The tree and the tables its tensor and storage nodes index (the writer's input).
+    pub(crate) fn parts(&self) -> (&Tree<'data>, &Tables<'data>) {
+        (&self.tree, &self.tables)
+    }
+
     /// Every tensor reachable from the root, with its path, in depth-first order. A tensor
     /// reachable along two paths appears under both.
     pub fn tensors(&self) -> impl Iterator<Item = (&str, &TensorView<'data>)> + '_ {

@@ -64,6 +64,7 @@ mod standalone;
 mod tensor;
 mod torch;
 mod value;
+pub mod write;
 mod zip_anomaly;
 
 pub use bytes::SharedBytes;

@@ -39,9 +39,28 @@ pub(crate) fn python3_name<'a>(module: &'a str, name: &'a str) -> (&'a str, &'a 
     (module, name)
 }
 
+/// The module name Python 3's pickler writes at protocols 0 to 2 (`fix_imports`: the reverse
+/// of the module renames above that Python 3 still makes, `_compat_pickle.REVERSE_IMPORT_MAPPING`).
+pub(crate) fn python2_module(module: &str) -> &str {
+    match module {
+        "builtins" => "__builtin__",
+        "copyreg" => "copy_reg",
+        "queue" => "Queue",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::python3_name;
+    use super::{python2_module, python3_name};
+
+    #[test]
+    fn python2_modules_read_back_as_themselves() {
+        for module in ["builtins", "copyreg", "queue", "collections", "torch._utils"] {
+            assert_eq!(python3_name(python2_module(module), "x").0, module);
+        }
+        assert_eq!(python2_module("builtins"), "__builtin__");
+    }
 
     #[test]
     fn python2_and_torch_renames() {

@@ -25,7 +25,6 @@ macro_rules! opcodes {
             }
 
             /// The byte that encodes this opcode.
-            #[cfg(test)]
             pub(crate) fn byte(self) -> u8 {
                 match self { $( Opcode::$name => $byte, )* }
             }
@@ -122,6 +121,140 @@ opcodes! {
     READONLY_BUFFER = 0x98, 5;
 }
 
+/// An opcode with its argument, as the writer emits it: each form encoded the one way the
+/// machine decodes it (`machine.rs`), its byte taken from the table above. Protocol 2 forms,
+/// plus `LONG4` for integers of more than 255 bytes and `FROZENSET`/`NEWOBJ_EX` for values
+/// that have no protocol-2 form.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Op<'a> {
+    Proto(u8),
+    Stop,
+    Mark,
+    None,
+    NewTrue,
+    NewFalse,
+    BinInt1(u8),
+    BinInt2(u16),
+    BinInt(i32),
+    /// A little-endian two's complement integer (`LONG1` up to 255 bytes, `LONG4` beyond).
+    Long(&'a [u8]),
+    /// Big-endian, as `BINFLOAT` carries it.
+    BinFloat(f64),
+    /// UTF-8 bytes (`surrogatepass`, as Python writes lone surrogates).
+    BinUnicode(&'a [u8]),
+    /// `module`, `name`: newline-terminated.
+    Global(&'a str, &'a str),
+    EmptyTuple,
+    Tuple,
+    /// `TUPLE1`, `TUPLE2` or `TUPLE3`.
+    TupleN(u8),
+    EmptyList,
+    Append,
+    Appends,
+    EmptyDict,
+    SetItem,
+    SetItems,
+    Reduce,
+    NewObj,
+    NewObjEx,
+    Build,
+    BinPersId,
+    /// Protocol 4's `FROZENSET` (Python 3 has no protocol-2 form that torch's loader reads).
+    FrozenSet,
+    Pop,
+    PopMark,
+    /// `BINPUT` below 256, `LONG_BINPUT` above.
+    Put(u32),
+    /// `BINGET` below 256, `LONG_BINGET` above.
+    Get(u32),
+}
+
+impl Op<'_> {
+    /// The table's opcode for this form.
+    pub(crate) fn opcode(&self) -> Opcode {
+        use Opcode::*;
+        match *self {
+            Op::Proto(_) => PROTO,
+            Op::Stop => STOP,
+            Op::Mark => MARK,
+            Op::None => NONE,
+            Op::NewTrue => NEWTRUE,
+            Op::NewFalse => NEWFALSE,
+            Op::BinInt1(_) => BININT1,
+            Op::BinInt2(_) => BININT2,
+            Op::BinInt(_) => BININT,
+            Op::Long(b) if b.len() <= 255 => LONG1,
+            Op::Long(_) => LONG4,
+            Op::BinFloat(_) => BINFLOAT,
+            Op::BinUnicode(_) => BINUNICODE,
+            Op::Global(..) => GLOBAL,
+            Op::EmptyTuple => EMPTY_TUPLE,
+            Op::Tuple => TUPLE,
+            Op::TupleN(1) => TUPLE1,
+            Op::TupleN(2) => TUPLE2,
+            Op::TupleN(_) => TUPLE3,
+            Op::EmptyList => EMPTY_LIST,
+            Op::Append => APPEND,
+            Op::Appends => APPENDS,
+            Op::EmptyDict => EMPTY_DICT,
+            Op::SetItem => SETITEM,
+            Op::SetItems => SETITEMS,
+            Op::Reduce => REDUCE,
+            Op::NewObj => NEWOBJ,
+            Op::NewObjEx => NEWOBJ_EX,
+            Op::Build => BUILD,
+            Op::BinPersId => BINPERSID,
+            Op::FrozenSet => FROZENSET,
+            Op::Pop => POP,
+            Op::PopMark => POP_MARK,
+            Op::Put(i) if i < 256 => BINPUT,
+            Op::Put(_) => LONG_BINPUT,
+            Op::Get(i) if i < 256 => BINGET,
+            Op::Get(_) => LONG_BINGET,
+        }
+    }
+
+    /// Appends the opcode's byte and its argument to `out`. Lengths that do not fit the form
+    /// (text or integers of 4 GiB and more) are refused, never truncated.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) -> Result<(), &'static str> {
+        out.push(self.opcode().byte());
+        let len32 = |b: &[u8]| u32::try_from(b.len()).map_err(|_| "an argument of 4 GiB or more");
+        match *self {
+            Op::Proto(v) | Op::BinInt1(v) => out.push(v),
+            Op::BinInt2(v) => out.extend_from_slice(&v.to_le_bytes()),
+            Op::BinInt(v) => out.extend_from_slice(&v.to_le_bytes()),
+            Op::Long(b) => {
+                match u8::try_from(b.len()) {
+                    Ok(n) => out.push(n),
+                    Err(_) => out.extend_from_slice(&len32(b)?.to_le_bytes()),
+                }
+                out.extend_from_slice(b);
+            }
+            Op::BinFloat(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Op::BinUnicode(b) => {
+                out.extend_from_slice(&len32(b)?.to_le_bytes());
+                out.extend_from_slice(b);
+            }
+            Op::Global(module, name) => {
+                if module.contains('\n') || name.contains('\n') {
+                    return Err("a global name holds a newline");
+                }
+                for part in [module, name] {
+                    out.extend_from_slice(part.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            Op::TupleN(n) if !(1..=3).contains(&n) => return Err("TUPLEn takes 1 to 3 items"),
+            Op::Put(i) | Op::Get(i) => match u8::try_from(i) {
+                Ok(short) => out.push(short),
+                Err(_) => out.extend_from_slice(&i.to_le_bytes()),
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +272,19 @@ mod tests {
         assert_eq!(count, 68);
         assert_eq!(Opcode::ALL.len(), 68);
         assert!(Opcode::ALL.iter().all(|op| op.protocol() <= 5));
+    }
+
+    #[test]
+    fn written_forms_use_the_table_bytes_and_refuse_what_does_not_fit() {
+        let mut out = Vec::new();
+        Op::Long(&[0; 300]).write(&mut out).unwrap();
+        assert_eq!(out[..5], [0x8b, 44, 1, 0, 0]);
+        out.clear();
+        Op::Put(256).write(&mut out).unwrap();
+        Op::Get(3).write(&mut out).unwrap();
+        assert_eq!(out, [b'r', 0, 1, 0, 0, b'h', 3]);
+        assert!(Op::Global("a\nb", "c").write(&mut Vec::new()).is_err());
+        assert!(Op::TupleN(4).write(&mut Vec::new()).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod layout;
 mod member;
 mod names;
 mod records;
+pub(crate) mod write;
 
 use std::collections::HashMap;
 

@@ -1,9 +1,11 @@
-//! The zip records, as named structs, each with one `read` over a [`Cursor`].
+//! The zip records, as named structs, each with one `read` over a [`Cursor`] and one `write`.
 //!
 //! Layouts are APPNOTE 6.3.10's (section numbers in each doc comment). A `read` consumes exactly
 //! the record's bytes and returns `None` when the input ends first or the signature is not the
 //! record's: callers turn that into an anomaly naming the record and where it should be. Nothing
-//! here judges values; that is the archive's job.
+//! here judges values; that is the archive's job. A `write` appends the same layout, with the
+//! fields the structs do not keep (times, versions made by, comments) as torch's writer (miniz)
+//! sets them: zero, except the zip64 end record's versions.
 
 #![forbid(unsafe_code)]
 
@@ -42,6 +44,16 @@ impl EndOfCentralDirectory {
             comment_len: c.u16_le()?,
         })
     }
+
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&Self::SIGNATURE);
+        for v in [self.disk, self.directory_disk, self.entries_on_disk, self.entries] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.directory_size.to_le_bytes());
+        out.extend_from_slice(&self.directory_offset.to_le_bytes());
+        out.extend_from_slice(&self.comment_len.to_le_bytes());
+    }
 }
 
 /// Zip64 end of central directory locator (4.3.15).
@@ -64,6 +76,13 @@ impl Zip64Locator {
             disks: c.u32_le()?,
         })
     }
+
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&Self::SIGNATURE);
+        out.extend_from_slice(&self.directory_disk.to_le_bytes());
+        out.extend_from_slice(&self.end_record_offset.to_le_bytes());
+        out.extend_from_slice(&self.disks.to_le_bytes());
+    }
 }
 
 /// Zip64 end of central directory record (4.3.14), without its extensible data.
@@ -81,9 +100,12 @@ pub(super) struct Zip64EndOfCentralDirectory {
 
 impl Zip64EndOfCentralDirectory {
     pub(super) const SIZE: usize = 56;
+    const SIGNATURE: u32 = 0x0606_4b50;
+    /// Versions made by (3.0, Unix) and needed (4.5) as miniz writes them.
+    const VERSIONS: [u16; 2] = [0x031e, 0x002d];
 
     pub(super) fn read(c: &mut Cursor<'_>) -> Option<Self> {
-        signature(c, 0x0606_4b50)?;
+        signature(c, Self::SIGNATURE)?;
         let record_size = c.u64_le()?;
         let _versions = (c.u16_le()?, c.u16_le()?);
         Some(Zip64EndOfCentralDirectory {
@@ -95,6 +117,24 @@ impl Zip64EndOfCentralDirectory {
             directory_size: c.u64_le()?,
             directory_offset: c.u64_le()?,
         })
+    }
+
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&Self::SIGNATURE.to_le_bytes());
+        out.extend_from_slice(&self.record_size.to_le_bytes());
+        for v in Self::VERSIONS {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.disk.to_le_bytes());
+        out.extend_from_slice(&self.directory_disk.to_le_bytes());
+        for v in [
+            self.entries_on_disk,
+            self.entries,
+            self.directory_size,
+            self.directory_offset,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 }
 
@@ -123,6 +163,16 @@ impl FileFields {
             size: c.u32_le()?,
         })
     }
+
+    /// The shared fields, time and date 0 (torch's writer sets no times).
+    fn write(&self, out: &mut Vec<u8>) {
+        for v in [self.version_needed, self.flags, self.method, 0, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [self.crc32, self.compressed_size, self.size] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
 }
 
 /// Central directory file header (4.3.12).
@@ -139,9 +189,10 @@ pub(super) struct CentralHeader<'a> {
 impl<'a> CentralHeader<'a> {
     /// The fixed part, before the name.
     pub(super) const SIZE: u64 = 46;
+    const SIGNATURE: u32 = 0x0201_4b50;
 
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
-        signature(c, 0x0201_4b50)?;
+        signature(c, Self::SIGNATURE)?;
         let _version_made_by = c.u16_le()?;
         let fields = FileFields::read(c)?;
         let (name_len, extra_len, comment_len) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
@@ -161,6 +212,26 @@ impl<'a> CentralHeader<'a> {
             extra,
         })
     }
+
+    /// Writes the header, version made by 0 and no comment (as miniz writes them); `None` when
+    /// the name or the extra field is longer than 65535 bytes.
+    pub(super) fn write(&self, out: &mut Vec<u8>) -> Option<()> {
+        let (name_len, extra_len) = (
+            u16::try_from(self.name.len()).ok()?,
+            u16::try_from(self.extra.len()).ok()?,
+        );
+        out.extend_from_slice(&Self::SIGNATURE.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        self.fields.write(out);
+        for v in [name_len, extra_len, 0, self.disk_start, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&self.external_attributes.to_le_bytes());
+        out.extend_from_slice(&self.local_header_offset.to_le_bytes());
+        out.extend_from_slice(self.name);
+        out.extend_from_slice(self.extra);
+        Some(())
+    }
 }
 
 /// Local file header (4.3.7).
@@ -174,9 +245,10 @@ pub(super) struct LocalHeader<'a> {
 impl<'a> LocalHeader<'a> {
     /// The fixed part, before the name.
     pub(super) const SIZE: u64 = 30;
+    const SIGNATURE: u32 = 0x0403_4b50;
 
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
-        signature(c, 0x0403_4b50)?;
+        signature(c, Self::SIGNATURE)?;
         let fields = FileFields::read(c)?;
         let (name_len, extra_len) = (c.u16_le()?, c.u16_le()?);
         Some(LocalHeader {
@@ -189,6 +261,21 @@ impl<'a> LocalHeader<'a> {
     /// The header's length, name and extra field included.
     pub(super) fn len(&self) -> u64 {
         Self::SIZE + self.name.len() as u64 + self.extra.len() as u64
+    }
+
+    /// Writes the header; `None` when the name or the extra field is longer than 65535 bytes.
+    pub(super) fn write(&self, out: &mut Vec<u8>) -> Option<()> {
+        let (name_len, extra_len) = (
+            u16::try_from(self.name.len()).ok()?,
+            u16::try_from(self.extra.len()).ok()?,
+        );
+        out.extend_from_slice(&Self::SIGNATURE.to_le_bytes());
+        self.fields.write(out);
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&extra_len.to_le_bytes());
+        out.extend_from_slice(self.name);
+        out.extend_from_slice(self.extra);
+        Some(())
     }
 }
 
@@ -222,9 +309,11 @@ impl DescriptorShape {
 }
 
 impl DataDescriptor {
+    const SIGNATURE: u32 = 0x0807_4b50;
+
     pub(super) fn read(c: &mut Cursor<'_>, shape: DescriptorShape) -> Option<Self> {
         if shape.signed {
-            signature(c, 0x0807_4b50)?;
+            signature(c, Self::SIGNATURE)?;
         }
         let crc32 = c.u32_le()?;
         let mut size = || {
@@ -240,6 +329,22 @@ impl DataDescriptor {
             compressed_size,
             size: size()?,
         })
+    }
+
+    /// Writes the descriptor in `shape`; `None` when a size does not fit 4 bytes.
+    pub(super) fn write(&self, shape: DescriptorShape, out: &mut Vec<u8>) -> Option<()> {
+        if shape.signed {
+            out.extend_from_slice(&Self::SIGNATURE.to_le_bytes());
+        }
+        out.extend_from_slice(&self.crc32.to_le_bytes());
+        for size in [self.compressed_size, self.size] {
+            if shape.wide {
+                out.extend_from_slice(&size.to_le_bytes());
+            } else {
+                out.extend_from_slice(&u32::try_from(size).ok()?.to_le_bytes());
+            }
+        }
+        Some(())
     }
 }
 
@@ -263,6 +368,14 @@ impl<'a> ExtraField<'a> {
             id,
             data: c.take(usize::from(len))?,
         })
+    }
+
+    /// Writes the field; `None` when its data is longer than 65535 bytes.
+    pub(super) fn write(&self, out: &mut Vec<u8>) -> Option<()> {
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&u16::try_from(self.data.len()).ok()?.to_le_bytes());
+        out.extend_from_slice(self.data);
+        Some(())
     }
 
     /// Every field of an extra block, or `None` if the block does not split into fields exactly.
