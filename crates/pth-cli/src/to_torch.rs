@@ -13,7 +13,7 @@ use indicatif::ProgressBar;
 use pth_reader::write::{Builder, SaveOptions};
 use pth_reader::{DType, Options, SharedBytes};
 
-use crate::convert::progress_bar;
+use crate::progress::progress_bar;
 use crate::npy;
 
 /// Output buffer: headers gathered, storages passed through.
