@@ -14,11 +14,11 @@ impl<'data> Checkpoint<'data> {
     /// archive (or a legacy stream, with [`SaveOptions::legacy`]) whose tree, tensors and
     /// shared storages read back as this one's. Storages stream from this checkpoint's bytes.
     ///
-    /// Refused with [`Error::Unsupported`](crate::Error::Unsupported): wrapper tensor
+    /// Refused with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported): wrapper tensor
     /// subclasses, unresolved persistent ids, and in the legacy format the dtypes torch keeps in
     /// untyped storages (float8, uint16/32/64, complex32, bits: torch writes those legacy files
     /// but cannot read them back); with
-    /// [`Error::InvalidStorage`](crate::Error::InvalidStorage), one storage viewed as two
+    /// [`ErrorKind::InvalidStorage`](crate::ErrorKind::InvalidStorage), one storage viewed as two
     /// types (torch refuses to save those too).
     ///
     /// ```no_run
