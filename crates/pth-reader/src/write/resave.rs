@@ -21,11 +21,17 @@ impl<'data> Checkpoint<'data> {
     /// [`ErrorKind::InvalidStorage`](crate::ErrorKind::InvalidStorage), one storage viewed as two
     /// types (torch refuses to save those too).
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
     /// use pth_reader::{write::SaveOptions, Checkpoint, Options};
-    /// let old = Checkpoint::open("model_legacy.pt", &Options::default())?;
-    /// old.save("model.pt", &SaveOptions::default())?;
+    /// let legacy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint_legacy.pth");
+    /// let out = std::env::temp_dir().join(format!("resaved-{}.pt", std::process::id()));
+    /// let old = Checkpoint::open(legacy, &Options::default())?;
+    /// old.save(&out, &SaveOptions::default())?;
+    /// let new = Checkpoint::open(&out, &Options::default())?;
+    /// assert_eq!(new.format(), pth_reader::Format::Zip);
+    /// assert_eq!(new.tensor("model.0.weight")?.to_f64_vec()?, old.tensor("model.0.weight")?.to_f64_vec()?);
+    /// # std::fs::remove_file(&out).ok();
     /// # Ok(()) }
     /// ```
     pub fn save(&self, path: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
