@@ -157,6 +157,9 @@ mod tests {
     #[test]
     fn a_result_costs_one_pointer() {
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-        assert_eq!(std::mem::size_of::<std::result::Result<(), Error>>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<std::result::Result<(), Error>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }
