@@ -424,13 +424,21 @@ impl<'a, 'data> Pickler<'a, 'data> {
     /// `set(list)`: the list is a temporary, memoized as Python memoizes it.
     fn set(&mut self, id: ValueId, items: &'a [ValueId]) -> Result<()> {
         self.global("builtins", "set")?;
-        self.op(Op::EmptyList)?;
+        self.reduce_over_temporary(id, Op::EmptyList)?;
+        self.appends(items, 0)
+    }
+
+    /// `callable((temporary,))`, `callable` written already: the temporary (`empty`, filled by
+    /// the tasks pushed after this call) memoized as Python memoizes it, then `TUPLE1`,
+    /// `REDUCE`, and the result memoized as `id`.
+    fn reduce_over_temporary(&mut self, id: ValueId, empty: Op<'static>) -> Result<()> {
+        self.op(empty)?;
         self.put()?;
         self.tasks.push(Task::Memoize(id));
         self.tasks.push(Task::Op(Op::Reduce));
         self.tasks.push(Task::PutNew);
         self.tasks.push(Task::Op(Op::TupleN(1)));
-        self.appends(items, 0)
+        Ok(())
     }
 
     fn dict(
@@ -454,12 +462,7 @@ impl<'a, 'data> Pickler<'a, 'data> {
             DictClass::Counter => {
                 // `Counter.__reduce__`: `(Counter, (dict(self),))`, the dict a temporary.
                 self.global("collections", "Counter")?;
-                self.op(Op::EmptyDict)?;
-                self.put()?;
-                self.tasks.push(Task::Memoize(id));
-                self.tasks.push(Task::Op(Op::Reduce));
-                self.tasks.push(Task::PutNew);
-                self.tasks.push(Task::Op(Op::TupleN(1)));
+                self.reduce_over_temporary(id, Op::EmptyDict)?;
                 if let Some(state) = attributes {
                     return Err(unsupported(format!("a Counter with attributes ({state:?})")));
                 }
