@@ -307,29 +307,36 @@ fn pickle_of(protocol: u8, ops: &[Op], legacy: bool) -> Vec<u8> {
                 numel,
                 view,
             } => storage(&mut out, *stype, *key, *numel, *view, legacy),
-            Op::Tensor {
-                key,
-                stype,
-                numel,
-                offset,
-                size,
-                stride,
-                grad,
-            } => {
-                global(&mut out, Global::RebuildV2);
-                out.push(b'(');
-                storage(&mut out, *stype, *key, *numel, None, legacy);
-                int(&mut out, i64::from(*offset));
-                ints(&mut out, size);
-                ints(&mut out, stride);
-                out.push(if *grad { 0x88 } else { 0x89 });
-                global(&mut out, Global::OrderedDict);
-                out.extend_from_slice(b")RtR");
-            }
+            Op::Tensor { .. } => tensor(&mut out, op, legacy),
         }
     }
     out.push(b'.');
     out
+}
+
+/// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, OrderedDict())`.
+fn tensor(out: &mut Vec<u8>, op: &Op, legacy: bool) {
+    let Op::Tensor {
+        key,
+        stype,
+        numel,
+        offset,
+        size,
+        stride,
+        grad,
+    } = op
+    else {
+        return;
+    };
+    global(out, Global::RebuildV2);
+    out.push(b'(');
+    storage(out, *stype, *key, *numel, None, legacy);
+    int(out, i64::from(*offset));
+    ints(out, size);
+    ints(out, stride);
+    out.push(if *grad { 0x88 } else { 0x89 });
+    global(out, Global::OrderedDict);
+    out.extend_from_slice(b")RtR");
 }
 
 /// A torch-style zip written by the `zip` crate (the zip layer's own anomalies are the `checkpoint` target's job).

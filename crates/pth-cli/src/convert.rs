@@ -5,17 +5,16 @@
 //! would get the same name in the output are refused before anything is written.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use pth_reader::{Checkpoint, DType, Options, TensorView};
 
+use crate::progress::progress_bar;
 use crate::to_torch;
 
-/// Files larger than this get a progress bar (when stderr is a terminal).
-const PROGRESS_BYTES: u64 = 64 << 20;
 /// Elements converted at a time by `--dtype f32`.
 const CAST_CHUNK: usize = 1 << 16;
 
@@ -164,18 +163,6 @@ fn write_atomically(
         tmp.persist_noclobber(out).map(|_| ())
     };
     persisted.map_err(|e| anyhow::anyhow!("cannot create {}: {}", out.display(), e.error))
-}
-
-/// A progress bar for `total` bytes, hidden below 64 MiB or when stderr is not a terminal.
-pub fn progress_bar(total: u64) -> ProgressBar {
-    if total < PROGRESS_BYTES || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}") {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// The safetensors format: an 8-byte little-endian header length, the JSON header (tensor

@@ -18,6 +18,7 @@ mod ls;
 mod npy;
 mod output;
 mod predict;
+mod progress;
 mod sb3;
 mod to_torch;
 mod tree;

@@ -13,8 +13,8 @@ use indicatif::ProgressBar;
 use pth_reader::write::{Builder, SaveOptions};
 use pth_reader::{DType, Options, SharedBytes};
 
-use crate::convert::progress_bar;
 use crate::npy;
+use crate::progress::progress_bar;
 
 /// Output buffer: headers gathered, storages passed through.
 const BUFFER: usize = 1 << 20;

@@ -108,7 +108,7 @@ fn huge_ints() -> M {
     if let Some(b) = huge.get_mut(262) {
         *b = 0x10;
     }
-    let huge_decimal = decimal(&huge);
+    let huge_decimal = power_of_two_decimal(2100);
     M::Dict(vec![("huge", M::Big(huge, huge_decimal))])
 }
 
@@ -458,35 +458,22 @@ impl Expected<'_> {
     }
 }
 
-/// Decimal text of a little-endian two's complement integer.
-fn decimal(le: &[u8]) -> String {
-    let negative = le.last().is_some_and(|&b| b >= 0x80);
-    let mut magnitude: Vec<u8> = le.to_vec();
-    if negative {
-        let mut carry = true;
-        for b in magnitude.iter_mut() {
-            let (v, c) = (!*b).overflowing_add(u8::from(carry));
-            *b = v;
-            carry = c;
+/// Decimal text of 2^`exp`, by doubling decimal digits: worked out apart from the reader's
+/// own conversion, so the manifest does not take its expected value from the code under test.
+fn power_of_two_decimal(exp: u32) -> String {
+    let mut digits = vec![1u8]; // least significant first
+    for _ in 0..exp {
+        let mut carry = 0;
+        for d in digits.iter_mut() {
+            let v = *d * 2 + carry;
+            *d = v % 10;
+            carry = v / 10;
+        }
+        if carry > 0 {
+            digits.push(carry);
         }
     }
-    let mut digits = Vec::new();
-    while magnitude.iter().any(|&b| b != 0) {
-        let mut rest = 0u32;
-        for b in magnitude.iter_mut().rev() {
-            let v = (rest << 8) | u32::from(*b);
-            *b = (v / 10) as u8;
-            rest = v % 10;
-        }
-        digits.push(char::from(b'0' + rest as u8));
-    }
-    if digits.is_empty() {
-        digits.push('0');
-    }
-    if negative {
-        digits.push('-');
-    }
-    digits.iter().rev().collect()
+    digits.iter().rev().map(|&d| char::from(b'0' + d)).collect()
 }
 
 fn main() -> Res<()> {

@@ -1,5 +1,7 @@
 //! Tensor element types, with torch's names and sizes.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 
 macro_rules! dtypes {

@@ -51,22 +51,8 @@ impl TorchHandler<'_> {
                 let made = self.dense(tree, args, None, offset);
                 self.tensor_or_invalid(tree, made)
             }
-            Rebuild::TensorV2 | Rebuild::TensorV3 => {
-                let v3 = which == Rebuild::TensorV3;
-                let (min, name) = if v3 {
-                    (7, "_rebuild_tensor_v3")
-                } else {
-                    (6, "_rebuild_tensor_v2")
-                };
-                arity(args, min, min + 1, name)?;
-                let dtype = if v3 { Some(self.dtype_arg(tree, arg(6))?) } else { None };
-                let made = self.dense(tree, args, dtype, offset).and_then(|mut t| {
-                    t.requires_grad = Self::requires_grad(tree, arg(4), t.dtype())?;
-                    self.metadata(tree, &mut t, arg(min))?;
-                    Ok(t)
-                });
-                self.tensor_or_invalid(tree, made)
-            }
+            Rebuild::TensorV2 => self.tensor_v2_or_v3(tree, args, false, offset),
+            Rebuild::TensorV3 => self.tensor_v2_or_v3(tree, args, true, offset),
             Rebuild::QTensor => {
                 arity(args, 7, 7, "_rebuild_qtensor")?;
                 let made = self.qtensor(tree, args, offset);
@@ -100,12 +86,7 @@ impl TorchHandler<'_> {
             }
             Rebuild::DeviceFromNumpy => {
                 arity(args, 4, 4, "_rebuild_device_tensor_from_numpy")?;
-                // `torch.from_numpy(data)`: no numpy array can be made in a pickle torch accepts,
-                // and this reader does not rebuild numpy arrays.
-                match arg(0).map(|a| tree.node(a)) {
-                    Some(Node::Object(_)) => Err(self.unsupported("a tensor rebuilt from a numpy array")),
-                    _ => raise("expected np.ndarray"),
-                }
+                self.device_tensor_from_numpy(tree, arg(0))
             }
             Rebuild::DeviceFromCpu => {
                 arity(args, 4, 4, "_rebuild_device_tensor_from_cpu_tensor")?;
@@ -115,6 +96,40 @@ impl TorchHandler<'_> {
                 arity(args, 4, 4, "_rebuild_from_type_v2")?;
                 self.rebuild_from_type_v2(tree, args, offset)
             }
+        }
+    }
+
+    /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[,
+    /// metadata])`, or `_rebuild_tensor_v3` with the dtype as a seventh argument.
+    fn tensor_v2_or_v3(
+        &mut self,
+        tree: &mut Tree<'_>,
+        args: &[ValueId],
+        v3: bool,
+        offset: u64,
+    ) -> Result<ValueId, Failure> {
+        let arg = |i: usize| args.get(i).copied();
+        let (min, name) = if v3 {
+            (7, "_rebuild_tensor_v3")
+        } else {
+            (6, "_rebuild_tensor_v2")
+        };
+        arity(args, min, min + 1, name)?;
+        let dtype = if v3 { Some(self.dtype_arg(tree, arg(6))?) } else { None };
+        let made = self.dense(tree, args, dtype, offset).and_then(|mut t| {
+            t.requires_grad = Self::requires_grad(tree, arg(4), t.dtype())?;
+            self.metadata(tree, &mut t, arg(min))?;
+            Ok(t)
+        });
+        self.tensor_or_invalid(tree, made)
+    }
+
+    /// `torch.from_numpy(data)`: no numpy array can be made in a pickle torch accepts, and this
+    /// reader does not rebuild numpy arrays.
+    fn device_tensor_from_numpy(&self, tree: &Tree<'_>, data: Option<ValueId>) -> Result<ValueId, Failure> {
+        match data.map(|a| tree.node(a)) {
+            Some(Node::Object(_)) => Err(self.unsupported("a tensor rebuilt from a numpy array")),
+            _ => raise("expected np.ndarray"),
         }
     }
 

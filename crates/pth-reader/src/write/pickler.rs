@@ -35,6 +35,15 @@ mod tensors;
 /// Items per `APPENDS`/`SETITEMS` (`pickle.Pickler._BATCHSIZE`).
 const BATCH: usize = 1000;
 
+/// The batch of at most [`BATCH`] items starting at `from`, and where the next one starts if
+/// items remain after it.
+fn next_batch<T>(items: &[T], from: usize) -> (&[T], Option<usize>) {
+    let batch = items.get(from..).unwrap_or_default();
+    let batch = batch.get(..BATCH).unwrap_or(batch);
+    let next = from + batch.len();
+    (batch, (!batch.is_empty() && next < items.len()).then_some(next))
+}
+
 /// How storages are named in persistent ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PidForm {
@@ -347,43 +356,40 @@ impl<'a, 'data> Pickler<'a, 'data> {
 
     /// One batch of `APPEND(S)` from `from`, and a task for the rest.
     fn appends(&mut self, items: &'a [ValueId], from: usize) -> Result<()> {
-        let batch = items.get(from..).unwrap_or_default();
-        let batch = batch.get(..BATCH).unwrap_or(batch);
-        if batch.is_empty() {
-            return Ok(());
+        let (batch, rest) = next_batch(items, from);
+        if let Some(next) = rest {
+            self.tasks.push(Task::Appends(items, next));
         }
-        if from + batch.len() < items.len() {
-            self.tasks.push(Task::Appends(items, from + batch.len()));
-        }
-        if batch.len() == 1 {
-            self.tasks.push(Task::Op(Op::Append));
-        } else {
-            self.op(Op::Mark)?;
-            self.tasks.push(Task::Op(Op::Appends));
-        }
+        self.close_batch(batch.len(), Op::Append, Op::Appends)?;
         self.push_saves(batch);
         Ok(())
     }
 
     /// One batch of `SETITEM(S)` from `from`, and a task for the rest.
     fn set_items(&mut self, pairs: &'a [(ValueId, ValueId)], from: usize) -> Result<()> {
-        let batch = pairs.get(from..).unwrap_or_default();
-        let batch = batch.get(..BATCH).unwrap_or(batch);
-        if batch.is_empty() {
-            return Ok(());
+        let (batch, rest) = next_batch(pairs, from);
+        if let Some(next) = rest {
+            self.tasks.push(Task::SetItems(pairs, next));
         }
-        if from + batch.len() < pairs.len() {
-            self.tasks.push(Task::SetItems(pairs, from + batch.len()));
-        }
-        if batch.len() == 1 {
-            self.tasks.push(Task::Op(Op::SetItem));
-        } else {
-            self.op(Op::Mark)?;
-            self.tasks.push(Task::Op(Op::SetItems));
-        }
+        self.close_batch(batch.len(), Op::SetItem, Op::SetItems)?;
         for &(key, value) in batch.iter().rev() {
             self.tasks.push(Task::Save(value));
             self.tasks.push(Task::Save(key));
+        }
+        Ok(())
+    }
+
+    /// Opens a batch of `len` items and schedules the opcode that closes it, as `pickle`'s
+    /// `_batch_appends`/`_batch_setitems` do: `one` for a single item, `MARK` … `many` for
+    /// more, nothing for none. The items' tasks are pushed after (they run before the close).
+    fn close_batch(&mut self, len: usize, one: Op<'static>, many: Op<'static>) -> Result<()> {
+        match len {
+            0 => {}
+            1 => self.tasks.push(Task::Op(one)),
+            _ => {
+                self.op(Op::Mark)?;
+                self.tasks.push(Task::Op(many));
+            }
         }
         Ok(())
     }
@@ -418,13 +424,21 @@ impl<'a, 'data> Pickler<'a, 'data> {
     /// `set(list)`: the list is a temporary, memoized as Python memoizes it.
     fn set(&mut self, id: ValueId, items: &'a [ValueId]) -> Result<()> {
         self.global("builtins", "set")?;
-        self.op(Op::EmptyList)?;
+        self.reduce_over_temporary(id, Op::EmptyList)?;
+        self.appends(items, 0)
+    }
+
+    /// `callable((temporary,))`, `callable` written already: the temporary (`empty`, filled by
+    /// the tasks pushed after this call) memoized as Python memoizes it, then `TUPLE1`,
+    /// `REDUCE`, and the result memoized as `id`.
+    fn reduce_over_temporary(&mut self, id: ValueId, empty: Op<'static>) -> Result<()> {
+        self.op(empty)?;
         self.put()?;
         self.tasks.push(Task::Memoize(id));
         self.tasks.push(Task::Op(Op::Reduce));
         self.tasks.push(Task::PutNew);
         self.tasks.push(Task::Op(Op::TupleN(1)));
-        self.appends(items, 0)
+        Ok(())
     }
 
     fn dict(
@@ -448,12 +462,7 @@ impl<'a, 'data> Pickler<'a, 'data> {
             DictClass::Counter => {
                 // `Counter.__reduce__`: `(Counter, (dict(self),))`, the dict a temporary.
                 self.global("collections", "Counter")?;
-                self.op(Op::EmptyDict)?;
-                self.put()?;
-                self.tasks.push(Task::Memoize(id));
-                self.tasks.push(Task::Op(Op::Reduce));
-                self.tasks.push(Task::PutNew);
-                self.tasks.push(Task::Op(Op::TupleN(1)));
+                self.reduce_over_temporary(id, Op::EmptyDict)?;
                 if let Some(state) = attributes {
                     return Err(unsupported(format!("a Counter with attributes ({state:?})")));
                 }

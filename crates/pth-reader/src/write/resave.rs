@@ -14,18 +14,24 @@ impl<'data> Checkpoint<'data> {
     /// archive (or a legacy stream, with [`SaveOptions::legacy`]) whose tree, tensors and
     /// shared storages read back as this one's. Storages stream from this checkpoint's bytes.
     ///
-    /// Refused with [`Error::Unsupported`](crate::Error::Unsupported): wrapper tensor
+    /// Refused with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported): wrapper tensor
     /// subclasses, unresolved persistent ids, and in the legacy format the dtypes torch keeps in
     /// untyped storages (float8, uint16/32/64, complex32, bits: torch writes those legacy files
     /// but cannot read them back); with
-    /// [`Error::InvalidStorage`](crate::Error::InvalidStorage), one storage viewed as two
+    /// [`ErrorKind::InvalidStorage`](crate::ErrorKind::InvalidStorage), one storage viewed as two
     /// types (torch refuses to save those too).
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> Result<(), pth_reader::Error> {
     /// use pth_reader::{write::SaveOptions, Checkpoint, Options};
-    /// let old = Checkpoint::open("model_legacy.pt", &Options::default())?;
-    /// old.save("model.pt", &SaveOptions::default())?;
+    /// let legacy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint_legacy.pth");
+    /// let out = std::env::temp_dir().join(format!("resaved-{}.pt", std::process::id()));
+    /// let old = Checkpoint::open(legacy, &Options::default())?;
+    /// old.save(&out, &SaveOptions::default())?;
+    /// let new = Checkpoint::open(&out, &Options::default())?;
+    /// assert_eq!(new.format(), pth_reader::Format::Zip);
+    /// assert_eq!(new.tensor("model.0.weight")?.to_f64_vec()?, old.tensor("model.0.weight")?.to_f64_vec()?);
+    /// # std::fs::remove_file(&out).ok();
     /// # Ok(()) }
     /// ```
     pub fn save(&self, path: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {

@@ -50,16 +50,30 @@ pub(super) fn locate(data: &[u8], warnings: &mut Vec<ZipAnomaly>) -> Result<Dire
     Ok(directory)
 }
 
+/// The record `read` finds at byte `at` of `data`, or [`ZipAnomaly::Truncated`] naming it.
+fn record_at<T>(
+    data: &[u8],
+    at: usize,
+    record: &'static str,
+    read: impl FnOnce(&mut Cursor<'_>) -> Option<T>,
+) -> Result<T, ZipAnomaly> {
+    data.get(at..)
+        .and_then(|rest| read(&mut Cursor::new(rest)))
+        .ok_or(ZipAnomaly::Truncated {
+            record,
+            offset: at as u64,
+        })
+}
+
 /// The end record at `eocd_at`, the directory it describes (through the zip64 end record when a
 /// locator precedes it) and where the end records begin.
 fn end_records_at(data: &[u8], eocd_at: usize) -> Result<(EndOfCentralDirectory, Directory, usize), ZipAnomaly> {
-    let eocd = data
-        .get(eocd_at..)
-        .and_then(|rest| EndOfCentralDirectory::read(&mut Cursor::new(rest)))
-        .ok_or(ZipAnomaly::Truncated {
-            record: "end-of-central-directory record",
-            offset: eocd_at as u64,
-        })?;
+    let eocd = record_at(
+        data,
+        eocd_at,
+        "end-of-central-directory record",
+        EndOfCentralDirectory::read,
+    )?;
     let (directory, end_records) = match zip64_locator(data, eocd_at)? {
         None => (classic_directory(&eocd)?, eocd_at),
         Some(locator) => zip64_directory(data, eocd_at, &eocd, &locator)?,
@@ -157,13 +171,12 @@ fn zip64_directory(
     if locator.directory_disk != 0 || locator.disks != 1 {
         return Err(ZipAnomaly::MultiDisk);
     }
-    let record = data
-        .get(record_at..)
-        .and_then(|rest| Zip64EndOfCentralDirectory::read(&mut Cursor::new(rest)))
-        .ok_or(ZipAnomaly::Truncated {
-            record: "zip64 end-of-central-directory record",
-            offset: record_at as u64,
-        })?;
+    let record = self::record_at(
+        data,
+        record_at,
+        "zip64 end-of-central-directory record",
+        Zip64EndOfCentralDirectory::read,
+    )?;
     if record.record_size != (Zip64EndOfCentralDirectory::SIZE - 12) as u64 {
         return Err(problem("the record has extensible data or a wrong size"));
     }

@@ -96,6 +96,22 @@ fn zip64_field(values: &[u64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// The extra fields of a header: a zip64 field with the (uncompressed, compressed) sizes
+/// and the offset that are given, in that order, or nothing when neither is.
+fn zip64_extra(sizes: Option<[u64; 2]>, offset: Option<u64>) -> Result<Vec<u8>> {
+    let values: Vec<u64> = sizes.into_iter().flatten().chain(offset).collect();
+    let mut extra = Vec::new();
+    if !values.is_empty() {
+        ExtraField {
+            id: ExtraField::ZIP64,
+            data: &zip64_field(&values),
+        }
+        .write(&mut extra)
+        .ok_or_else(|| too_long("extra field"))?;
+    }
+    Ok(extra)
+}
+
 impl<W: Write> ZipWriter<W> {
     /// An archive written to `out`, from its first byte.
     pub(crate) fn new(out: W, force: ForceZip64) -> Self {
@@ -177,24 +193,8 @@ impl<W: Write> ZipWriter<W> {
         zip64_size: bool,
         zip64_offset: bool,
     ) -> Result<()> {
-        let mut zip64 = Vec::new();
-        if zip64_size {
-            // miniz writes the compressed size before it is known: 0.
-            zip64.extend([size, 0]);
-        }
-        if zip64_offset {
-            zip64.push(offset);
-        }
-        let mut extra = Vec::new();
-        if !zip64.is_empty() {
-            let field = zip64_field(&zip64);
-            ExtraField {
-                id: ExtraField::ZIP64,
-                data: &field,
-            }
-            .write(&mut extra)
-            .ok_or_else(|| too_long("extra field"))?;
-        }
+        // miniz writes the compressed size before it is known: 0.
+        let mut extra = zip64_extra(zip64_size.then_some([size, 0]), zip64_offset.then_some(offset))?;
         // `getPadding`: the data starts after the header, the name, the zip64 field and the
         // padding field's own 4 bytes, rounded up to the alignment.
         let start = offset + LocalHeader::SIZE + name.len() as u64 + extra.len() as u64 + 4;
@@ -289,23 +289,10 @@ fn saturate(v: u64) -> u32 {
 
 /// A central header: values of 4 GiB − 1 or more saturated, with a zip64 field holding them.
 fn central_header(entry: &Central, out: &mut Vec<u8>) -> Result<()> {
-    let mut zip64 = Vec::new();
-    if entry.zip64_size {
-        zip64.extend([entry.size, entry.size]);
-    }
-    if entry.zip64_offset {
-        zip64.push(entry.offset);
-    }
-    let mut extra = Vec::new();
-    if !zip64.is_empty() {
-        let field = zip64_field(&zip64);
-        ExtraField {
-            id: ExtraField::ZIP64,
-            data: &field,
-        }
-        .write(&mut extra)
-        .ok_or_else(|| too_long("extra field"))?;
-    }
+    let extra = zip64_extra(
+        entry.zip64_size.then_some([entry.size, entry.size]),
+        entry.zip64_offset.then_some(entry.offset),
+    )?;
     let size = if entry.zip64_size {
         u32::MAX
     } else {
