@@ -500,8 +500,8 @@ fn main() -> Res<()> {
         files.push(json!({
             "file": case.file,
             "format": if case.options.is_legacy() { "legacy" } else { "zip" },
-            "byteorder": case.options.get_byte_order().name(),
-            "zip64": format!("{:?}", case.options.get_zip64()),
+            "byteorder": case.options.storage_byte_order().name(),
+            "zip64": format!("{:?}", case.options.zip64_fields()),
             // LONG4 (ints over 255 bytes) is outside torch's weights_only unpickler.
             "weights_only": !case.file.starts_with("huge_ints"),
             "tensors": expected.tensors,

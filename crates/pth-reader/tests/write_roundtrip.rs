@@ -279,7 +279,7 @@ fn round_trip(case: &Case) {
         SaveOptions::default().legacy(true),
     ] {
         let written = b.save_to(root, Vec::new(), &options);
-        let big_endian_zip = !options.is_legacy() && options.get_byte_order() == ByteOrder::Big;
+        let big_endian_zip = !options.is_legacy() && options.storage_byte_order() == ByteOrder::Big;
         if (options.is_legacy() || big_endian_zip) && uses_untyped(case, &case.root) {
             assert!(
                 matches!(

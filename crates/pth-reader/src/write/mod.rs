@@ -78,7 +78,7 @@ impl<'a, 'data> Source<'a, 'data> {
         let (form, target) = if options.is_legacy() {
             (pickler::PidForm::Legacy, ByteOrder::Little)
         } else {
-            (pickler::PidForm::Zip, options.get_byte_order())
+            (pickler::PidForm::Zip, options.storage_byte_order())
         };
         let orders = pickler::Orders {
             bare: self.byte_order,
@@ -129,8 +129,14 @@ fn write_pickled<W: Write>(
     options: &SaveOptions,
 ) -> Result<W> {
     if options.is_legacy() {
-        legacy::write_legacy(out, pickled, options.get_byte_order())
+        legacy::write_legacy(out, pickled, options.storage_byte_order())
     } else {
-        archive::write_zip(out, root_name, pickled, options.get_byte_order(), options.force_zip64())
+        archive::write_zip(
+            out,
+            root_name,
+            pickled,
+            options.storage_byte_order(),
+            options.force_zip64(),
+        )
     }
 }

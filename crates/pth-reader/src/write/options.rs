@@ -20,7 +20,7 @@ use crate::{Error, ErrorKind, Result};
 /// let legacy = SaveOptions::default().legacy(true);
 /// assert!(legacy.is_legacy());
 /// let named = SaveOptions::default().root("weights").zip64(Zip64::Always);
-/// assert_eq!(named.get_root(), Some("weights"));
+/// assert_eq!(named.root_name(), Some("weights"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SaveOptions {
@@ -82,7 +82,7 @@ impl SaveOptions {
     }
 
     /// The byte order storages are written in.
-    pub fn get_byte_order(&self) -> ByteOrder {
+    pub fn storage_byte_order(&self) -> ByteOrder {
         self.byte_order.unwrap_or(ByteOrder::Little)
     }
 
@@ -92,12 +92,12 @@ impl SaveOptions {
     }
 
     /// The folder name set with [`root`](Self::root), if any.
-    pub fn get_root(&self) -> Option<&str> {
+    pub fn root_name(&self) -> Option<&str> {
         self.root.as_deref()
     }
 
     /// Which records get zip64 fields.
-    pub fn get_zip64(&self) -> Zip64 {
+    pub fn zip64_fields(&self) -> Zip64 {
         self.zip64
     }
 
