@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use crate::hashing::FastMap;
 use std::path::Path;
 
 use crate::container::zip::{Compression, ZipArchive};
@@ -40,7 +40,7 @@ pub struct Checkpoint<'data> {
     tree: Tree<'data>,
     tables: Tables<'data>,
     names: Vec<(String, u32)>,
-    by_name: HashMap<String, usize>,
+    by_name: FastMap<String, usize>,
     records: Vec<String>,
     warnings: Vec<String>,
     archive: Option<ZipArchive<'data>>,
@@ -104,7 +104,7 @@ impl<'data> Checkpoint<'data> {
                 None => error,
             });
         }
-        let mut by_name = HashMap::with_capacity(names.len());
+        let mut by_name = FastMap::with_capacity_and_hasher(names.len(), Default::default());
         for (position, (name, _)) in names.iter().enumerate() {
             by_name.entry(name.clone()).or_insert(position);
         }
@@ -238,7 +238,7 @@ fn unswapped_warning(unswapped: &[u32], names: &[(String, u32)]) -> Option<Strin
     if unswapped.is_empty() {
         return None;
     }
-    let unswapped: std::collections::HashSet<u32> = unswapped.iter().copied().collect();
+    let unswapped: crate::hashing::FastSet<u32> = unswapped.iter().copied().collect();
     let named: Vec<&str> = names
         .iter()
         .filter(|(_, index)| unswapped.contains(index))

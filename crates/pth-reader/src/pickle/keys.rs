@@ -8,8 +8,8 @@
 //! hash of the key however often it is inserted: a million `SETITEM`s of one 1 MiB string
 //! hash it once, as CPython's cached string hash does.
 
+use crate::hashing::FastMap;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use super::tree::{Node, Tree, ValueId};
@@ -21,9 +21,9 @@ pub(crate) struct KeyId(u32);
 /// The classes found so far, by node and by content hash.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyTable {
-    of_node: HashMap<ValueId, KeyId>,
+    of_node: FastMap<ValueId, KeyId>,
     /// Content hash → classes with that hash and the node that first had each.
-    classes: HashMap<u64, Vec<(KeyId, ValueId)>>,
+    classes: FastMap<u64, Vec<(KeyId, ValueId)>>,
     next: u32,
     hasher: RandomState,
 }

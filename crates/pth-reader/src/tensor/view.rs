@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::element::{real_to_f64, Element};
+use super::element::{real_to_f64, Element, F32Decoder};
 use super::layout::Layout;
 use super::storage::Storage;
 use crate::{DType, Error, ErrorKind, Limit, Result, SharedBytes};
@@ -403,16 +403,20 @@ impl<'data> TensorView<'data> {
         Ok(())
     }
 
-    /// Decodes every element with `decode`, a chunk at a time, into a vector of `numel`.
-    fn decode_all<T>(&self, decode: impl Fn(&[u8]) -> T) -> Result<Vec<T>> {
+    /// Decodes every element into a vector of `numel`: `decode` appends the elements of whole
+    /// logical little-endian elements. Contiguous little-endian tensors are decoded straight
+    /// from the storage; others a chunk at a time.
+    fn decode_all<T>(&self, decode: impl Fn(&mut Vec<T>, &[u8])) -> Result<Vec<T>> {
         let data = self.data()?;
         self.produced_bytes(data)?;
-        let size = self.dtype.size();
         let mut out = alloc::<T>(self.numel())?;
-        self.for_each_chunk(data, |chunk| {
-            out.extend(chunk.chunks_exact(size).map(&decode));
-            Ok(())
-        })?;
+        match self.raw_bytes() {
+            Some(raw) if !self.transforms() => decode(&mut out, raw),
+            _ => self.for_each_chunk(data, |chunk| {
+                decode(&mut out, chunk);
+                Ok(())
+            })?,
+        }
         Ok(out)
     }
 
@@ -424,14 +428,21 @@ impl<'data> TensorView<'data> {
                 actual: self.dtype,
             }));
         }
-        self.decode_all(T::from_le)
+        self.decode_all(T::extend_from_le)
     }
 
     /// The elements converted to `f64`: any real dtype (floats including float8, integers,
     /// bool as 0/1, quantized tensors as their integer representation).
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         let dtype = self.real_dtype()?;
-        self.decode_all(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN))
+        let size = dtype.size();
+        self.decode_all(|out, bytes| {
+            out.extend(
+                bytes
+                    .chunks_exact(size)
+                    .map(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN)),
+            );
+        })
     }
 
     /// The elements converted to `f32` (as [`to_f64_vec`](Self::to_f64_vec), then rounded;
@@ -441,7 +452,8 @@ impl<'data> TensorView<'data> {
             return self.to_vec::<f32>();
         }
         let dtype = self.real_dtype()?;
-        self.decode_all(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN) as f32)
+        let decode = F32Decoder::new(dtype);
+        self.decode_all(|out, bytes| decode.extend(out, bytes))
     }
 
     fn real_dtype(&self) -> Result<DType> {

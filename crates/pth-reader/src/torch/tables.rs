@@ -1,6 +1,8 @@
 //! From specs to views: storages get their bytes, tensors become [`TensorView`]s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::hashing::FastMap;
 
 use super::spec::{Data, QuantSpec, TensorSpec, Work};
 use super::storage::Backing;
@@ -116,7 +118,7 @@ fn storage_bytes<'data>(
         .collect();
     let requests: Vec<RootRequest<'_>> = roots.iter().map(|(_, r)| r.clone()).collect();
     let resolved = source.resolve(pickle_len, &requests, plain)?;
-    let mut from_root: HashMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
+    let mut from_root: FastMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
     let mut out: Vec<SharedBytes<'data>> = Vec::with_capacity(work.storages.len());
     for (i, s) in work.storages.iter().enumerate() {
         // Storages refer only to storages made before them.
