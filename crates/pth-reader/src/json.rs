@@ -31,12 +31,12 @@
 
 #![forbid(unsafe_code)]
 
-use crate::hashing::FastSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde_json::{json, Value as Json};
 
+use crate::hashing::FastSet;
 use crate::{Dict, Kind, Object, Seq, TensorView, Value, ValueId};
 
 /// How much one rendering may produce.

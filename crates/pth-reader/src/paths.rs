@@ -10,7 +10,6 @@
 #![forbid(unsafe_code)]
 
 use crate::hashing::{FastMap, FastSet};
-
 use crate::limits::Limit;
 use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree, ValueId};

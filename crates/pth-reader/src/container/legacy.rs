@@ -9,10 +9,9 @@
 //! big-endian hosts), so the `little_endian` flag of `sys_info` does not change how they are
 //! read.
 
-use crate::hashing::FastMap;
-
 use super::{Format, Located, RootRequest, StorageKey, StorageSource};
 use crate::cursor::Cursor;
+use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::pickle::machine::{self, Config};
 use crate::pickle::text;

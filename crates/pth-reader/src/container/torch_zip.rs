@@ -4,10 +4,9 @@
 //! `archive`). TorchScript archives (`constants.pkl` present) use the same records; their
 //! `data.pkl` holds the module, whose tensors are listed.
 
-use crate::hashing::FastMap;
-
 use super::zip::{Compression, InflateBudget, ZipAnomaly, ZipArchive};
 use super::{Format, Located, RootRequest, StorageSource};
+use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
 use crate::{Error, ErrorKind, Options, Result, SharedBytes};

@@ -8,11 +8,11 @@
 //! hash of the key however often it is inserted: a million `SETITEM`s of one 1 MiB string
 //! hash it once, as CPython's cached string hash does.
 
-use crate::hashing::FastMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use super::tree::{Node, Tree, ValueId};
+use crate::hashing::FastMap;
 
 /// The equality class of a hashable value: equal keys have equal ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

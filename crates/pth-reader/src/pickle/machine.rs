@@ -6,8 +6,6 @@
 //! opcode runs. In lenient mode, calls the handler does not claim are kept as inert
 //! [`ObjectNode`]s that take items and state as data. All work is bounded by [`Limits`].
 
-use crate::hashing::FastMap;
-
 use super::call::{Call, Failure, Handler, Outcome};
 use super::keys::{self, KeyId};
 use super::opcode::Opcode;
@@ -16,6 +14,7 @@ use super::tree::{
     Construction, DictClass, DictNode, GlobalNode, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
 };
 use crate::cursor::Cursor;
+use crate::hashing::FastMap;
 use crate::limits::Limit;
 use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
 

@@ -11,9 +11,8 @@
 //! those are charged to [`Limits::max_value_bytes`](crate::Limits::max_value_bytes), as every
 //! node is charged to `max_values`.
 
-use crate::hashing::FastMap;
-
 use super::keys::{KeyId, KeyTable};
+use crate::hashing::FastMap;
 use crate::limits::Limit;
 use crate::{Error, Limits, Result, SharedBytes};
 

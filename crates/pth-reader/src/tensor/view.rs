@@ -479,10 +479,27 @@ fn alloc<T>(n: usize) -> Result<Vec<T>> {
     Ok(out)
 }
 
-/// Reverses the bytes of every `unit`-byte group.
+/// Reverses the bytes of every `unit`-byte group (as whole words for 2, 4 and 8 bytes, which
+/// compiles to vector shuffles).
 fn swap_bytes(bytes: &mut [u8], unit: usize) {
-    for chunk in bytes.chunks_exact_mut(unit) {
-        chunk.reverse();
+    macro_rules! words {
+        ($t:ty) => {
+            for chunk in bytes.chunks_exact_mut(std::mem::size_of::<$t>()) {
+                if let Ok(word) = <[u8; std::mem::size_of::<$t>()]>::try_from(&*chunk) {
+                    chunk.copy_from_slice(&<$t>::from_ne_bytes(word).swap_bytes().to_ne_bytes());
+                }
+            }
+        };
+    }
+    match unit {
+        2 => words!(u16),
+        4 => words!(u32),
+        8 => words!(u64),
+        _ => {
+            for chunk in bytes.chunks_exact_mut(unit) {
+                chunk.reverse();
+            }
+        }
     }
 }
 

@@ -7,10 +7,10 @@
 //! A spec is mutable until then, as a torch tensor is: `BUILD` may rebind it (`set_`), and
 //! every reference to it (a `Node::Tensor` index) sees the change.
 
-use crate::hashing::{FastMap, FastSet};
 use std::sync::Arc;
 
 use super::storage::{StorageKey, StorageSpec};
+use crate::hashing::{FastMap, FastSet};
 use crate::pickle::ValueId;
 use crate::tensor::{Layout, LayoutError};
 use crate::{DType, Error, Limits, SharedBytes};

@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::hashing::FastMap;
-
 use super::spec::{Data, QuantSpec, TensorSpec, Work};
 use super::storage::Backing;
 use crate::container::{RootRequest, StorageSource};
+use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::pickle::ValueId;
 use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};

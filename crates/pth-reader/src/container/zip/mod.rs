@@ -21,12 +21,11 @@ mod names;
 mod records;
 pub(crate) mod write;
 
-use crate::hashing::FastMap;
-
 pub use crate::zip_anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
 pub use member::InflateBudget;
 
+use crate::hashing::FastMap;
 use crate::{Limits, Result, SharedBytes};
 
 /// Whose reading of an archive to reproduce.

@@ -2,9 +2,8 @@
 
 #![forbid(unsafe_code)]
 
-use crate::hashing::FastMap;
-
 use super::Dialect;
+use crate::hashing::FastMap;
 use crate::zip_anomaly::ZipAnomaly;
 
 /// Flag bit 11: the name and comment are UTF-8.
