@@ -33,15 +33,15 @@ row() {
     done
     local median
     median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    printf '| %-52s | %8.3f s | %8.1f MB |\n' "$label" "$median" "$(echo "$peak / 1024" | bc -l)"
+    printf '| %-52s | %11.2f s | %9.1f MB |\n' "$label" "$median" "$(echo "$peak / 1024" | bc -l)"
 }
 
-printf '| %-52s | %10s | %11s |\n' "process ($runs runs)" "wall (median)" "peak RSS"
-printf '|%s|%s|%s|\n' "------------------------------------------------------" "------------" "-------------"
+printf '| %-52s | %13s | %12s |\n' "process ($runs runs)" "wall (median)" "peak RSS"
+printf '|%s|%s|%s|\n' "------------------------------------------------------" "---------------" "--------------"
 row "pth ls --json, 20k tensors" target/release/pth ls --json "$small"
 row "pth ls, 20k tensors" target/release/pth ls "$small"
 row "open + index without reading tensors, 20k tensors" target/release/examples/open "$small"
 row "open + index without reading tensors, 1 GiB" target/release/examples/open "$big"
-row "pth convert 1 GiB → .safetensors" target/release/pth convert "$big" "$out/converted.safetensors" --force
+row "pth convert 1 GiB to .safetensors" target/release/pth convert "$big" "$out/converted.safetensors" --force
 row "cp of the 1 GiB archive" cp "$big" "$out/cp.pt"
 rm -f "$out/converted.safetensors" "$out/cp.pt"
