@@ -438,26 +438,40 @@ impl<'data> TensorView<'data> {
     ) -> Result<()> {
         let size = self.dtype.size();
         let row_bytes = columns.saturating_mul(size);
-        let block = (TILE_BYTES / row_bytes.max(1)).clamp(1, rows);
-        let mut tile: Vec<u8> = alloc(block.saturating_mul(row_bytes))?;
+        // Rows of the tile are a cache line apart more than a row: with a power-of-two pitch
+        // (16 KiB rows) every row of a column would fall in the same cache set.
+        let pitch = row_bytes.saturating_add(64);
+        let block = (TILE_BYTES / pitch).clamp(1, rows);
+        let mut tile: Vec<u8> = alloc(block.saturating_mul(pitch))?;
+        tile.resize(block.saturating_mul(pitch), 0);
         let mut first_row = 0;
         while first_row < rows {
             let count = block.min(rows - first_row);
-            tile.clear();
-            tile.resize(count * row_bytes, 0);
+            let used = tile.get_mut(..count * pitch).unwrap_or_default();
             for column in 0..columns {
                 // Validation proved every element index of the view inside the storage.
                 let start = (self.layout.offset + first_row + column * column_stride) * size;
                 let from = storage.get(start..start + count * size).unwrap_or_default();
-                for (row, element) in from.chunks_exact(size).enumerate() {
-                    let at = row * row_bytes + column * size;
-                    if let Some(to) = tile.get_mut(at..at + size) {
-                        to.copy_from_slice(element);
+                match size {
+                    1 => scatter::<1>(from, used, column, pitch),
+                    2 => scatter::<2>(from, used, column, pitch),
+                    4 => scatter::<4>(from, used, column, pitch),
+                    8 => scatter::<8>(from, used, column, pitch),
+                    16 => scatter::<16>(from, used, column, pitch),
+                    _ => {
+                        for (element, row) in from.chunks_exact(size).zip(used.chunks_exact_mut(pitch)) {
+                            if let Some(to) = row.get_mut(column * size..(column + 1) * size) {
+                                to.copy_from_slice(element);
+                            }
+                        }
                     }
                 }
             }
-            self.fix_up(&mut tile);
-            f(&tile)?;
+            for row in used.chunks_exact_mut(pitch) {
+                let row = row.get_mut(..row_bytes).unwrap_or_default();
+                self.fix_up(row);
+                f(row)?;
+            }
             first_row += count;
         }
         Ok(())
@@ -525,6 +539,18 @@ impl<'data> TensorView<'data> {
             }));
         }
         Ok(dtype)
+    }
+}
+
+/// Writes the consecutive `N`-byte elements of `from` into column `column` of successive rows
+/// of `tile` (rows `pitch` bytes apart): one column of a tile of a transposed view. `N` is a constant
+/// so that each element is one load and one store, not a call to `memcpy`.
+fn scatter<const N: usize>(from: &[u8], tile: &mut [u8], column: usize, pitch: usize) {
+    let at = column * N;
+    for (element, row) in from.chunks_exact(N).zip(tile.chunks_exact_mut(pitch)) {
+        if let (Ok(value), Some(to)) = (<[u8; N]>::try_from(element), row.get_mut(at..at + N)) {
+            to.copy_from_slice(&value);
+        }
     }
 }
 
