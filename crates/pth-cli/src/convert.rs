@@ -9,12 +9,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use indicatif::ProgressBar;
 use pth_reader::{Checkpoint, DType, Options, TensorView};
 
 use crate::progress::progress_bar;
 use crate::to_torch;
 
+/// Bytes written between two releases of the input's mapped pages.
+const RELEASE_BYTES: u64 = 64 << 20;
 /// Elements converted at a time by `--dtype f32`.
 const CAST_CHUNK: usize = 1 << 16;
 
@@ -109,9 +110,20 @@ pub fn run(request: &Request<'_>, options: &Options) -> anyhow::Result<()> {
     let outputs = outputs(&ckpt, request.to_f32)?;
     let total: u64 = outputs.iter().map(Output::nbytes).sum();
     let progress = progress_bar(total);
+    // The input's pages leave our resident memory every RELEASE_BYTES written (they stay in
+    // the page cache): converting a file larger than memory does not make it all resident.
+    let since_release = std::cell::Cell::new(0u64);
+    let written = |n: u64| {
+        progress.inc(n);
+        since_release.set(since_release.get().saturating_add(n));
+        if since_release.get() >= RELEASE_BYTES {
+            since_release.set(0);
+            ckpt.release_pages();
+        }
+    };
     write_atomically(out, request.force, |file| match target {
-        Target::Safetensors => write_safetensors(&outputs, file, &progress),
-        _ => write_npz(&outputs, file, &progress),
+        Target::Safetensors => write_safetensors(&outputs, file, &written),
+        _ => write_npz(&outputs, file, &written),
     })?;
     progress.finish_and_clear();
     Ok(())
@@ -167,7 +179,7 @@ fn write_atomically(
 
 /// The safetensors format: an 8-byte little-endian header length, the JSON header (tensor
 /// names, dtypes, shapes and byte ranges; padded with spaces to 8 bytes), then the bytes.
-fn write_safetensors(outputs: &[Output<'_>], file: &mut std::fs::File, progress: &ProgressBar) -> anyhow::Result<()> {
+fn write_safetensors(outputs: &[Output<'_>], file: &mut std::fs::File, written: &dyn Fn(u64)) -> anyhow::Result<()> {
     let mut header = BTreeMap::new();
     header.insert("__metadata__".to_owned(), serde_json::json!({"format": "pt"}));
     let mut offset = 0u64;
@@ -197,7 +209,7 @@ fn write_safetensors(outputs: &[Output<'_>], file: &mut std::fs::File, progress:
     w.write_all(text.as_bytes())?;
     for o in outputs {
         o.write(&mut w).with_context(|| format!("tensor {:?}", o.name))?;
-        progress.inc(o.nbytes());
+        written(o.nbytes());
     }
     w.flush()?;
     Ok(())
@@ -275,7 +287,7 @@ fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     out
 }
 
-fn write_npz(outputs: &[Output<'_>], file: &mut std::fs::File, progress: &ProgressBar) -> anyhow::Result<()> {
+fn write_npz(outputs: &[Output<'_>], file: &mut std::fs::File, written: &dyn Fn(u64)) -> anyhow::Result<()> {
     let mut zip = zip::ZipWriter::new(file);
     for o in outputs {
         let descr = npy_descr(o.dtype)
@@ -286,7 +298,7 @@ fn write_npz(outputs: &[Output<'_>], file: &mut std::fs::File, progress: &Progre
         zip.start_file(format!("{}.npy", o.name), options)?;
         zip.write_all(&npy_header(descr, &o.shape))?;
         o.write(&mut zip).with_context(|| format!("tensor {:?}", o.name))?;
-        progress.inc(o.nbytes());
+        written(o.nbytes());
     }
     zip.finish()?;
     Ok(())

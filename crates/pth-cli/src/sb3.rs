@@ -136,7 +136,7 @@ fn info_json(model: &Model<'_>) -> anyhow::Result<Json> {
     for (name, ckpt) in model.state_dicts() {
         let tensors = ckpt
             .tensors()
-            .map(|(n, t)| tensor_entry(n, t, true))
+            .map(|(n, t)| Ok(serde_json::to_value(tensor_entry(n, t, true)?)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
         state_dicts.insert(name.to_owned(), Json::Array(tensors));
     }

@@ -2,12 +2,12 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::container::zip::{Compression, ZipArchive};
 use crate::container::Format;
-use crate::file::OpenedFile;
+use crate::file::{OpenedFile, Pages};
+use crate::hashing::FastMap;
 use crate::paths::tensor_paths;
 use crate::pickle::Tree;
 use crate::tensor::{ByteOrder, Storage, TensorView};
@@ -40,10 +40,12 @@ pub struct Checkpoint<'data> {
     tree: Tree<'data>,
     tables: Tables<'data>,
     names: Vec<(String, u32)>,
-    by_name: HashMap<String, usize>,
+    by_name: FastMap<String, usize>,
     records: Vec<String>,
     warnings: Vec<String>,
     archive: Option<ZipArchive<'data>>,
+    /// The mapped file's pages (files opened mapped), for [`release_pages`](Self::release_pages).
+    pages: Pages,
 }
 
 impl Checkpoint<'static> {
@@ -75,8 +77,9 @@ impl Checkpoint<'static> {
     /// ```
     pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
         let file = OpenedFile::open(path.as_ref(), options)?;
-        let ckpt = Checkpoint::from_bytes(file.bytes.clone(), options)?;
+        let mut ckpt = Checkpoint::from_bytes(file.bytes.clone(), options)?;
         file.indexed();
+        ckpt.pages = file.pages();
         Ok(ckpt)
     }
 }
@@ -104,7 +107,7 @@ impl<'data> Checkpoint<'data> {
                 None => error,
             });
         }
-        let mut by_name = HashMap::with_capacity(names.len());
+        let mut by_name = FastMap::with_capacity_and_hasher(names.len(), Default::default());
         for (position, (name, _)) in names.iter().enumerate() {
             by_name.entry(name.clone()).or_insert(position);
         }
@@ -122,7 +125,29 @@ impl<'data> Checkpoint<'data> {
             records: decoded.records,
             warnings: decoded.warnings,
             archive: decoded.archive,
+            pages: Pages::default(),
         })
+    }
+
+    /// Lets the pages of a memory-mapped file that reading tensors brought in leave this
+    /// process's resident memory: they stay in the operating system's page cache and are mapped
+    /// again, with the same bytes, if read again; views stay valid. For streaming every tensor
+    /// of a large file through once (`pth convert`) without the whole file becoming resident.
+    /// Does nothing for files read into memory and for [`from_bytes`](Self::from_bytes).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth");
+    /// let ckpt = Checkpoint::open(path, &Options::default())?;
+    /// let w = ckpt.tensor("model.0.weight")?;
+    /// let before = w.to_le_bytes()?.into_owned();
+    /// ckpt.release_pages();
+    /// assert_eq!(w.to_le_bytes()?.as_ref(), &before[..]);
+    /// # Ok(()) }
+    /// ```
+    pub fn release_pages(&self) {
+        self.pages.release();
     }
 
     /// The container format.
@@ -238,7 +263,7 @@ fn unswapped_warning(unswapped: &[u32], names: &[(String, u32)]) -> Option<Strin
     if unswapped.is_empty() {
         return None;
     }
-    let unswapped: std::collections::HashSet<u32> = unswapped.iter().copied().collect();
+    let unswapped: crate::hashing::FastSet<u32> = unswapped.iter().copied().collect();
     let named: Vec<&str> = names
         .iter()
         .filter(|(_, index)| unswapped.contains(index))

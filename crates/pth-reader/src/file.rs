@@ -34,11 +34,37 @@ impl OpenedFile {
         })
     }
 
+    /// A handle to release the pages of the map (nothing for a file read into memory).
+    pub(crate) fn pages(&self) -> Pages {
+        Pages {
+            #[cfg(feature = "mmap")]
+            map: self.map.clone(),
+        }
+    }
+
     /// Indexing is over: tensor bytes are read in bulk from now on.
     pub(crate) fn indexed(&self) {
         #[cfg(feature = "mmap")]
         if let Some(map) = &self.map {
             map.restore_readahead();
+        }
+    }
+}
+
+/// The pages of a mapped file, to drop from resident memory once read
+/// ([`Checkpoint::release_pages`](crate::Checkpoint::release_pages)); empty for bytes in memory.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pages {
+    #[cfg(feature = "mmap")]
+    map: Option<crate::mmap::MappedFile>,
+}
+
+impl Pages {
+    /// Drops the mapped pages read so far from this process's resident memory.
+    pub(crate) fn release(&self) {
+        #[cfg(feature = "mmap")]
+        if let Some(map) = &self.map {
+            map.release_pages();
         }
     }
 }

@@ -31,12 +31,12 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde_json::{json, Value as Json};
 
+use crate::hashing::FastSet;
 use crate::{Dict, Kind, Object, Seq, TensorView, Value, ValueId};
 
 /// How much one rendering may produce.
@@ -113,7 +113,7 @@ pub fn float(f: f64) -> Json {
 pub fn write_json(out: &mut dyn Write, value: Value<'_>, budget: &JsonBudget) -> io::Result<()> {
     let mut walk = Walk {
         w: BoundedWriter::new(out, budget.max_bytes, "JsonBudget::max_bytes"),
-        on_path: HashSet::new(),
+        on_path: FastSet::default(),
         values_left: budget.max_values,
         max_depth: budget.max_depth,
     };
@@ -184,7 +184,7 @@ fn put<T: serde::Serialize + ?Sized>(w: &mut dyn Write, value: &T) -> io::Result
 struct Walk<'w> {
     w: BoundedWriter<&'w mut dyn Write>,
     /// The values on the path from the root: meeting one again is a cycle.
-    on_path: HashSet<ValueId>,
+    on_path: FastSet<ValueId>,
     values_left: u64,
     max_depth: u64,
 }

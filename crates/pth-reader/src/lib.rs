@@ -51,6 +51,7 @@ mod cursor;
 mod dtype;
 mod error;
 mod file;
+mod hashing;
 #[cfg(feature = "json")]
 pub mod json;
 mod limits;

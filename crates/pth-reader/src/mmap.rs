@@ -65,6 +65,20 @@ impl MappedFile {
         SharedBytes::from_owner(Owner(Arc::clone(&self.map)))
     }
 
+    /// Drops the map's pages from this process's resident memory (`MADV_DONTNEED`): they stay
+    /// in the page cache and are mapped again, with the same bytes, when next read. Advisory:
+    /// errors are ignored.
+    pub(crate) fn release_pages(&self) {
+        // SAFETY: `MADV_DONTNEED` is unsafe in general because on private or anonymous mappings
+        // it discards their contents (later reads see zeros or the file's original bytes). This
+        // map is a read-only *shared* file mapping that is never written through: dropping its
+        // pages only removes page-table entries, and the next read faults the same file pages
+        // back in. References into the map stay valid and see the same bytes (under the mapping
+        // contract of `open`: the file is not modified while mapped).
+        #[cfg(unix)]
+        let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    }
+
     /// Turns the kernel's read-ahead back on, for reading tensors in bulk. Advisory: errors
     /// are ignored.
     pub(crate) fn restore_readahead(&self) {

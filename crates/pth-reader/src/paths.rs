@@ -9,8 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
-
+use crate::hashing::{FastMap, FastSet};
 use crate::limits::Limit;
 use crate::pickle::text;
 use crate::pickle::tree::{Node, Tree, ValueId};
@@ -55,14 +54,14 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
     let mut names = Names {
         links: Vec::new(),
         segments: Vec::new(),
-        by_label: HashMap::new(),
+        by_label: FastMap::default(),
         budget: Budget {
             left: limits.max_name_bytes,
             max: limits.max_name_bytes,
         },
     };
     let mut found = Vec::new();
-    let mut on_path: HashSet<ValueId> = HashSet::new();
+    let mut on_path: FastSet<ValueId> = FastSet::default();
     let mut stack = vec![Step::Enter {
         id: tree.root_id(),
         link: None,
@@ -114,7 +113,7 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
 struct Names {
     links: Vec<Link>,
     segments: Vec<Box<str>>,
-    by_label: HashMap<Label, u32>,
+    by_label: FastMap<Label, u32>,
     budget: Budget,
 }
 

@@ -9,10 +9,9 @@
 //! big-endian hosts), so the `little_endian` flag of `sys_info` does not change how they are
 //! read.
 
-use std::collections::HashMap;
-
 use super::{Format, Located, RootRequest, StorageKey, StorageSource};
 use crate::cursor::Cursor;
+use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::pickle::machine::{self, Config};
 use crate::pickle::text;
@@ -122,7 +121,7 @@ impl<'data> StorageSource<'data> for DataSection<'data> {
         };
         let keys = plain.next(&mut pos, "storage keys")?;
         let keys = storage_keys(&keys)?;
-        let by_key: HashMap<&StorageKey, usize> = roots.iter().enumerate().map(|(i, r)| (r.key, i)).collect();
+        let by_key: FastMap<&StorageKey, usize> = roots.iter().enumerate().map(|(i, r)| (r.key, i)).collect();
         let mut filled: Vec<Option<SharedBytes<'data>>> = vec![None; roots.len()];
         let mut cursor = Cursor::new(self.bytes.as_slice().get(pos..).unwrap_or_default());
         for key in &keys {

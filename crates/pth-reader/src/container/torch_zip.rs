@@ -4,10 +4,9 @@
 //! `archive`). TorchScript archives (`constants.pkl` present) use the same records; their
 //! `data.pkl` holds the module, whose tensors are listed.
 
-use std::collections::HashMap;
-
-use super::zip::{Compression, InflateBudget, ZipAnomaly, ZipArchive, ZipEntry};
+use super::zip::{Compression, InflateBudget, ZipAnomaly, ZipArchive};
 use super::{Format, Located, RootRequest, StorageSource};
+use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
 use crate::{Error, ErrorKind, Options, Result, SharedBytes};
@@ -78,7 +77,8 @@ struct Records<'data> {
     names: Vec<String>,
     /// What deflated records may still inflate to.
     budget: InflateBudget,
-    loaded: HashMap<String, SharedBytes<'data>>,
+    /// Records read so far, by entry position.
+    loaded: FastMap<usize, SharedBytes<'data>>,
     warnings: Vec<String>,
 }
 
@@ -108,16 +108,17 @@ impl<'data> Records<'data> {
             root: root.to_owned(),
             names,
             budget,
-            loaded: HashMap::new(),
+            loaded: FastMap::default(),
             warnings,
             archive,
         })
     }
 
     /// The entry torch reads for record `name`; a match that differs in case is a warning.
-    fn find(&mut self, name: &str) -> Option<ZipEntry> {
+    fn find(&mut self, name: &str) -> Option<usize> {
         let wanted = format!("{}/{name}", self.root);
-        let entry = self.archive.find(&wanted)?.clone();
+        let at = self.archive.position(&wanted)?;
+        let entry = self.archive.entries().get(at)?;
         if entry.name() != wanted {
             let anomaly = ZipAnomaly::CaseInsensitiveMatch {
                 wanted,
@@ -128,7 +129,7 @@ impl<'data> Records<'data> {
                 self.warnings.push(warning);
             }
         }
-        Some(entry)
+        Some(at)
     }
 
     /// The bytes of record `name`, if it exists. A record read in full — every one but the
@@ -137,13 +138,16 @@ impl<'data> Records<'data> {
     /// A CRC of 0 is not one: torch's writer records 0 when told not to compute CRCs
     /// (`torch.serialization.set_crc32_options(False)`).
     fn read(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
-        let Some(entry) = self.find(name) else {
+        let Some(at) = self.find(name) else {
             return Ok(None);
         };
-        if let Some(data) = self.loaded.get(entry.name()) {
+        if let Some(data) = self.loaded.get(&at) {
             return Ok(Some(data.clone()));
         }
-        let data = self.archive.read(&entry, &mut self.budget)?;
+        let Some(entry) = self.archive.entries().get(at) else {
+            return Ok(None);
+        };
+        let data = self.archive.read(entry, &mut self.budget)?;
         let in_place = entry.compression() == Compression::Stored && name.starts_with("data/");
         if !in_place && entry.crc32() != 0 && crc32fast::hash(data.as_slice()) != entry.crc32() {
             self.warnings.push(
@@ -153,7 +157,7 @@ impl<'data> Records<'data> {
                 .to_string(),
             );
         }
-        self.loaded.insert(entry.name().to_owned(), data.clone());
+        self.loaded.insert(at, data.clone());
         Ok(Some(data))
     }
 }

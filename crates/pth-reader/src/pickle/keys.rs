@@ -9,10 +9,10 @@
 //! hash it once, as CPython's cached string hash does.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use super::tree::{Node, Tree, ValueId};
+use crate::hashing::FastMap;
 
 /// The equality class of a hashable value: equal keys have equal ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,9 +21,9 @@ pub(crate) struct KeyId(u32);
 /// The classes found so far, by node and by content hash.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyTable {
-    of_node: HashMap<ValueId, KeyId>,
+    of_node: FastMap<ValueId, KeyId>,
     /// Content hash → classes with that hash and the node that first had each.
-    classes: HashMap<u64, Vec<(KeyId, ValueId)>>,
+    classes: FastMap<u64, Vec<(KeyId, ValueId)>>,
     next: u32,
     hasher: RandomState,
 }

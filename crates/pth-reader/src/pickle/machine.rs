@@ -6,8 +6,6 @@
 //! opcode runs. In lenient mode, calls the handler does not claim are kept as inert
 //! [`ObjectNode`]s that take items and state as data. All work is bounded by [`Limits`].
 
-use std::collections::HashMap;
-
 use super::call::{Call, Failure, Handler, Outcome};
 use super::keys::{self, KeyId};
 use super::opcode::Opcode;
@@ -16,6 +14,7 @@ use super::tree::{
     Construction, DictClass, DictNode, GlobalNode, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
 };
 use crate::cursor::Cursor;
+use crate::hashing::FastMap;
 use crate::limits::Limit;
 use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
 
@@ -56,7 +55,7 @@ pub(crate) fn unpickle<'data>(
         tree: Tree::new(source, config.limits),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: FastMap::default(),
         config,
         handler,
         op_offset: 0,
@@ -79,7 +78,7 @@ struct Machine<'a, 'c, 'data> {
     stack: Vec<ValueId>,
     /// Stack heights at each `MARK`.
     marks: Vec<usize>,
-    memo: HashMap<u64, ValueId>,
+    memo: FastMap<u64, ValueId>,
     config: &'c Config<'c>,
     handler: &'c mut dyn Handler<'data>,
     /// Offset of the opcode being executed.

@@ -11,9 +11,8 @@
 //! those are charged to [`Limits::max_value_bytes`](crate::Limits::max_value_bytes), as every
 //! node is charged to `max_values`.
 
-use std::collections::HashMap;
-
 use super::keys::{KeyId, KeyTable};
+use crate::hashing::FastMap;
 use crate::limits::Limit;
 use crate::{Error, Limits, Result, SharedBytes};
 
@@ -107,7 +106,7 @@ impl DictClass {
 pub(crate) struct DictNode {
     pub(crate) items: Vec<(ValueId, ValueId)>,
     /// Position in `items` of each key.
-    pub(crate) index: HashMap<KeyId, usize>,
+    pub(crate) index: FastMap<KeyId, usize>,
     pub(crate) class: DictClass,
     /// The instance `__dict__` (a dict node) set by `BUILD` (a state dict's `_metadata`).
     pub(crate) attributes: Option<ValueId>,
@@ -117,7 +116,7 @@ pub(crate) struct DictNode {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SetNode {
     pub(crate) items: Vec<ValueId>,
-    pub(crate) index: HashMap<KeyId, usize>,
+    pub(crate) index: FastMap<KeyId, usize>,
 }
 
 /// A `GLOBAL`/`STACK_GLOBAL`/`INST` reference: a name, never imported.
@@ -171,7 +170,7 @@ pub(crate) struct Tree<'data> {
     source: SharedBytes<'data>,
     owned: Vec<Box<[u8]>>,
     /// Display forms of strings holding lone surrogates (not valid UTF-8), by node.
-    lossy: HashMap<ValueId, Box<str>>,
+    lossy: FastMap<ValueId, Box<str>>,
     pub(crate) keys: KeyTable,
     budget: Budget,
 }
@@ -189,7 +188,7 @@ impl<'data> Tree<'data> {
             root: NONE_ID,
             source,
             owned: Vec::new(),
-            lossy: HashMap::new(),
+            lossy: FastMap::default(),
             keys: KeyTable::default(),
             budget: Budget {
                 values: 0,

@@ -21,6 +21,16 @@ pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
     fn accepts(dtype: DType) -> bool;
     /// Decodes one element from exactly `size_of::<Self>()` little-endian bytes.
     fn from_le(bytes: &[u8]) -> Self;
+    /// Appends the elements of `bytes` (whole little-endian elements) to `out`: one copy when
+    /// the bytes can be viewed as `Self` as they are, element by element otherwise.
+    #[doc(hidden)]
+    fn extend_from_le(out: &mut Vec<Self>, bytes: &[u8]) {
+        out.extend(
+            bytes
+                .chunks_exact(std::mem::size_of::<Self>())
+                .map(<Self as Element>::from_le),
+        );
+    }
 }
 
 macro_rules! numeric {
@@ -33,6 +43,14 @@ macro_rules! numeric {
             }
             fn from_le(bytes: &[u8]) -> Self {
                 bytes.try_into().map(<$t>::from_le_bytes).unwrap_or_default()
+            }
+            fn extend_from_le(out: &mut Vec<Self>, bytes: &[u8]) {
+                // On a little-endian machine aligned element bytes are the values (storages
+                // in torch archives are 64-byte aligned): one `memcpy`.
+                match bytemuck::try_cast_slice::<u8, $t>(bytes) {
+                    Ok(values) if cfg!(target_endian = "little") => out.extend_from_slice(values),
+                    _ => out.extend(bytes.chunks_exact(std::mem::size_of::<$t>()).map(<Self as Element>::from_le)),
+                }
             }
         }
     )*};
@@ -134,6 +152,93 @@ pub(crate) fn real_to_f64(dtype: DType, bytes: &[u8]) -> Option<f64> {
     })
 }
 
+/// Decodes the elements of one real dtype as `f32`, with the values (NaN bits included) of
+/// `real_to_f64(..) as f32`, but a slice at a time: the per-dtype choice is made once, half
+/// floats go through `half`'s slice conversions (F16C where the CPU has it) and one-byte dtypes
+/// through a table of their 256 values.
+pub(crate) enum F32Decoder {
+    Float32,
+    Float16,
+    BFloat16,
+    Byte(Box<[f32; 256]>),
+    Other(DType),
+}
+
+/// Elements converted at a time through a buffer on the stack.
+const BLOCK: usize = 1024;
+
+impl F32Decoder {
+    pub(crate) fn new(dtype: DType) -> Self {
+        let as_f32 = |bytes: &[u8]| real_to_f64(dtype, bytes).map_or(f32::NAN, |v| v as f32);
+        match dtype {
+            DType::Float32 => F32Decoder::Float32,
+            DType::Float16 => F32Decoder::Float16,
+            DType::BFloat16 => F32Decoder::BFloat16,
+            _ if dtype.size() == 1 => {
+                let mut table = Box::new([0f32; 256]);
+                for (byte, value) in (0..=255u8).zip(table.iter_mut()) {
+                    *value = as_f32(&[byte]);
+                }
+                F32Decoder::Byte(table)
+            }
+            _ => F32Decoder::Other(dtype),
+        }
+    }
+
+    /// Appends the elements of `bytes` (whole little-endian elements) to `out`.
+    pub(crate) fn extend(&self, out: &mut Vec<f32>, bytes: &[u8]) {
+        match self {
+            F32Decoder::Float32 => f32::extend_from_le(out, bytes),
+            F32Decoder::Float16 => extend_half::<f16>(out, bytes, |from, to| {
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(from, to)
+            }),
+            F32Decoder::BFloat16 => extend_half::<bf16>(out, bytes, |from, to| {
+                for (f, t) in from.iter().zip(to.iter_mut()) {
+                    *t = bf16_to_f32(f.to_bits());
+                }
+            }),
+            // A byte always indexes the 256 entries: the check compiles away.
+            F32Decoder::Byte(table) => out.extend(
+                bytes
+                    .iter()
+                    .map(|&b| table.get(usize::from(b)).copied().unwrap_or(f32::NAN)),
+            ),
+            F32Decoder::Other(dtype) => out.extend(
+                bytes
+                    .chunks_exact(dtype.size())
+                    .map(|e| real_to_f64(*dtype, e).map_or(f32::NAN, |v| v as f32)),
+            ),
+        }
+    }
+}
+
+/// Two-byte floats to `f32`, `BLOCK` at a time through `convert` (a slice conversion), or one
+/// by one when the bytes are not aligned for `H`.
+fn extend_half<H: Element + bytemuck::Pod + Into<f64>>(
+    out: &mut Vec<f32>,
+    bytes: &[u8],
+    convert: impl Fn(&[H], &mut [f32]),
+) {
+    match bytemuck::try_cast_slice::<u8, H>(bytes) {
+        Ok(values) if cfg!(target_endian = "little") => {
+            let mut buffer = [0f32; BLOCK];
+            for block in values.chunks(BLOCK) {
+                let to = buffer.get_mut(..block.len()).unwrap_or_default();
+                convert(block, to);
+                out.extend_from_slice(to);
+            }
+        }
+        _ => out.extend(bytes.chunks_exact(2).map(|e| H::from_le(e).into() as f32)),
+    }
+}
+
+/// bfloat16 bits to `f32` as `bf16 → f64 → f32` gives them: the bits shifted up, NaNs quieted.
+fn bf16_to_f32(bits: u16) -> f32 {
+    let wide = u32::from(bits) << 16;
+    let nan = u32::from(wide & 0x7fff_ffff > 0x7f80_0000);
+    f32::from_bits(wide | (nan << 22))
+}
+
 /// How an 8-bit float encodes infinities and NaNs.
 #[derive(Clone, Copy)]
 enum Special {
@@ -178,6 +283,34 @@ fn float8(byte: u8, mantissa_bits: u32, bias: i32, special: Special) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn f32_decoder_matches_the_f64_route_bit_for_bit() {
+        let all: Vec<u8> = (0..=u16::MAX).flat_map(u16::to_le_bytes).collect();
+        for dtype in [
+            DType::Float16,
+            DType::BFloat16,
+            DType::Float8E4M3Fn,
+            DType::Float8E5M2Fnuz,
+            DType::Int8,
+            DType::Int16,
+        ] {
+            let bytes = if dtype.size() == 1 { &all[..256] } else { &all[..] };
+            let mut fast = Vec::new();
+            F32Decoder::new(dtype).extend(&mut fast, bytes);
+            // Unaligned: the element-by-element path.
+            let mut unaligned = Vec::new();
+            let shifted: Vec<u8> = std::iter::once(0).chain(bytes.iter().copied()).collect();
+            F32Decoder::new(dtype).extend(&mut unaligned, &shifted[1..]);
+            let slow: Vec<f32> = bytes
+                .chunks_exact(dtype.size())
+                .map(|e| real_to_f64(dtype, e).unwrap() as f32)
+                .collect();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "{dtype}");
+            assert_eq!(bits(&unaligned), bits(&slow), "{dtype} unaligned");
+        }
+    }
 
     #[test]
     fn float8_reference_values() {

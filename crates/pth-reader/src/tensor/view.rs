@@ -4,13 +4,15 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::element::{real_to_f64, Element};
+use super::element::{real_to_f64, Element, F32Decoder};
 use super::layout::Layout;
 use super::storage::Storage;
 use crate::{DType, Error, ErrorKind, Limit, Result, SharedBytes};
 
 /// Bytes produced per step when elements are streamed or gathered.
 const CHUNK_BYTES: usize = 64 * 1024;
+/// The most bytes of rows a transposed view is produced in at a time (fits in L2).
+const TILE_BYTES: usize = 1 << 20;
 
 /// The byte order of an archive's storages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -375,6 +377,9 @@ impl<'data> TensorView<'data> {
     /// Calls `f` with the logical little-endian bytes in C order, at most [`CHUNK_BYTES`]
     /// (rounded to whole elements) at a time.
     fn for_each_chunk(&self, storage: &[u8], mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        if let Some(transposed) = self.transposed() {
+            return self.for_each_tile(storage, transposed, f);
+        }
         let size = self.dtype.size();
         let per_chunk = (CHUNK_BYTES / size).max(1) * size;
         let mut buffer: Vec<u8> = alloc(per_chunk)?;
@@ -403,16 +408,89 @@ impl<'data> TensorView<'data> {
         Ok(())
     }
 
-    /// Decodes every element with `decode`, a chunk at a time, into a vector of `numel`.
-    fn decode_all<T>(&self, decode: impl Fn(&[u8]) -> T) -> Result<Vec<T>> {
+    /// `(rows, columns, column stride)` of a 2-D view whose rows are contiguous in the storage
+    /// and whose columns are not (a transposed matrix, `m.t()`): C order reads it one element per
+    /// cache line, so [`for_each_tile`](Self::for_each_tile) reads it a block of rows at a time.
+    fn transposed(&self) -> Option<(usize, usize, usize)> {
+        match (&self.layout.shape[..], &self.layout.stride[..]) {
+            // A row longer than a tile is streamed element by element as before.
+            (&[rows, columns], &[1, column_stride])
+                if rows > 1
+                    && columns > 1
+                    && column_stride > 1
+                    && columns.saturating_mul(self.dtype.size()) <= TILE_BYTES =>
+            {
+                Some((rows, columns, column_stride))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`for_each_chunk`](Self::for_each_chunk) for a [`transposed`](Self::transposed) view:
+    /// rows are produced `block` at a time into a tile of at most [`TILE_BYTES`] (one row when a
+    /// row alone is larger), reading for each column the `block` contiguous storage elements of
+    /// those rows — whole cache lines instead of one element of each.
+    fn for_each_tile(
+        &self,
+        storage: &[u8],
+        (rows, columns, column_stride): (usize, usize, usize),
+        mut f: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let size = self.dtype.size();
+        let row_bytes = columns.saturating_mul(size);
+        // Rows of the tile are a cache line apart more than a row: with a power-of-two pitch
+        // (16 KiB rows) every row of a column would fall in the same cache set.
+        let pitch = row_bytes.saturating_add(64);
+        let block = (TILE_BYTES / pitch).clamp(1, rows);
+        let mut tile: Vec<u8> = alloc(block.saturating_mul(pitch))?;
+        tile.resize(block.saturating_mul(pitch), 0);
+        let mut first_row = 0;
+        while first_row < rows {
+            let count = block.min(rows - first_row);
+            let used = tile.get_mut(..count * pitch).unwrap_or_default();
+            for column in 0..columns {
+                // Validation proved every element index of the view inside the storage.
+                let start = (self.layout.offset + first_row + column * column_stride) * size;
+                let from = storage.get(start..start + count * size).unwrap_or_default();
+                match size {
+                    1 => scatter::<1>(from, used, column, pitch),
+                    2 => scatter::<2>(from, used, column, pitch),
+                    4 => scatter::<4>(from, used, column, pitch),
+                    8 => scatter::<8>(from, used, column, pitch),
+                    16 => scatter::<16>(from, used, column, pitch),
+                    _ => {
+                        for (element, row) in from.chunks_exact(size).zip(used.chunks_exact_mut(pitch)) {
+                            if let Some(to) = row.get_mut(column * size..(column + 1) * size) {
+                                to.copy_from_slice(element);
+                            }
+                        }
+                    }
+                }
+            }
+            for row in used.chunks_exact_mut(pitch) {
+                let row = row.get_mut(..row_bytes).unwrap_or_default();
+                self.fix_up(row);
+                f(row)?;
+            }
+            first_row += count;
+        }
+        Ok(())
+    }
+
+    /// Decodes every element into a vector of `numel`: `decode` appends the elements of whole
+    /// logical little-endian elements. Contiguous little-endian tensors are decoded straight
+    /// from the storage; others a chunk at a time.
+    fn decode_all<T>(&self, decode: impl Fn(&mut Vec<T>, &[u8])) -> Result<Vec<T>> {
         let data = self.data()?;
         self.produced_bytes(data)?;
-        let size = self.dtype.size();
         let mut out = alloc::<T>(self.numel())?;
-        self.for_each_chunk(data, |chunk| {
-            out.extend(chunk.chunks_exact(size).map(&decode));
-            Ok(())
-        })?;
+        match self.raw_bytes() {
+            Some(raw) if !self.transforms() => decode(&mut out, raw),
+            _ => self.for_each_chunk(data, |chunk| {
+                decode(&mut out, chunk);
+                Ok(())
+            })?,
+        }
         Ok(out)
     }
 
@@ -424,14 +502,21 @@ impl<'data> TensorView<'data> {
                 actual: self.dtype,
             }));
         }
-        self.decode_all(T::from_le)
+        self.decode_all(T::extend_from_le)
     }
 
     /// The elements converted to `f64`: any real dtype (floats including float8, integers,
     /// bool as 0/1, quantized tensors as their integer representation).
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         let dtype = self.real_dtype()?;
-        self.decode_all(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN))
+        let size = dtype.size();
+        self.decode_all(|out, bytes| {
+            out.extend(
+                bytes
+                    .chunks_exact(size)
+                    .map(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN)),
+            );
+        })
     }
 
     /// The elements converted to `f32` (as [`to_f64_vec`](Self::to_f64_vec), then rounded;
@@ -441,7 +526,8 @@ impl<'data> TensorView<'data> {
             return self.to_vec::<f32>();
         }
         let dtype = self.real_dtype()?;
-        self.decode_all(|e| real_to_f64(dtype, e).unwrap_or(f64::NAN) as f32)
+        let decode = F32Decoder::new(dtype);
+        self.decode_all(|out, bytes| decode.extend(out, bytes))
     }
 
     fn real_dtype(&self) -> Result<DType> {
@@ -456,6 +542,18 @@ impl<'data> TensorView<'data> {
     }
 }
 
+/// Writes the consecutive `N`-byte elements of `from` into column `column` of successive rows
+/// of `tile` (rows `pitch` bytes apart): one column of a tile of a transposed view. `N` is a constant
+/// so that each element is one load and one store, not a call to `memcpy`.
+fn scatter<const N: usize>(from: &[u8], tile: &mut [u8], column: usize, pitch: usize) {
+    let at = column * N;
+    for (element, row) in from.chunks_exact(N).zip(tile.chunks_exact_mut(pitch)) {
+        if let (Ok(value), Some(to)) = (<[u8; N]>::try_from(element), row.get_mut(at..at + N)) {
+            to.copy_from_slice(&value);
+        }
+    }
+}
+
 /// An empty vector with room for `n` elements, or [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory).
 fn alloc<T>(n: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
@@ -467,10 +565,27 @@ fn alloc<T>(n: usize) -> Result<Vec<T>> {
     Ok(out)
 }
 
-/// Reverses the bytes of every `unit`-byte group.
+/// Reverses the bytes of every `unit`-byte group (as whole words for 2, 4 and 8 bytes, which
+/// compiles to vector shuffles).
 fn swap_bytes(bytes: &mut [u8], unit: usize) {
-    for chunk in bytes.chunks_exact_mut(unit) {
-        chunk.reverse();
+    macro_rules! words {
+        ($t:ty) => {
+            for chunk in bytes.chunks_exact_mut(std::mem::size_of::<$t>()) {
+                if let Ok(word) = <[u8; std::mem::size_of::<$t>()]>::try_from(&*chunk) {
+                    chunk.copy_from_slice(&<$t>::from_ne_bytes(word).swap_bytes().to_ne_bytes());
+                }
+            }
+        };
+    }
+    match unit {
+        2 => words!(u16),
+        4 => words!(u32),
+        8 => words!(u64),
+        _ => {
+            for chunk in bytes.chunks_exact_mut(unit) {
+                chunk.reverse();
+            }
+        }
     }
 }
 
@@ -525,5 +640,40 @@ mod tests {
             ints.chunks_exact(4).map(<i32 as Element>::from_le).collect::<Vec<_>>(),
             vec![-5, 7]
         );
+    }
+
+    #[test]
+    fn transposed_views_read_in_tiles_match_element_by_element() {
+        // 600 × 1000 float32 over a column-major storage: three tiles of rows, and the last
+        // one partial; big-endian too (swapped after tiling); an offset.
+        let (rows, columns, offset) = (600usize, 1000usize, 3usize);
+        let values: Vec<u32> = (0..(rows * columns + offset) as u32).collect();
+        for order in [ByteOrder::Little, ByteOrder::Big] {
+            let bytes: Vec<u8> = values
+                .iter()
+                .flat_map(|v| match order {
+                    ByteOrder::Little => v.to_le_bytes(),
+                    ByteOrder::Big => v.to_be_bytes(),
+                })
+                .collect();
+            let layout = Layout {
+                dtype: DType::Int32,
+                shape: Box::new([rows, columns]),
+                stride: Box::new([1, rows]),
+                offset,
+                numel: rows * columns,
+            };
+            let mut t = TensorView::without_data(layout, order);
+            t.data = Some(SharedBytes::from(bytes));
+            assert!(t.transposed().is_some());
+            let got = t.to_vec::<i32>().unwrap();
+            let expected: Vec<i32> = (0..rows * columns)
+                .map(|flat| (offset + flat / columns + (flat % columns) * rows) as i32)
+                .collect();
+            assert_eq!(got, expected, "{order:?}");
+            let mut streamed = Vec::new();
+            t.write_le_bytes(&mut streamed).unwrap();
+            assert_eq!(streamed, t.to_le_bytes().unwrap().as_ref());
+        }
     }
 }

@@ -7,10 +7,10 @@
 //! A spec is mutable until then, as a torch tensor is: `BUILD` may rebind it (`set_`), and
 //! every reference to it (a `Node::Tensor` index) sees the change.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::storage::{StorageKey, StorageSpec};
+use crate::hashing::{FastMap, FastSet};
 use crate::pickle::ValueId;
 use crate::tensor::{Layout, LayoutError};
 use crate::{DType, Error, Limits, SharedBytes};
@@ -84,18 +84,18 @@ pub(crate) struct Work {
     pub(crate) tensors: Vec<TensorSpec>,
     pub(crate) storages: Vec<StorageSpec>,
     /// The `__dict__` of tensors that have Python attributes: a dict node, by tensor index.
-    pub(crate) attributes: HashMap<u32, ValueId>,
+    pub(crate) attributes: FastMap<u32, ValueId>,
     /// Tensors whose layout failed torch's checks: opening fails with the first, named by its
     /// path once paths are known.
     pub(crate) invalid: Vec<(u32, Error)>,
     /// Tuples that are `torch.Size` objects (legacy constructors read them as shapes).
-    pub(crate) sizes: HashSet<ValueId>,
+    pub(crate) sizes: FastSet<ValueId>,
     /// The node of each storage object, so that one object is one value (identity matters for
     /// dict keys).
-    pub(crate) storage_nodes: HashMap<u32, ValueId>,
+    pub(crate) storage_nodes: FastMap<u32, ValueId>,
     /// Storage objects by key: the zip loader's `loaded_storages`, or the legacy loader's
     /// `deserialized_objects` (where view keys and root keys share one namespace).
-    pub(crate) by_key: HashMap<StorageKey, u32>,
+    pub(crate) by_key: FastMap<StorageKey, u32>,
     /// Things worth knowing that do not stop the file from opening.
     pub(crate) warnings: Vec<String>,
     /// Sparse tensors, validated once their indices can be read.

@@ -1,10 +1,11 @@
 //! From specs to views: storages get their bytes, tensors become [`TensorView`]s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::spec::{Data, QuantSpec, TensorSpec, Work};
 use super::storage::Backing;
 use crate::container::{RootRequest, StorageSource};
+use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::pickle::ValueId;
 use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};
@@ -116,7 +117,7 @@ fn storage_bytes<'data>(
         .collect();
     let requests: Vec<RootRequest<'_>> = roots.iter().map(|(_, r)| r.clone()).collect();
     let resolved = source.resolve(pickle_len, &requests, plain)?;
-    let mut from_root: HashMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
+    let mut from_root: FastMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
     let mut out: Vec<SharedBytes<'data>> = Vec::with_capacity(work.storages.len());
     for (i, s) in work.storages.iter().enumerate() {
         // Storages refer only to storages made before them.

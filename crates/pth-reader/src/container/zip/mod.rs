@@ -21,12 +21,11 @@ mod names;
 mod records;
 pub(crate) mod write;
 
-use std::collections::HashMap;
-
 pub use crate::zip_anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
 pub use member::InflateBudget;
 
+use crate::hashing::FastMap;
 use crate::{Limits, Result, SharedBytes};
 
 /// Whose reading of an archive to reproduce.
@@ -65,7 +64,7 @@ pub struct ZipArchive<'data> {
     bytes: SharedBytes<'data>,
     entries: Vec<ZipEntry>,
     /// Entry positions by ASCII-lowercased name.
-    by_name: HashMap<String, usize>,
+    by_name: FastMap<String, usize>,
     warnings: Vec<ZipAnomaly>,
     dialect: Dialect,
     max_inflated: u64,
@@ -105,10 +104,16 @@ impl<'data> ZipArchive<'data> {
     /// name equals it ignoring ASCII case (as miniz's lookup does; there is at most one, since
     /// names that differ only in case are refused); for Python, the one named exactly `name`.
     pub fn find(&self, name: &str) -> Option<&ZipEntry> {
-        let entry = self.entries.get(*self.by_name.get(&name.to_ascii_lowercase())?)?;
+        self.entries.get(self.position(name)?)
+    }
+
+    /// The position in [`entries`](Self::entries) of the entry [`find`](Self::find) returns.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        let at = *self.by_name.get(&name.to_ascii_lowercase())?;
+        let entry = self.entries.get(at)?;
         match self.dialect {
-            Dialect::Torch => Some(entry),
-            Dialect::Python => (entry.name() == name).then_some(entry),
+            Dialect::Torch => Some(at),
+            Dialect::Python => (entry.name() == name).then_some(at),
         }
     }
 

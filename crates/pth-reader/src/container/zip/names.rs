@@ -2,9 +2,8 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-
 use super::Dialect;
+use crate::hashing::FastMap;
 use crate::zip_anomaly::ZipAnomaly;
 
 /// Flag bit 11: the name and comment are UTF-8.
@@ -54,8 +53,8 @@ pub(super) fn entry_name(raw: &[u8], flags: u16, dialect: Dialect) -> Result<Str
 /// miniz sorts the directory by lowercased name and binary-searches it
 /// (`mz_zip_locate_file_binary_search`), so of two names equal but for case torch finds either,
 /// and of two equal names, either; Python's `zipfile` keeps the last of two equal names.
-pub(super) fn index<'a>(names: impl Iterator<Item = &'a str>) -> Result<HashMap<String, usize>, ZipAnomaly> {
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+pub(super) fn index<'a>(names: impl Iterator<Item = &'a str>) -> Result<FastMap<String, usize>, ZipAnomaly> {
+    let mut by_name: FastMap<String, usize> = FastMap::default();
     let mut originals: Vec<&str> = Vec::new();
     for (position, name) in names.enumerate() {
         originals.push(name);
