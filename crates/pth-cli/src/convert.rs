@@ -26,6 +26,56 @@ struct Output<'a> {
     shape: Vec<usize>,
     tensor: &'a TensorView<'a>,
     cast: bool,
+    /// Where the output bytes already are in the input file, as they are to be written (a
+    /// contiguous little-endian tensor of a stored record, not cast): copied file to file.
+    file_offset: Option<u64>,
+}
+
+/// The input file, opened before the checkpoint, to copy tensors' bytes from within the kernel
+/// (`copy_file_range` through `std::io::copy`, as `cp` copies) rather than through memory.
+struct SourceFile {
+    file: std::fs::File,
+    identity: Option<(u64, u64)>,
+}
+
+impl SourceFile {
+    fn open(path: &Path) -> anyhow::Result<SourceFile> {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let identity = Self::identity(&file.metadata()?);
+        Ok(SourceFile { file, identity })
+    }
+
+    /// Device and inode: a path replaced between the two opens is another file.
+    #[cfg(unix)]
+    fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+
+    /// Elsewhere the file cannot be told apart from a replacement: no copies from it.
+    #[cfg(not(unix))]
+    fn identity(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// This file, if `path` still names it after the checkpoint opened it (else the bytes
+    /// are copied from the checkpoint's).
+    fn still_at(self, path: &Path) -> Option<SourceFile> {
+        let now = std::fs::metadata(path).ok()?;
+        (self.identity.is_some() && Self::identity(&now) == self.identity).then_some(self)
+    }
+
+    /// Copies `len` bytes at `offset` to the end of what `out` has written.
+    fn copy_to(&self, offset: u64, len: u64, out: &mut std::fs::File) -> anyhow::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut from = &self.file;
+        from.seek(SeekFrom::Start(offset))?;
+        let copied = std::io::copy(&mut from.take(len), out)?;
+        if copied != len {
+            bail!("the input file ended {} bytes early", len - copied);
+        }
+        Ok(())
+    }
 }
 
 impl Output<'_> {
@@ -106,8 +156,17 @@ pub fn run(request: &Request<'_>, options: &Options) -> anyhow::Result<()> {
             request.input.display()
         );
     }
+    let source = SourceFile::open(request.input)?;
     let ckpt = crate::open(request.input, options)?;
-    let outputs = outputs(&ckpt, request.to_f32)?;
+    let source = source.still_at(request.input);
+    let mut outputs = outputs(&ckpt, request.to_f32)?;
+    for o in &mut outputs {
+        let raw = o
+            .tensor
+            .raw_bytes()
+            .filter(|raw| !o.cast && raw.len() as u64 == o.nbytes());
+        o.file_offset = raw.filter(|_| source.is_some()).and_then(|raw| ckpt.file_offset(raw));
+    }
     let total: u64 = outputs.iter().map(Output::nbytes).sum();
     let progress = progress_bar(total);
     // The input's pages leave our resident memory every RELEASE_BYTES written (they stay in
@@ -122,7 +181,7 @@ pub fn run(request: &Request<'_>, options: &Options) -> anyhow::Result<()> {
         }
     };
     write_atomically(out, request.force, |file| match target {
-        Target::Safetensors => write_safetensors(&outputs, file, &written),
+        Target::Safetensors => write_safetensors(&outputs, source.as_ref(), file, &written),
         _ => write_npz(&outputs, file, &written),
     })?;
     progress.finish_and_clear();
@@ -151,6 +210,7 @@ fn outputs<'a>(ckpt: &'a Checkpoint<'a>, to_f32: bool) -> anyhow::Result<Vec<Out
             shape: t.shape().to_vec(),
             tensor: t,
             cast,
+            file_offset: None,
         });
     }
     Ok(outputs)
@@ -179,7 +239,12 @@ fn write_atomically(
 
 /// The safetensors format: an 8-byte little-endian header length, the JSON header (tensor
 /// names, dtypes, shapes and byte ranges; padded with spaces to 8 bytes), then the bytes.
-fn write_safetensors(outputs: &[Output<'_>], file: &mut std::fs::File, written: &dyn Fn(u64)) -> anyhow::Result<()> {
+fn write_safetensors(
+    outputs: &[Output<'_>],
+    source: Option<&SourceFile>,
+    file: &mut std::fs::File,
+    written: &dyn Fn(u64),
+) -> anyhow::Result<()> {
     let mut header = BTreeMap::new();
     header.insert("__metadata__".to_owned(), serde_json::json!({"format": "pt"}));
     let mut offset = 0u64;
@@ -208,7 +273,15 @@ fn write_safetensors(outputs: &[Output<'_>], file: &mut std::fs::File, written: 
     w.write_all(&(text.len() as u64).to_le_bytes())?;
     w.write_all(text.as_bytes())?;
     for o in outputs {
-        o.write(&mut w).with_context(|| format!("tensor {:?}", o.name))?;
+        match (source, o.file_offset) {
+            (Some(source), Some(offset)) => {
+                w.flush()?;
+                source
+                    .copy_to(offset, o.nbytes(), w.get_mut())
+                    .with_context(|| format!("tensor {:?}", o.name))?;
+            }
+            _ => o.write(&mut w).with_context(|| format!("tensor {:?}", o.name))?,
+        }
         written(o.nbytes());
     }
     w.flush()?;

@@ -150,6 +150,31 @@ impl<'data> Checkpoint<'data> {
         self.pages.release();
     }
 
+    /// Where `bytes` start in the file this checkpoint was read from, when they are the file's
+    /// own bytes: a tensor's [`raw_bytes`](TensorView::raw_bytes) in a stored (not deflated)
+    /// zip record. A caller can then copy them file to file (`copy_file_range`, as `pth
+    /// convert` does) instead of through memory. `None` for bytes that are not a part of the
+    /// archive's bytes (inflated records, the legacy stream, bytes of another checkpoint).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::{Checkpoint, Options};
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth");
+    /// let ckpt = Checkpoint::open(path, &Options::default())?;
+    /// let raw = ckpt.tensor("model.0.weight")?.raw_bytes().expect("contiguous, little-endian");
+    /// let at = ckpt.file_offset(raw).expect("a stored record") as usize;
+    /// assert_eq!(&std::fs::read(path).unwrap()[at..at + raw.len()], raw);
+    /// assert_eq!(ckpt.file_offset(&raw.to_vec()), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn file_offset(&self, bytes: &[u8]) -> Option<u64> {
+        let file = self.archive.as_ref()?.bytes().as_slice();
+        // Addresses compared as integers: no pointer is made from them.
+        let (base, start) = (file.as_ptr() as usize, bytes.as_ptr() as usize);
+        let offset = start.checked_sub(base)?;
+        (offset.checked_add(bytes.len())? <= file.len()).then_some(offset as u64)
+    }
+
     /// The container format.
     pub fn format(&self) -> Format {
         self.format
