@@ -39,10 +39,11 @@ struct SourceFile {
 }
 
 impl SourceFile {
-    fn open(path: &Path) -> anyhow::Result<SourceFile> {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let identity = Self::identity(&file.metadata()?);
-        Ok(SourceFile { file, identity })
+    /// The file at `path`, if it opens (if not, the checkpoint's open says why).
+    fn open(path: &Path) -> Option<SourceFile> {
+        let file = std::fs::File::open(path).ok()?;
+        let identity = Self::identity(&file.metadata().ok()?);
+        Some(SourceFile { file, identity })
     }
 
     /// Device and inode: a path replaced between the two opens is another file.
@@ -156,16 +157,19 @@ pub fn run(request: &Request<'_>, options: &Options) -> anyhow::Result<()> {
             request.input.display()
         );
     }
-    let source = SourceFile::open(request.input)?;
+    // Opened before the checkpoint, and kept only if the path still names it after.
+    let source = SourceFile::open(request.input).filter(|_| target == Target::Safetensors);
     let ckpt = crate::open(request.input, options)?;
-    let source = source.still_at(request.input);
+    let source = source.and_then(|s| s.still_at(request.input));
     let mut outputs = outputs(&ckpt, request.to_f32)?;
-    for o in &mut outputs {
-        let raw = o
-            .tensor
-            .raw_bytes()
-            .filter(|raw| !o.cast && raw.len() as u64 == o.nbytes());
-        o.file_offset = raw.filter(|_| source.is_some()).and_then(|raw| ckpt.file_offset(raw));
+    if source.is_some() {
+        for o in &mut outputs {
+            let raw = o
+                .tensor
+                .raw_bytes()
+                .filter(|raw| !o.cast && raw.len() as u64 == o.nbytes());
+            o.file_offset = raw.and_then(|raw| ckpt.file_offset(raw));
+        }
     }
     let total: u64 = outputs.iter().map(Output::nbytes).sum();
     let progress = progress_bar(total);
