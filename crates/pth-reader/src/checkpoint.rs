@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::container::zip::{Compression, ZipArchive};
 use crate::container::Format;
 use crate::file::{OpenedFile, Pages};
-use crate::hashing::FastMap;
+use crate::hashing::PositionIndex;
 use crate::paths::tensor_paths;
 use crate::pickle::Tree;
 use crate::tensor::{ByteOrder, Storage, TensorView};
@@ -40,10 +40,11 @@ pub struct Checkpoint<'data> {
     tree: Tree<'data>,
     tables: Tables<'data>,
     names: Vec<(String, u32)>,
-    by_name: FastMap<String, usize>,
+    /// Positions in `names` by name (the first of equal names).
+    by_name: PositionIndex,
     records: Vec<String>,
     warnings: Vec<String>,
-    archive: Option<ZipArchive<'data>>,
+    archive: Option<std::sync::Arc<ZipArchive<'data>>>,
     /// The mapped file's pages (files opened mapped), for [`release_pages`](Self::release_pages).
     pages: Pages,
 }
@@ -77,9 +78,13 @@ impl Checkpoint<'static> {
     /// ```
     pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
         let file = OpenedFile::open(path.as_ref(), options)?;
-        let mut ckpt = Checkpoint::from_bytes(file.bytes.clone(), options)?;
+        let pages = file.pages();
+        // Once the container is indexed, the pages its headers were read from (every local
+        // header of the archive: all the pages of a file of small records) leave the resident
+        // set before the pickle's values are built, so that the two do not add up.
+        let mut ckpt = Checkpoint::decode(file.bytes.clone(), options, &|| pages.release())?;
         file.indexed();
-        ckpt.pages = file.pages();
+        ckpt.pages = pages;
         Ok(ckpt)
     }
 }
@@ -99,7 +104,12 @@ impl<'data> Checkpoint<'data> {
     /// # Ok(()) }
     /// ```
     pub fn from_bytes(bytes: impl Into<SharedBytes<'data>>, options: &Options) -> Result<Checkpoint<'data>> {
-        let mut decoded = load::load(bytes.into(), options)?;
+        Checkpoint::decode(bytes.into(), options, &|| ())
+    }
+
+    /// [`from_bytes`](Self::from_bytes), calling `indexed` once the container is indexed.
+    fn decode(bytes: SharedBytes<'data>, options: &Options, indexed: &dyn Fn()) -> Result<Checkpoint<'data>> {
+        let mut decoded = load::load(bytes, options, indexed)?;
         let names = tensor_paths(&decoded.tree, &decoded.tables, options.limits())?;
         if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
             return Err(match names.iter().find(|(_, i)| *i == index) {
@@ -107,9 +117,13 @@ impl<'data> Checkpoint<'data> {
                 None => error,
             });
         }
-        let mut by_name = FastMap::with_capacity_and_hasher(names.len(), Default::default());
+        let mut by_name = PositionIndex::with_capacity(names.len());
         for (position, (name, _)) in names.iter().enumerate() {
-            by_name.entry(name.clone()).or_insert(position);
+            let hash = by_name.hash(name.as_bytes());
+            let name_at = |at: usize| names.get(at).map_or("", |(n, _)| n.as_str());
+            if by_name.find(hash, |at| name_at(at) == name).is_none() {
+                by_name.insert(hash, position, name_at);
+            }
         }
         if let Some(warning) = unswapped_warning(&decoded.tables.unswapped, &names) {
             decoded.warnings.push(warning);
@@ -220,9 +234,10 @@ impl<'data> Checkpoint<'data> {
 
     /// The tensor at `name` (a path such as `model.fc.weight`; `""` for a root tensor).
     pub fn tensor(&self, name: &str) -> Result<&TensorView<'data>> {
+        let hash = self.by_name.hash(name.as_bytes());
         self.by_name
-            .get(name)
-            .and_then(|&position| self.names.get(position))
+            .find(hash, |at| self.names.get(at).is_some_and(|(n, _)| n == name))
+            .and_then(|position| self.names.get(position))
             .and_then(|&(_, index)| self.tables.tensors.get(index as usize))
             .ok_or_else(|| ErrorKind::NoSuchTensor { name: name.to_owned() }.into())
     }

@@ -14,3 +14,42 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 
 /// A `HashSet` with foldhash's seeded hasher.
 pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
+/// Positions in a list the caller keeps (of names, say), found by a key of each element: a
+/// hash table of positions alone, so that indexing 20,000 names copies none of them. The
+/// caller hashes keys with [`hash`](Self::hash) and says which position holds an equal key.
+#[derive(Debug, Clone)]
+pub(crate) struct PositionIndex {
+    positions: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl PositionIndex {
+    /// An empty index with room for `n` positions (`n`: the length of a list that exists).
+    pub(crate) fn with_capacity(n: usize) -> PositionIndex {
+        PositionIndex {
+            positions: hashbrown::HashTable::with_capacity(n),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The hash of a key (seeded per index).
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The position with key hash `hash` for which `is_key` holds.
+    pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        self.positions.find(hash, |&at| is_key(at)).copied()
+    }
+
+    /// Adds `position`, whose key hashes to `hash` and is not in the index yet; `key_at` gives
+    /// the key of a position already in (the table rehashes them when it grows).
+    pub(crate) fn insert<K: AsRef<[u8]>>(&mut self, hash: u64, position: usize, key_at: impl Fn(usize) -> K) {
+        use std::hash::BuildHasher;
+        let hasher = &self.hasher;
+        self.positions
+            .insert_unique(hash, position, |&at| hasher.hash_one(key_at(at).as_ref()));
+    }
+}

@@ -185,7 +185,7 @@ fn storage_keys(tree: &Tree<'_>) -> Result<Vec<StorageKey>> {
     items
         .iter()
         .map(|&k| match tree.node(k) {
-            Node::Str(_) => Ok(StorageKey::Str(tree.text(k).unwrap_or_default().to_owned())),
+            Node::Str(_) => Ok(StorageKey::Str(std::sync::Arc::from(tree.text(k).unwrap_or_default()))),
             Node::Int(i) => Ok(StorageKey::Int(*i)),
             _ => Err(invalid("a storage key is not a string")),
         })

@@ -13,6 +13,7 @@ pub(crate) mod torch_zip;
 pub(crate) mod zip;
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
@@ -47,8 +48,19 @@ impl Format {
 /// A storage key as the pickle wrote it: Python compares `'5'` and `5` as different keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum StorageKey {
-    Str(String),
+    /// Shared with the storage it names ([`StorageKey::shown`]): one allocation per key.
+    Str(Arc<str>),
     Int(i64),
+}
+
+impl StorageKey {
+    /// The key as text, as storages show it.
+    pub(crate) fn shown(&self) -> Arc<str> {
+        match self {
+            StorageKey::Str(s) => Arc::clone(s),
+            StorageKey::Int(i) => Arc::from(i.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for StorageKey {
@@ -101,7 +113,7 @@ pub(crate) struct Located<'data> {
     pub(crate) warnings: Vec<String>,
     pub(crate) storages: Box<dyn StorageSource<'data> + 'data>,
     /// The zip archive (zip formats), whose CRCs can be checked on demand.
-    pub(crate) archive: Option<zip::ZipArchive<'data>>,
+    pub(crate) archive: Option<std::sync::Arc<zip::ZipArchive<'data>>>,
 }
 
 /// Sniffs the format as `torch.load` does and locates its parts; `plain` runs the pickles

@@ -8,8 +8,9 @@
 //! hash of the key however often it is inserted: a million `SETITEM`s of one 1 MiB string
 //! hash it once, as CPython's cached string hash does.
 
-use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
+
+use smallvec::SmallVec;
 
 use super::tree::{Node, Tree, ValueId};
 use crate::hashing::FastMap;
@@ -22,10 +23,13 @@ pub(crate) struct KeyId(u32);
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyTable {
     of_node: FastMap<ValueId, KeyId>,
-    /// Content hash → classes with that hash and the node that first had each.
-    classes: FastMap<u64, Vec<(KeyId, ValueId)>>,
+    /// Content hash → classes with that hash and the node that first had each (nearly
+    /// always one: kept inline).
+    classes: FastMap<u64, SmallVec<[(KeyId, ValueId); 1]>>,
     next: u32,
-    hasher: RandomState,
+    /// Seeded per table, as every map of this crate is (see `crate::hashing`): a file cannot
+    /// choose keys whose hashes collide.
+    hasher: foldhash::fast::RandomState,
 }
 
 /// A value that Python refuses as a dict key (`unhashable type: 'list'`).
@@ -58,6 +62,15 @@ pub(crate) fn key_of(tree: &mut Tree<'_>, id: ValueId) -> Result<KeyId, Unhashab
 }
 
 fn classify_all(tree: &Tree<'_>, keys: &mut KeyTable, id: ValueId) -> Result<KeyId, Unhashable> {
+    if let Some(&key) = keys.of_node.get(&id) {
+        return Ok(key);
+    }
+    if !matches!(tree.node(id), Node::Tuple(_) | Node::FrozenSet(_)) {
+        // A key without elements (a str, nearly always): no walk.
+        let key = keys.classify(tree, id)?;
+        keys.of_node.insert(id, key);
+        return Ok(key);
+    }
     // Post-order without recursion: a tuple's elements get their ids before the tuple.
     let mut stack = vec![(id, false)];
     while let Some((at, expanded)) = stack.pop() {

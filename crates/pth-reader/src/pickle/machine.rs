@@ -8,13 +8,13 @@
 
 use super::call::{Call, Failure, Handler, Outcome};
 use super::keys::{self, KeyId};
+use super::memo::Memo;
 use super::opcode::Opcode;
 use super::text::{self, LeInt, ParsedInt};
 use super::tree::{
     Construction, DictClass, DictNode, GlobalNode, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
 };
 use crate::cursor::Cursor;
-use crate::hashing::FastMap;
 use crate::limits::Limit;
 use crate::{Error, ErrorKind, Limits, Result, SharedBytes};
 
@@ -55,7 +55,7 @@ pub(crate) fn unpickle<'data>(
         tree: Tree::new(source, config.limits),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: FastMap::default(),
+        memo: Memo::default(),
         config,
         handler,
         op_offset: 0,
@@ -78,7 +78,7 @@ struct Machine<'a, 'c, 'data> {
     stack: Vec<ValueId>,
     /// Stack heights at each `MARK`.
     marks: Vec<usize>,
-    memo: FastMap<u64, ValueId>,
+    memo: Memo,
     config: &'c Config<'c>,
     handler: &'c mut dyn Handler<'data>,
     /// Offset of the opcode being executed.
@@ -410,7 +410,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.put(u64::from(index))?;
             }
             MEMOIZE => {
-                let index = self.memo.len() as u64;
+                let index = self.memo.len();
                 self.put(index)?;
             }
 
@@ -559,6 +559,11 @@ impl<'a> Machine<'a, '_, '_> {
 
     fn push_text(&mut self, n: u64) -> Result<()> {
         let span = self.take_span(n)?;
+        if std::str::from_utf8(self.tree.bytes_of(span)).is_ok() {
+            // Plain UTF-8 (nearly all text): exact, nothing lossy to keep.
+            let id = self.push_new(Node::Str(span))?;
+            return self.push_id(id);
+        }
         if !text::is_surrogatepass_utf8(self.tree.bytes_of(span)) {
             return Err(self.error("text is not valid UTF-8"));
         }
@@ -803,9 +808,9 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     fn get(&mut self, index: u64) -> Result<()> {
-        let id = *self
+        let id = self
             .memo
-            .get(&index)
+            .get(index)
             .ok_or_else(|| self.error(format!("memo key {index} was never stored")))?;
         self.push_id(id)
     }
@@ -813,7 +818,7 @@ impl<'a> Machine<'a, '_, '_> {
     fn put(&mut self, index: u64) -> Result<()> {
         let top = self.top()?;
         let max = self.config.limits.max_memo;
-        if self.memo.insert(index, top).is_none() && self.memo.len() as u64 > max {
+        if !self.memo.put(index, top) || self.memo.len() > max {
             return Err(self.limit(Limit::MaxMemo, max));
         }
         Ok(())

@@ -11,6 +11,7 @@ pub(crate) mod builtins;
 pub(crate) mod call;
 pub(crate) mod keys;
 pub(crate) mod machine;
+mod memo;
 pub(crate) mod names;
 pub(crate) mod opcode;
 pub(crate) mod text;

@@ -183,8 +183,18 @@ pub(crate) const TRUE_ID: ValueId = ValueId(2);
 impl<'data> Tree<'data> {
     /// An arena over `source` holding only the shared constants.
     pub(crate) fn new(source: SharedBytes<'data>, limits: &Limits) -> Tree<'data> {
+        let mut nodes = vec![Node::None, Node::Bool(false), Node::Bool(true)];
+        // Room for the nodes a pickle of this size typically makes (one per 6 bytes in a torch
+        // state dict), so that the arena does not grow by copying itself many times. Bounded by
+        // the source's size, `max_values` and 2^20 nodes (24 MiB: a legacy stream's source
+        // runs on through the storages after its pickle; pages never written stay virtual);
+        // a refusal only means growing as needed.
+        let expected = (source.len() / 6)
+            .min(1 << 20)
+            .min(usize::try_from(limits.max_values).unwrap_or(usize::MAX));
+        let _ = nodes.try_reserve_exact(expected);
         Tree {
-            nodes: vec![Node::None, Node::Bool(false), Node::Bool(true)],
+            nodes,
             root: NONE_ID,
             source,
             owned: Vec::new(),

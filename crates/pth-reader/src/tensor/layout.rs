@@ -88,11 +88,16 @@ impl Layout {
             });
         }
         let to_usize = |value: i64, what| usize::try_from(value).map_err(|_| LayoutError::Negative { what, value });
-        let shape: Box<[usize]> = shape.iter().map(|&s| to_usize(s, "size")).collect::<Result<_, _>>()?;
-        let stride: Box<[usize]> = stride
-            .iter()
-            .map(|&s| to_usize(s, "stride"))
-            .collect::<Result<_, _>>()?;
+        // Checked first, so that the boxes below are collected from exact-size iterators: one
+        // allocation each (collecting `Result`s would grow a vector, then shrink it).
+        for &s in shape {
+            to_usize(s, "size")?;
+        }
+        for &s in stride {
+            to_usize(s, "stride")?;
+        }
+        let shape: Box<[usize]> = shape.iter().map(|&s| s.unsigned_abs() as usize).collect();
+        let stride: Box<[usize]> = stride.iter().map(|&s| s.unsigned_abs() as usize).collect();
         let offset = to_usize(offset, "storage offset")?;
         let numel = shape
             .iter()

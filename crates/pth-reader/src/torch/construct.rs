@@ -9,7 +9,7 @@
 use super::globals::Place;
 use super::handler::TorchHandler;
 use super::rebuild::LAYOUTS;
-use super::spec::{self, contiguous_strides, Data, TensorSpec};
+use super::spec::{self, contiguous_strides, Data, Dims, TensorSpec};
 use crate::pickle::call::{raise, Failure};
 use crate::pickle::text;
 use crate::pickle::tree::{DictClass, Node, Tree, ValueId};
@@ -165,7 +165,7 @@ impl TorchHandler<'_> {
     }
 
     /// The shape given to a legacy constructor: ints, or one `torch.Size`.
-    fn sizes_of(&self, tree: &Tree<'_>, args: &[ValueId]) -> Result<Vec<i64>, Failure> {
+    fn sizes_of(&self, tree: &Tree<'_>, args: &[ValueId]) -> Result<Dims, Failure> {
         let shape = match args {
             [one] if self.work.sizes.contains(one) => self.dims(tree, Some(*one), "size")?,
             _ => args
@@ -174,7 +174,7 @@ impl TorchHandler<'_> {
                     Node::Int(v) => Ok(*v),
                     _ => raise(format!("new(): invalid argument of type {}", tree.type_name(a))),
                 })
-                .collect::<Result<Vec<i64>, Failure>>()?,
+                .collect::<Result<Dims, Failure>>()?,
         };
         if shape.iter().any(|&s| s < 0) {
             return raise("negative dimension");
@@ -195,7 +195,7 @@ impl TorchHandler<'_> {
             return Err(self.unsupported("a legacy sparse tensor constructor given tensors"));
         }
         let sizes = if args.is_empty() {
-            vec![0]
+            smallvec::smallvec![0]
         } else {
             self.sizes_of(tree, args)?
         };

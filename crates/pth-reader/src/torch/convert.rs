@@ -40,7 +40,7 @@ pub(crate) fn preserved_layout(
     limits: &Limits,
 ) -> std::result::Result<Layout, LayoutError> {
     let shape: Vec<i64> = source.shape.iter().map(|&s| s as i64).collect();
-    let stride: Vec<i64> = if is_dense(source) {
+    let stride: super::spec::Dims = if is_dense(source) {
         source.stride.iter().map(|&s| s as i64).collect()
     } else {
         contiguous_strides(&shape)

@@ -10,7 +10,7 @@
 //! memory, CUDA) is refused too, never approximated.
 
 use super::globals::{self, Global};
-use super::spec::{Data, TensorSpec, Work};
+use super::spec::{Data, Dims, TensorSpec, Work};
 use super::storage::{self, Rules};
 use crate::pickle::builtins;
 use crate::pickle::call::{raise, Call, Failure, Handler, Outcome};
@@ -44,6 +44,10 @@ pub(crate) enum Ids {
     /// inert objects.
     Kept,
 }
+
+/// A call's positional arguments, copied out of the tree (which the call may then change):
+/// inline up to 8 (every rebuild function takes fewer), so that a call allocates nothing.
+type Arguments = smallvec::SmallVec<[ValueId; 8]>;
 
 /// The deepest nesting of calls inside calls (Python would stop at its recursion limit).
 pub(super) const MAX_NESTING: u32 = 100;
@@ -105,7 +109,7 @@ impl<'data> Handler<'data> for TorchHandler<'_> {
 impl TorchHandler<'_> {
     /// The positional arguments: `*args` unpacks a tuple or a list; keyword arguments
     /// (`NEWOBJ_EX`) must be empty.
-    fn arguments(&self, tree: &Tree<'_>, call: &Call) -> Result<Vec<ValueId>, Failure> {
+    fn arguments(&self, tree: &Tree<'_>, call: &Call) -> Result<Arguments, Failure> {
         if let Some(kwargs) = call.kwargs {
             match tree.node(kwargs) {
                 Node::Dict(d) if d.items.is_empty() => {}
@@ -113,7 +117,7 @@ impl TorchHandler<'_> {
             }
         }
         match tree.seq(call.args) {
-            Some(items) => Ok(items.to_vec()),
+            Some(items) => Ok(Arguments::from_slice(items)),
             None => raise(format!(
                 "argument after * must be a tuple or a list, not {}",
                 tree.type_name(call.args)
@@ -239,7 +243,7 @@ impl TorchHandler<'_> {
     }
 
     /// A size, stride or shape argument: a tuple, list or `torch.Size` of ints.
-    pub(super) fn dims(&self, tree: &Tree<'_>, id: Option<ValueId>, what: &str) -> Result<Vec<i64>, Failure> {
+    pub(super) fn dims(&self, tree: &Tree<'_>, id: Option<ValueId>, what: &str) -> Result<Dims, Failure> {
         let Some(items) = id.and_then(|a| tree.seq(a)) else {
             return raise(format!("{what} must be a tuple of ints"));
         };

@@ -180,9 +180,11 @@ impl TorchHandler<'_> {
             None | Some(Node::None) => contiguous_strides(&shape),
             Some(_) => self.dims(tree, stride, "stride")?,
         };
-        if let Ok(unbounded) = spec::layout(dtype, &shape, &stride, start, None, self.limits) {
-            if let Some(needed) = unbounded.bytes_needed() {
-                super::storage::grow(&mut self.work, storage, needed as u64);
+        if super::storage::growable(&self.work, storage) {
+            if let Ok(unbounded) = spec::layout(dtype, &shape, &stride, start, None, self.limits) {
+                if let Some(needed) = unbounded.bytes_needed() {
+                    super::storage::grow(&mut self.work, storage, needed as u64);
+                }
             }
         }
         let nbytes = self.work.storage(storage).map(|s| s.nbytes).or(nbytes);
@@ -245,7 +247,7 @@ impl TorchHandler<'_> {
             Some(Node::Int(v)) => Some(*v as f64),
             _ => None,
         };
-        t.quantization = Some(match (scheme.as_str(), params.len()) {
+        t.quantization = Some(Box::new(match (scheme.as_str(), params.len()) {
             ("per_tensor_affine", 3) => {
                 let scale = number(params.get(1).copied());
                 let zero_point = params.get(2).and_then(|&z| match tree.node(z) {
@@ -265,7 +267,7 @@ impl TorchHandler<'_> {
                 self.per_channel(tree, &t, scheme, &params)?
             }
             _ => return raise(format!("Can't deserialize quantized tensor with qscheme {scheme}")),
-        });
+        }));
         t.requires_grad = Self::requires_grad(tree, arg(5), t.dtype())?;
         Ok(t)
     }

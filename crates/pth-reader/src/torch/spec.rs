@@ -56,7 +56,9 @@ pub(crate) struct TensorSpec {
     pub(crate) neg: bool,
     /// The Python class when it is neither `torch.Tensor` nor `Parameter` (lenient files).
     pub(crate) subclass: Option<Arc<str>>,
-    pub(crate) quantization: Option<QuantSpec>,
+    /// Boxed: rare, and large beside the rest (20,000 specs are alive at once while a big
+    /// state dict loads).
+    pub(crate) quantization: Option<Box<QuantSpec>>,
 }
 
 impl TensorSpec {
@@ -100,6 +102,8 @@ pub(crate) struct Work {
     pub(crate) warnings: Vec<String>,
     /// Sparse tensors, validated once their indices can be read.
     pub(crate) sparse: Vec<super::sparse::Pending>,
+    /// The storage locations met so far (`"cpu"`, nearly always alone): storages share them.
+    locations: Vec<Arc<str>>,
 }
 
 impl Work {
@@ -115,6 +119,19 @@ impl Work {
         self.storages.get(index as usize)
     }
 
+    /// `location`, shared with the storages that named it before.
+    pub(crate) fn location(&mut self, location: &str) -> Arc<str> {
+        if let Some(known) = self.locations.iter().find(|l| ***l == *location) {
+            return Arc::clone(known);
+        }
+        let new: Arc<str> = Arc::from(location);
+        // A file may name many locations; only the first few are worth searching.
+        if self.locations.len() < 8 {
+            self.locations.push(Arc::clone(&new));
+        }
+        new
+    }
+
     /// Adds a tensor; its index.
     pub(crate) fn add_tensor(&mut self, spec: TensorSpec) -> u32 {
         self.tensors.push(spec);
@@ -122,9 +139,13 @@ impl Work {
     }
 }
 
+/// Sizes or strides read from a pickle: inline up to 8 dimensions (nearly every tensor), so
+/// that reading them allocates nothing.
+pub(crate) type Dims = smallvec::SmallVec<[i64; 8]>;
+
 /// C-contiguous strides for `shape` (torch's default when a stride is `None`).
-pub(crate) fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
-    let mut strides = vec![1i64; shape.len()];
+pub(crate) fn contiguous_strides(shape: &[i64]) -> Dims {
+    let mut strides: Dims = smallvec::smallvec![1i64; shape.len()];
     let mut acc = 1i64;
     for (stride, &size) in strides.iter_mut().zip(shape).rev() {
         *stride = acc;

@@ -57,11 +57,11 @@ pub(crate) struct StorageSpec {
 }
 
 /// What a storage persistent id says.
-struct StorageId {
+struct StorageId<'t> {
     dtype: DType,
     untyped: bool,
     key: StorageKey,
-    location: String,
+    location: &'t str,
     nbytes: u64,
     /// Legacy views: `(view key, offset, size)` in elements.
     view: Option<(StorageKey, u64, u64)>,
@@ -82,7 +82,6 @@ pub(crate) fn persistent_load(
             tree.type_name(pid)
         ));
     };
-    let fields = fields.to_vec();
     match fields.first().and_then(|&f| ascii(tree, f)) {
         Some("storage") => {}
         // `('module', class, source_file, source)`: the class itself (legacy, weights_only=False).
@@ -94,7 +93,7 @@ pub(crate) fn persistent_load(
         }
         _ => return raise("Only persistent_load of storage is allowed"),
     }
-    let id = parse(tree, &fields, rules, lenient)?;
+    let id = parse(tree, fields, rules, lenient)?;
     let index = match rules {
         Rules::Zip => zip_storage(work, id),
         Rules::Legacy => legacy_storage(work, id)?,
@@ -127,7 +126,7 @@ fn ascii<'t>(tree: &'t Tree<'_>, id: ValueId) -> Option<&'t str> {
 fn storage_key(tree: &Tree<'_>, id: ValueId) -> Result<StorageKey, Failure> {
     match tree.node(id) {
         Node::Int(i) => Ok(StorageKey::Int(*i)),
-        Node::Str(_) => Ok(StorageKey::Str(tree.text(id).unwrap_or_default().to_owned())),
+        Node::Str(_) => Ok(StorageKey::Str(Arc::from(tree.text(id).unwrap_or_default()))),
         _ => raise(format!("a storage key of type {} is not supported", tree.type_name(id))),
     }
 }
@@ -138,7 +137,7 @@ fn count(tree: &Tree<'_>, id: Option<ValueId>, what: &str) -> Result<u64, Failur
         .ok_or_else(|| Failure::Python(format!("the storage {what} is not a non-negative integer")))
 }
 
-fn parse(tree: &Tree<'_>, fields: &[ValueId], rules: Rules, lenient: bool) -> Result<StorageId, Failure> {
+fn parse<'t>(tree: &'t Tree<'_>, fields: &[ValueId], rules: Rules, lenient: bool) -> Result<StorageId<'t>, Failure> {
     let want = match rules {
         Rules::Zip => 5,
         Rules::Legacy => 6,
@@ -156,8 +155,7 @@ fn parse(tree: &Tree<'_>, fields: &[ValueId], rules: Rules, lenient: bool) -> Re
         .unwrap_or_else(|| raise("no storage key"))?;
     let location = field(3)
         .and_then(|l| ascii(tree, l))
-        .ok_or_else(|| Failure::Python("the storage location is not a string".into()))?
-        .to_owned();
+        .ok_or_else(|| Failure::Python("the storage location is not a string".into()))?;
     let numel = count(tree, field(4), "size")?;
     let nbytes = numel
         .checked_mul(dtype.size() as u64)
@@ -205,14 +203,14 @@ fn storage_type(tree: &Tree<'_>, id: Option<ValueId>, rules: Rules, lenient: boo
 }
 
 /// `_load.persistent_load`: one storage object per key and dtype.
-fn zip_storage(work: &mut Work, id: StorageId) -> u32 {
+fn zip_storage(work: &mut Work, id: StorageId<'_>) -> u32 {
     let backing = match work.by_key.get(&id.key).and_then(|&i| work.storage(i).map(|s| (i, s))) {
         Some((i, cached)) if cached.dtype == id.dtype => return i,
         Some((i, cached)) if cached.nbytes == id.nbytes => Backing::Same(i),
         _ => Backing::Root(id.key.clone()),
     };
     let first = !work.by_key.contains_key(&id.key);
-    let index = add(work, &id, id.key.to_string(), id.nbytes, backing);
+    let index = add(work, &id, id.key.shown(), id.nbytes, backing);
     if first {
         work.by_key.insert(id.key, index);
     }
@@ -220,10 +218,10 @@ fn zip_storage(work: &mut Work, id: StorageId) -> u32 {
 }
 
 /// `_legacy_load.persistent_load`: `deserialized_objects` shared by root and view keys.
-fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
+fn legacy_storage(work: &mut Work, id: StorageId<'_>) -> Result<u32, Failure> {
     let object = match work.by_key.get(&id.key).copied() {
         None => {
-            let index = add(work, &id, id.key.to_string(), id.nbytes, Backing::Root(id.key.clone()));
+            let index = add(work, &id, id.key.shown(), id.nbytes, Backing::Root(id.key.clone()));
             work.by_key.insert(id.key.clone(), index);
             index
         }
@@ -237,7 +235,7 @@ fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
                 // The same bytes as another dtype: a new object over them.
                 (false, true) => {
                     let nbytes = cached.nbytes;
-                    add(work, &id, id.key.to_string(), nbytes, Backing::Same(i))
+                    add(work, &id, id.key.shown(), nbytes, Backing::Same(i))
                 }
                 // torch swaps in an empty, resizable storage that a tensor would grow into
                 // uninitialised memory: refused.
@@ -272,7 +270,7 @@ fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
     let index = add(
         work,
         &id,
-        view_key.to_string(),
+        view_key.shown(),
         end - start,
         Backing::Slice {
             of: object,
@@ -284,6 +282,18 @@ fn legacy_storage(work: &mut Work, id: StorageId) -> Result<u32, Failure> {
     }
     work.by_key.insert(view_key, index);
     Ok(index)
+}
+
+/// Whether [`grow`] may resize storage `index` (a legacy root the loader allocated, or a
+/// reinterpretation of one, that no view slices): for any other storage, `grow` changes
+/// nothing, and callers need not work out the bytes a tensor needs.
+pub(crate) fn growable(work: &Work, index: u32) -> bool {
+    let root = match work.storage(index).map(|s| &s.backing) {
+        Some(Backing::Root(_)) => index,
+        Some(Backing::Same(of)) => *of,
+        _ => return false,
+    };
+    work.storage(root).is_some_and(|spec| spec.resizable && !spec.viewed)
 }
 
 /// Grows a legacy storage that a tensor needs `needed` bytes of, as torch's `set_` resizes a
@@ -320,12 +330,13 @@ pub(crate) fn grow(work: &mut Work, index: u32, needed: u64) -> bool {
     true
 }
 
-fn add(work: &mut Work, id: &StorageId, key: String, nbytes: u64, backing: Backing) -> u32 {
+fn add(work: &mut Work, id: &StorageId<'_>, key: Arc<str>, nbytes: u64, backing: Backing) -> u32 {
+    let location = work.location(id.location);
     work.storages.push(StorageSpec {
-        key: Arc::from(key),
+        key,
         dtype: id.dtype,
         untyped: id.untyped,
-        location: Arc::from(id.location.as_str()),
+        location,
         nbytes,
         resizable: id.resizable && !matches!(backing, Backing::Slice { .. }),
         viewed: false,

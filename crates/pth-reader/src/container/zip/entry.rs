@@ -150,14 +150,14 @@ fn entry(
 ) -> Result<ZipEntry, ZipAnomaly> {
     let name = entry_name(header.name, header.fields.flags, dialect)?;
     let compression = check_central(&name, header, dialect, warnings)?;
-    let fields = ExtraField::all(header.extra).ok_or(ZipAnomaly::MalformedExtra { name: name.clone() })?;
-    check_unicode_paths(&name, header.name, &fields)?;
+    let fields = ExtraField::all(header.extra).ok_or_else(|| ZipAnomaly::MalformedExtra { name: name.clone() })?;
+    check_unicode_paths(&name, header.name, fields.iter())?;
     let narrow = [
         header.fields.size,
         header.fields.compressed_size,
         header.local_header_offset,
     ];
-    let [size, compressed_size, header_offset] = resolve_zip64(&name, &fields, narrow, Header::Central)?;
+    let [size, compressed_size, header_offset] = resolve_zip64(&name, fields.iter(), narrow, Header::Central)?;
     let mut entry = ZipEntry {
         name,
         compression,
@@ -255,12 +255,12 @@ fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<Zi
     if local.fields.flags & MEANINGFUL_FLAGS != entry.flags & MEANINGFUL_FLAGS {
         return Err(mismatch("flags"));
     }
-    let fields = ExtraField::all(local.extra).ok_or(ZipAnomaly::MalformedExtra {
+    let fields = ExtraField::all(local.extra).ok_or_else(|| ZipAnomaly::MalformedExtra {
         name: entry.name.clone(),
     })?;
-    check_unicode_paths(&entry.name, local.name, &fields)?;
+    check_unicode_paths(&entry.name, local.name, fields.iter())?;
     let narrow = [local.fields.size, local.fields.compressed_size];
-    let [size, compressed_size] = resolve_zip64(&entry.name, &fields, narrow, Header::Local)?;
+    let [size, compressed_size] = resolve_zip64(&entry.name, fields.iter(), narrow, Header::Local)?;
     let sizes_agree = (size, compressed_size) == (entry.size, entry.compressed_size);
     let deferred = entry.has_descriptor() && (size, compressed_size) == (0, 0);
     if !(sizes_agree || deferred) {
@@ -286,8 +286,12 @@ fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<Zi
 /// Refuses Info-ZIP Unicode Path fields that name the entry otherwise: miniz ignores them, the
 /// `zip` crate (when the CRC matches) and Python ≥ 3.12 (when the version is 1 as well) rename
 /// the entry. A field repeating the name changes nothing for anyone.
-fn check_unicode_paths(name: &str, raw_name: &[u8], fields: &[ExtraField<'_>]) -> Result<(), ZipAnomaly> {
-    for field in fields.iter().filter(|f| f.id == ExtraField::UNICODE_PATH) {
+fn check_unicode_paths<'a>(
+    name: &str,
+    raw_name: &[u8],
+    fields: impl Iterator<Item = ExtraField<'a>>,
+) -> Result<(), ZipAnomaly> {
+    for field in fields.filter(|f| f.id == ExtraField::UNICODE_PATH) {
         let path = UnicodePath::read(&mut Cursor::new(field.data))
             .ok_or(ZipAnomaly::MalformedExtra { name: name.to_owned() })?;
         if path.path != raw_name {
@@ -318,9 +322,9 @@ enum Header {
 /// A local header may carry zip64 values beside unsaturated sizes: miniz, torch's writer, puts
 /// the sizes and offset of a record past 4 GiB there while the local sizes stay 0 (deferred to
 /// the data descriptor), and no reader consults them.
-fn resolve_zip64<const N: usize>(
+fn resolve_zip64<'a, const N: usize>(
     name: &str,
-    fields: &[ExtraField<'_>],
+    fields: impl Iterator<Item = ExtraField<'a>>,
     narrow: [u32; N],
     header: Header,
 ) -> Result<[u64; N], ZipAnomaly> {
@@ -328,7 +332,7 @@ fn resolve_zip64<const N: usize>(
         name: name.to_owned(),
         problem,
     };
-    let mut zip64 = fields.iter().filter(|f| f.id == ExtraField::ZIP64);
+    let mut zip64 = fields.filter(|f| f.id == ExtraField::ZIP64);
     let field = zip64.next();
     if zip64.next().is_some() {
         return Err(problem("is repeated"));
@@ -366,7 +370,7 @@ mod tests {
 
     fn resolve(data: &[&[u8]], narrow: [u32; 3]) -> Result<[u64; 3], ZipAnomaly> {
         let fields: Vec<_> = data.iter().map(|d| ExtraField { id: 1, data: d }).collect();
-        resolve_zip64("e", &fields, narrow, Header::Central)
+        resolve_zip64("e", fields.into_iter(), narrow, Header::Central)
     }
 
     #[test]
@@ -395,12 +399,15 @@ mod tests {
         // What miniz writes for a small record past 4 GiB: local sizes 0, the offset in zip64.
         let offset = zip64(&[5 << 32]);
         let fields = [ExtraField { id: 1, data: &offset }];
-        assert_eq!(resolve_zip64("e", &fields, [0, 0], Header::Local), Ok([0, 0]));
-        assert!(resolve_zip64("e", &fields, [0, 0], Header::Central).is_err());
+        assert_eq!(
+            resolve_zip64("e", fields.into_iter(), [0, 0], Header::Local),
+            Ok([0, 0])
+        );
+        assert!(resolve_zip64("e", fields.into_iter(), [0, 0], Header::Central).is_err());
         // A deflated record past 4 GiB: size saturated, compressed size kept, both in zip64.
         let sizes = zip64(&[5 << 32, 7]);
         let fields = [ExtraField { id: 1, data: &sizes }];
-        let resolved = resolve_zip64("e", &fields, [u32::MAX, 7, 9], Header::Central);
+        let resolved = resolve_zip64("e", fields.into_iter(), [u32::MAX, 7, 9], Header::Central);
         assert_eq!(resolved, Ok([5 << 32, 7, 9]));
     }
 }

@@ -57,7 +57,7 @@ fn check_gap(
         }
         return Ok(());
     }
-    let unclaimed = ZipAnomaly::Gap {
+    let unclaimed = || ZipAnomaly::Gap {
         after: name(),
         len: gap,
     };
@@ -66,7 +66,7 @@ fn check_gap(
     let descriptor = shape
         .zip(bytes)
         .and_then(|(shape, bytes)| DataDescriptor::read(&mut Cursor::new(bytes), shape))
-        .ok_or(unclaimed)?;
+        .ok_or_else(unclaimed)?;
     if (descriptor.compressed_size, descriptor.size) != (entry.compressed_size(), entry.size()) {
         return Err(ZipAnomaly::DescriptorMismatch { name: name() });
     }

@@ -25,7 +25,6 @@ pub use crate::zip_anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
 pub use member::InflateBudget;
 
-use crate::hashing::FastMap;
 use crate::{Limits, Result, SharedBytes};
 
 /// Whose reading of an archive to reproduce.
@@ -64,7 +63,7 @@ pub struct ZipArchive<'data> {
     bytes: SharedBytes<'data>,
     entries: Vec<ZipEntry>,
     /// Entry positions by ASCII-lowercased name.
-    by_name: FastMap<String, usize>,
+    by_name: names::NameIndex,
     warnings: Vec<ZipAnomaly>,
     dialect: Dialect,
     max_inflated: u64,
@@ -83,7 +82,7 @@ impl<'data> ZipArchive<'data> {
         let mut warnings = Vec::new();
         let directory = end::locate(data, &mut warnings)?;
         let entries = entry::read_entries(data, &directory, dialect, &mut warnings)?;
-        let by_name = names::index(entries.iter().map(ZipEntry::name))?;
+        let by_name = names::NameIndex::build(entries.iter().map(ZipEntry::name))?;
         layout::check_layout(data, &entries, directory.offset, &mut warnings)?;
         Ok(ZipArchive {
             bytes,
@@ -109,7 +108,15 @@ impl<'data> ZipArchive<'data> {
 
     /// The position in [`entries`](Self::entries) of the entry [`find`](Self::find) returns.
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
-        let at = *self.by_name.get(&name.to_ascii_lowercase())?;
+        self.position_of(name, &name.to_ascii_lowercase())
+    }
+
+    /// [`position`](Self::position) of `name`, whose ASCII-lowercased form the caller made
+    /// (`lowered`): for lookups in a loop, into one reused buffer.
+    pub(crate) fn position_of(&self, name: &str, lowered: &str) -> Option<usize> {
+        let at = self
+            .by_name
+            .get(lowered, |at| self.entries.get(at).map(ZipEntry::name))?;
         let entry = self.entries.get(at)?;
         match self.dialect {
             Dialect::Torch => Some(at),

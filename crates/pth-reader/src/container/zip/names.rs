@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use super::Dialect;
-use crate::hashing::FastMap;
+use crate::hashing::PositionIndex;
 use crate::zip_anomaly::ZipAnomaly;
 
 /// Flag bit 11: the name and comment are UTF-8.
@@ -29,15 +29,17 @@ pub(super) fn entry_name(raw: &[u8], flags: u16, dialect: Dialect) -> Result<Str
     if name.starts_with('/') {
         return Err(bad("is absolute"));
     }
-    if name.contains('\\') {
+    // One pass over the bytes for each check (names are checked for every entry).
+    if raw.contains(&b'\\') {
         return Err(bad("contains a backslash"));
     }
-    if name.contains('\0') {
+    if raw.contains(&0) {
         return Err(bad("contains a NUL byte"));
     }
     if path
-        .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .any(|part| matches!(part, b"" | b"." | b".."))
     {
         return Err(bad("has an empty, `.` or `..` component"));
     }
@@ -47,31 +49,58 @@ pub(super) fn entry_name(raw: &[u8], flags: u16, dialect: Dialect) -> Result<Str
     Ok(name.to_owned())
 }
 
-/// The entries by ASCII-lowercased name, refusing duplicates and names that differ only in
-/// ASCII case.
-///
-/// miniz sorts the directory by lowercased name and binary-searches it
-/// (`mz_zip_locate_file_binary_search`), so of two names equal but for case torch finds either,
-/// and of two equal names, either; Python's `zipfile` keeps the last of two equal names.
-pub(super) fn index<'a>(names: impl Iterator<Item = &'a str>) -> Result<FastMap<String, usize>, ZipAnomaly> {
-    let mut by_name: FastMap<String, usize> = FastMap::default();
-    let mut originals: Vec<&str> = Vec::new();
-    for (position, name) in names.enumerate() {
-        originals.push(name);
-        if let Some(&earlier) = by_name.get(&name.to_ascii_lowercase()) {
-            let first = originals.get(earlier).copied().unwrap_or_default().to_owned();
-            return Err(if first == name {
-                ZipAnomaly::DuplicateName { name: first }
-            } else {
-                ZipAnomaly::CaseCollision {
-                    first,
-                    second: name.to_owned(),
-                }
+/// The entries by ASCII-lowercased name: positions keyed by the lowercased name's hash and
+/// compared against the entries' own names (no lowercased copy of every name is kept: an
+/// archive of 20,000 records would allocate 20,000 strings for it).
+#[derive(Debug, Clone)]
+pub(super) struct NameIndex(PositionIndex);
+
+impl NameIndex {
+    /// The index of `names` (in entry order), refusing duplicates and names that differ only
+    /// in ASCII case.
+    ///
+    /// miniz sorts the directory by lowercased name and binary-searches it
+    /// (`mz_zip_locate_file_binary_search`), so of two names equal but for case torch finds
+    /// either, and of two equal names, either; Python's `zipfile` keeps the last of two equal
+    /// names.
+    pub(super) fn build<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Result<NameIndex, ZipAnomaly> {
+        // Room for every name (the entries exist already): no rehash while building.
+        let mut index = NameIndex(PositionIndex::with_capacity(names.len()));
+        let mut originals: Vec<&str> = Vec::new();
+        let mut lowered = String::new();
+        for (position, name) in names.enumerate() {
+            lowered.clear();
+            lowered.push_str(name);
+            lowered.make_ascii_lowercase();
+            if let Some(earlier) = index.get(&lowered, |at| originals.get(at).copied()) {
+                let first = originals.get(earlier).copied().unwrap_or_default().to_owned();
+                return Err(if first == name {
+                    ZipAnomaly::DuplicateName { name: first }
+                } else {
+                    ZipAnomaly::CaseCollision {
+                        first,
+                        second: name.to_owned(),
+                    }
+                });
+            }
+            originals.push(name);
+            let NameIndex(positions) = &mut index;
+            let hash = positions.hash(lowered.as_bytes());
+            positions.insert(hash, position, |at| {
+                originals.get(at).copied().unwrap_or_default().to_ascii_lowercase()
             });
         }
-        by_name.insert(name.to_ascii_lowercase(), position);
+        Ok(index)
     }
-    Ok(by_name)
+
+    /// The position of the name whose ASCII-lowercased form is `lowered`; `name_at` gives the
+    /// names by position.
+    pub(super) fn get<'n>(&self, lowered: &str, name_at: impl Fn(usize) -> Option<&'n str>) -> Option<usize> {
+        let NameIndex(positions) = self;
+        positions.find(positions.hash(lowered.as_bytes()), |at| {
+            name_at(at).is_some_and(|name| name.eq_ignore_ascii_case(lowered))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -93,8 +122,12 @@ mod tests {
 
     #[test]
     fn the_index_refuses_duplicates_and_case_twins() {
-        let index_of = |names: &[&str]| index(names.iter().copied());
-        assert_eq!(index_of(&["a/B", "a/c"]).unwrap().get("a/b"), Some(&0));
+        let index_of = |names: &[&str]| NameIndex::build(names.iter().copied());
+        let names = ["a/B", "a/c"];
+        let index = index_of(&names).unwrap();
+        assert_eq!(index.get("a/b", |at| names.get(at).copied()), Some(0));
+        assert_eq!(index.get("a/c", |at| names.get(at).copied()), Some(1));
+        assert_eq!(index.get("a/d", |at| names.get(at).copied()), None);
         assert!(matches!(
             index_of(&["a/b", "a/b"]),
             Err(ZipAnomaly::DuplicateName { .. })

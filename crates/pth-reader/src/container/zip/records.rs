@@ -379,13 +379,27 @@ impl<'a> ExtraField<'a> {
     }
 
     /// Every field of an extra block, or `None` if the block does not split into fields exactly.
-    pub(super) fn all(block: &'a [u8]) -> Option<Vec<ExtraField<'a>>> {
+    /// Nothing is allocated: the fields are read again from the checked block when iterated.
+    pub(super) fn all(block: &'a [u8]) -> Option<ExtraFields<'a>> {
         let mut c = Cursor::new(block);
-        let mut fields = Vec::new();
         while c.remaining() > 0 {
-            fields.push(ExtraField::read(&mut c)?);
+            ExtraField::read(&mut c)?;
         }
-        Some(fields)
+        Some(ExtraFields { block })
+    }
+}
+
+/// An extra block that splits into fields exactly ([`ExtraField::all`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ExtraFields<'a> {
+    block: &'a [u8],
+}
+
+impl<'a> ExtraFields<'a> {
+    /// The fields, in order.
+    pub(super) fn iter(self) -> impl Iterator<Item = ExtraField<'a>> + Clone {
+        let mut c = Cursor::new(self.block);
+        std::iter::from_fn(move || ExtraField::read(&mut c))
     }
 }
 
@@ -450,11 +464,11 @@ mod tests {
     #[test]
     fn extra_blocks_split_exactly_or_not_at_all() {
         let block = [1, 0, 2, 0, 9, 9, 0x75, 0x70, 0, 0];
-        let fields = ExtraField::all(&block).unwrap();
+        let fields: Vec<_> = ExtraField::all(&block).unwrap().iter().collect();
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[1].id, ExtraField::UNICODE_PATH);
-        assert_eq!(ExtraField::all(&block[..9]), None);
-        assert_eq!(ExtraField::all(&[1, 0, 5]), None);
+        assert!(ExtraField::all(&block[..9]).is_none());
+        assert!(ExtraField::all(&[1, 0, 5]).is_none());
         let path = UnicodePath::read(&mut Cursor::new(&[1, 1, 2, 3, 4, b'a'])).unwrap();
         assert_eq!((path.version, path.path), (1, &b"a"[..]));
     }
