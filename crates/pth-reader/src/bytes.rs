@@ -6,8 +6,28 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// An owner of bytes that can be shared between threads (a memory map, a `Vec<u8>`).
-type Owner = Arc<dyn AsRef<[u8]> + Send + Sync>;
+/// What keeps shared bytes alive: an owner of bytes (a `Vec<u8>`, a memory map), shareable
+/// between threads.
+pub(crate) trait Backing: Send + Sync {
+    /// All the bytes.
+    fn bytes(&self) -> &[u8];
+
+    /// Lets the pages holding `range` of [`bytes`](Backing::bytes) leave this process's
+    /// resident memory, when they are a file's mapped pages (they are read again from the page
+    /// cache, the same bytes, if touched again). Advisory: nothing for bytes in memory.
+    fn release(&self, _range: Range<usize>) {}
+}
+
+/// Bytes in memory, owned by any `AsRef<[u8]>`.
+struct InMemory<T>(T);
+
+impl<T: AsRef<[u8]> + Send + Sync> Backing for InMemory<T> {
+    fn bytes(&self) -> &[u8] {
+        self.0.as_ref()
+    }
+}
+
+type Owner = Arc<dyn Backing>;
 
 /// A range of bytes that is either borrowed for `'data` or kept alive by reference counting.
 ///
@@ -39,10 +59,25 @@ enum Source<'data> {
 impl<'data> SharedBytes<'data> {
     /// Shares bytes owned by `owner` (a memory map, a `Vec<u8>`, ...).
     pub fn from_owner(owner: impl AsRef<[u8]> + Send + Sync + 'static) -> SharedBytes<'static> {
-        let len = owner.as_ref().len();
+        SharedBytes::from_backing(InMemory(owner))
+    }
+
+    /// Shares the bytes of `backing` (a memory map that can release its pages).
+    pub(crate) fn from_backing(backing: impl Backing + 'static) -> SharedBytes<'static> {
+        let len = backing.bytes().len();
         SharedBytes {
-            source: Source::Shared(Arc::new(owner)),
+            source: Source::Shared(Arc::new(backing)),
             range: 0..len,
+        }
+    }
+
+    /// Lets the pages holding `range` of these bytes leave resident memory when they are a
+    /// mapped file's (see [`Backing::release`]); the bytes stay readable. Nothing otherwise.
+    pub(crate) fn release_pages(&self, range: Range<usize>) {
+        if let Source::Shared(owner) = &self.source {
+            let start = self.range.start.saturating_add(range.start).min(self.range.end);
+            let end = self.range.start.saturating_add(range.end).clamp(start, self.range.end);
+            owner.release(start..end);
         }
     }
 
@@ -50,7 +85,7 @@ impl<'data> SharedBytes<'data> {
     pub fn as_slice(&self) -> &[u8] {
         let all: &[u8] = match &self.source {
             Source::Borrowed(b) => b,
-            Source::Shared(owner) => (**owner).as_ref(),
+            Source::Shared(owner) => owner.bytes(),
         };
         all.get(self.range.clone()).unwrap_or_default()
     }

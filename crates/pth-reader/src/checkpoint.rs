@@ -78,13 +78,9 @@ impl Checkpoint<'static> {
     /// ```
     pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Checkpoint<'static>> {
         let file = OpenedFile::open(path.as_ref(), options)?;
-        let pages = file.pages();
-        // Once the container is indexed, the pages its headers were read from (every local
-        // header of the archive: all the pages of a file of small records) leave the resident
-        // set before the pickle's values are built, so that the two do not add up.
-        let mut ckpt = Checkpoint::decode(file.bytes.clone(), options, &|| pages.release())?;
+        let mut ckpt = Checkpoint::from_bytes(file.bytes.clone(), options)?;
         file.indexed();
-        ckpt.pages = pages;
+        ckpt.pages = file.pages();
         Ok(ckpt)
     }
 }
@@ -104,12 +100,7 @@ impl<'data> Checkpoint<'data> {
     /// # Ok(()) }
     /// ```
     pub fn from_bytes(bytes: impl Into<SharedBytes<'data>>, options: &Options) -> Result<Checkpoint<'data>> {
-        Checkpoint::decode(bytes.into(), options, &|| ())
-    }
-
-    /// [`from_bytes`](Self::from_bytes), calling `indexed` once the container is indexed.
-    fn decode(bytes: SharedBytes<'data>, options: &Options, indexed: &dyn Fn()) -> Result<Checkpoint<'data>> {
-        let mut decoded = load::load(bytes, options, indexed)?;
+        let mut decoded = load::load(bytes.into(), options)?;
         let names = tensor_paths(&decoded.tree, &decoded.tables, options.limits())?;
         if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
             return Err(match names.iter().find(|(_, i)| *i == index) {

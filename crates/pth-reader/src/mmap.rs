@@ -3,9 +3,11 @@
 #![allow(unsafe_code)]
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::bytes::Backing;
 use crate::{Error, ErrorKind, Result, SharedBytes};
 
 /// A read-only memory map of a whole file.
@@ -25,12 +27,16 @@ pub(crate) struct MappedFile {
     map: Arc<memmap2::Mmap>,
 }
 
-/// Lets [`SharedBytes`] keep a map alive.
+/// Lets [`SharedBytes`] keep a map alive, and release its pages.
 struct Owner(Arc<memmap2::Mmap>);
 
-impl AsRef<[u8]> for Owner {
-    fn as_ref(&self) -> &[u8] {
+impl Backing for Owner {
+    fn bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    fn release(&self, range: Range<usize>) {
+        dont_need(&self.0, range);
     }
 }
 
@@ -62,21 +68,14 @@ impl MappedFile {
 
     /// Shareable bytes that keep the map alive (the map itself stays usable).
     pub(crate) fn shared(&self) -> SharedBytes<'static> {
-        SharedBytes::from_owner(Owner(Arc::clone(&self.map)))
+        SharedBytes::from_backing(Owner(Arc::clone(&self.map)))
     }
 
     /// Drops the map's pages from this process's resident memory (`MADV_DONTNEED`): they stay
     /// in the page cache and are mapped again, with the same bytes, when next read. Advisory:
     /// errors are ignored.
     pub(crate) fn release_pages(&self) {
-        // SAFETY: `MADV_DONTNEED` is unsafe in general because on private or anonymous mappings
-        // it discards their contents (later reads see zeros or the file's original bytes). This
-        // map is a read-only *shared* file mapping that is never written through: dropping its
-        // pages only removes page-table entries, and the next read faults the same file pages
-        // back in. References into the map stay valid and see the same bytes (under the mapping
-        // contract of `open`: the file is not modified while mapped).
-        #[cfg(unix)]
-        let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        dont_need(&self.map, 0..self.map.len());
     }
 
     /// Turns the kernel's read-ahead back on, for reading tensors in bulk. Advisory: errors
@@ -84,6 +83,25 @@ impl MappedFile {
     pub(crate) fn restore_readahead(&self) {
         advise(&self.map, Readahead::Normal);
     }
+}
+
+/// `MADV_DONTNEED` over the pages holding `range` of the map (its start rounded down to a page).
+/// Advisory: errors are ignored.
+fn dont_need(map: &memmap2::Mmap, range: Range<usize>) {
+    let Some(len) = range.end.checked_sub(range.start).filter(|_| range.end <= map.len()) else {
+        return;
+    };
+    // SAFETY: `MADV_DONTNEED` is unsafe in general because on private or anonymous mappings
+    // it discards their contents (later reads see zeros or the file's original bytes). This
+    // map is a read-only *shared* file mapping that is never written through: dropping its
+    // pages only removes page-table entries, and the next read faults the same file pages
+    // back in. References into the map stay valid and see the same bytes (under the mapping
+    // contract of `open`: the file is not modified while mapped). The range is inside the map
+    // (checked above); memmap2 rounds its start down to the page, which is still the map's.
+    #[cfg(unix)]
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, len) };
+    #[cfg(not(unix))]
+    let _ = (map, len);
 }
 
 enum Readahead {
@@ -103,3 +121,28 @@ fn advise(map: &memmap2::Mmap, readahead: Readahead) {
 
 #[cfg(not(unix))]
 fn advise(_: &memmap2::Mmap, _: Readahead) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Released pages are read again with the same bytes, through every view of the map.
+    #[test]
+    fn released_ranges_stay_readable() {
+        let path = std::env::temp_dir().join(format!("pth-reader-mmap-{}.bin", std::process::id()));
+        let content: Vec<u8> = (0..3 * 4096 + 17).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let map = MappedFile::open(&path).unwrap();
+        let bytes = map.shared();
+        let view = bytes.slice(5000..9000).unwrap();
+        assert_eq!(view.as_slice(), &content[5000..9000]);
+        view.release_pages(0..4000);
+        bytes.release_pages(100..usize::MAX); // clamped to the bytes
+        #[allow(clippy::reversed_empty_ranges)]
+        bytes.release_pages(9..3); // a reversed range: nothing
+        assert_eq!(view.as_slice(), &content[5000..9000]);
+        map.release_pages();
+        assert_eq!(bytes.as_slice(), &content[..]);
+        let _ = std::fs::remove_file(&path);
+    }
+}

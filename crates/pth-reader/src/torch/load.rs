@@ -25,14 +25,12 @@ pub(crate) struct Loaded<'data> {
     pub(crate) archive: Option<std::sync::Arc<ZipArchive<'data>>>,
 }
 
-/// Loads a torch file from its bytes, as `torch.load` would; `indexed` is called once the
-/// container is indexed (its headers read), before the pickle runs.
-pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options, indexed: &dyn Fn()) -> Result<Loaded<'data>> {
+/// Loads a torch file from its bytes, as `torch.load` would.
+pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Loaded<'data>> {
     // The file's other pickles (a legacy stream's header and key list): torch unpickles them
     // with the same loader, without a `persistent_load`.
     let mut plain = TorchHandler::new(options, "a legacy header pickle", Ids::Refused);
     let mut located = container::locate(bytes, options, &mut plain)?;
-    indexed();
     let rules = match located.format {
         Format::Legacy => Rules::Legacy,
         _ => Rules::Zip,

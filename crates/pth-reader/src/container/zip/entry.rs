@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::end::Directory;
 use super::names::entry_name;
 use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
-use super::Dialect;
+use super::{Dialect, ReadPages};
 use crate::cursor::Cursor;
 use crate::zip_anomaly::ZipAnomaly;
 
@@ -96,6 +96,13 @@ impl ZipEntry {
         self.header_offset
     }
 
+    /// The bytes of its local header.
+    pub(super) fn header_range(&self) -> std::ops::Range<usize> {
+        let start = usize::try_from(self.header_offset).unwrap_or(usize::MAX);
+        let end = usize::try_from(self.data_start).unwrap_or(usize::MAX);
+        start..end.max(start)
+    }
+
     /// Whether flag bit 3 announces a data descriptor after the data.
     pub(super) fn has_descriptor(&self) -> bool {
         self.flags & DESCRIPTOR != 0
@@ -108,6 +115,7 @@ pub(super) fn read_entries(
     directory: &Directory,
     dialect: Dialect,
     warnings: &mut Vec<ZipAnomaly>,
+    pages: &mut ReadPages<'_>,
 ) -> Result<Vec<ZipEntry>, ZipAnomaly> {
     let truncated = |offset: u64| ZipAnomaly::Truncated {
         record: "central directory header",
@@ -129,7 +137,9 @@ pub(super) fn read_entries(
     for _ in 0..directory.entries {
         let at = directory.offset + c.position() as u64;
         let header = CentralHeader::read(&mut c).ok_or(truncated(at))?;
-        entries.push(entry(data, &header, dialect, warnings)?);
+        let entry = entry(data, &header, dialect, warnings)?;
+        pages.read(entry.header_range());
+        entries.push(entry);
     }
     if c.remaining() > 0 {
         return Err(ZipAnomaly::DirectoryCount {

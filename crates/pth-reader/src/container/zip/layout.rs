@@ -10,6 +10,7 @@
 
 use super::entry::ZipEntry;
 use super::records::{DataDescriptor, DescriptorShape};
+use super::ReadPages;
 use crate::cursor::Cursor;
 use crate::zip_anomaly::ZipAnomaly;
 
@@ -19,6 +20,7 @@ pub(super) fn check_layout(
     entries: &[ZipEntry],
     directory_offset: u64,
     warnings: &mut Vec<ZipAnomaly>,
+    pages: &mut ReadPages<'_>,
 ) -> Result<(), ZipAnomaly> {
     let mut order: Vec<&ZipEntry> = entries.iter().collect();
     order.sort_by_key(|e| e.header_offset());
@@ -37,6 +39,8 @@ pub(super) fn check_layout(
             });
         };
         check_gap(data, entry, data_end, gap, warnings)?;
+        let descriptor = usize::try_from(data_end).unwrap_or(usize::MAX);
+        pages.read(descriptor..descriptor.saturating_add(usize::try_from(gap).unwrap_or(usize::MAX)));
     }
     Ok(())
 }
