@@ -238,7 +238,8 @@ impl<'data> Checkpoint<'data> {
         &self.tables.storages
     }
 
-    /// Record names of a zip archive, relative to its root folder (empty for legacy files).
+    /// Record names of a zip archive, relative to its root folder, in the archive's order (as
+    /// torch's `PyTorchStreamReader.get_all_records()` lists them); empty for legacy files.
     pub fn records(&self) -> &[String] {
         &self.records
     }

@@ -55,6 +55,7 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
         links: Vec::new(),
         segments: Vec::new(),
         by_label: FastMap::default(),
+        scratch: Vec::new(),
         budget: Budget {
             left: limits.max_name_bytes,
             max: limits.max_name_bytes,
@@ -115,6 +116,8 @@ struct Names {
     segments: Vec<Box<str>>,
     by_label: FastMap<Label, u32>,
     budget: Budget,
+    /// The segments of the path being built, reused from path to path.
+    scratch: Vec<u32>,
 }
 
 impl Names {
@@ -145,7 +148,8 @@ impl Names {
             return Ok(String::new());
         };
         self.budget.spend(last.len)?;
-        let mut parts = Vec::new();
+        let mut parts = std::mem::take(&mut self.scratch);
+        parts.clear();
         let mut at = link;
         while let Some(l) = at.and_then(|l| self.links.get(l as usize)) {
             parts.push(l.segment);
@@ -158,6 +162,7 @@ impl Names {
             }
             out.push_str(self.segments.get(*segment as usize).map_or("", |s| s));
         }
+        self.scratch = parts;
         Ok(out)
     }
 }
@@ -243,7 +248,7 @@ fn children(tree: &Tree<'_>, tables: Option<&Tables<'_>>, id: ValueId) -> Vec<(L
         // Sets and frozensets have no order to name their elements by: not walked, as in the
         // corpus rule.
         Node::List(items) => indexed(items),
-        Node::Tuple(items) => indexed(items),
+        Node::Tuple(items) => indexed(tree.items(*items)),
         Node::Dict(dict) => {
             // Items, then attributes set by BUILD (an OrderedDict's `_metadata`), as Python's
             // `vars()` would show them.
@@ -273,7 +278,8 @@ fn attributes(tree: &Tree<'_>, state: ValueId) -> Vec<(Label, ValueId)> {
     let keyed = |items: &[(ValueId, ValueId)]| items.iter().map(|&(k, v)| (Label::Key(k), v)).collect::<Vec<_>>();
     match tree.node(state) {
         Node::Dict(d) => keyed(&d.items),
-        Node::Tuple(parts) => parts
+        Node::Tuple(parts) => tree
+            .items(*parts)
             .iter()
             .filter_map(|&part| match tree.node(part) {
                 Node::Dict(d) => Some(keyed(&d.items)),
@@ -370,6 +376,7 @@ impl Repr<'_> {
                 self.push(&bytes_repr(bytes))
             }
             Node::Tuple(items) => {
+                let items = tree.items(*items);
                 self.push("(")?;
                 for (i, &item) in items.iter().enumerate() {
                     if i > 0 {

@@ -120,9 +120,9 @@ impl<'a> Value<'a> {
             Node::Bytes(b) => Kind::Bytes(self.tree.bytes_of(*b)),
             Node::ByteArray(b) => Kind::ByteArray(self.tree.bytes_of(*b)),
             Node::List(v) => Kind::List(self.seq(v)),
-            Node::Tuple(v) => Kind::Tuple(self.seq(v)),
+            Node::Tuple(v) => Kind::Tuple(self.seq(self.tree.items(*v))),
             Node::Set(v) => Kind::Set(self.seq(&v.items)),
-            Node::FrozenSet(v) => Kind::FrozenSet(self.seq(v)),
+            Node::FrozenSet(v) => Kind::FrozenSet(self.seq(self.tree.items(*v))),
             Node::Dict(d) => Kind::Dict(Dict { value: *self, node: d }),
             Node::Global(g) => Kind::Global {
                 module: &g.module,

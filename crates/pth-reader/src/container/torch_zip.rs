@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::zip::{Compression, InflateBudget, ZipAnomaly, ZipArchive};
-use super::{Format, Located, RootRequest, StorageSource};
+use super::{Format, Located, RootRequest, StorageKey, StorageSource};
 use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
@@ -18,7 +18,7 @@ use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Result<Located<'data>> {
     let archive = Arc::new(ZipArchive::parse(bytes, options.limits())?);
     let mut records = Records::new(Arc::clone(&archive))?;
-    let byte_order = match records.read(format_args!("byteorder"))? {
+    let byte_order = match records.read("byteorder")? {
         None => ByteOrder::Little,
         Some(data) => match data.as_slice() {
             b"little" => ByteOrder::Little,
@@ -32,11 +32,11 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     };
     // torch reads the version (`PyTorchStreamReader::init`) and `.format_version` (`_load`) in
     // full: read here too, their CRC checked like every record read in full.
-    let version = match records.read(format_args!(".data/version"))? {
+    let version = match records.read(".data/version")? {
         Some(v) => Some(v),
-        None => records.read(format_args!("version"))?,
+        None => records.read("version")?,
     };
-    records.read(format_args!(".format_version"))?;
+    records.read(".format_version")?;
     if version.is_none() {
         let warning = format!("{}/version is missing (torch would refuse the archive)", records.root);
         records.warnings.push(warning);
@@ -49,14 +49,13 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
         Format::Zip
     };
     let pickle_name = format!("{}/data.pkl", records.root);
-    let pickle = records.read(format_args!("data.pkl"))?.ok_or_else(|| {
+    let pickle = records.read("data.pkl")?.ok_or_else(|| {
         Error::from(ErrorKind::MissingRecord {
             name: pickle_name.clone(),
         })
     })?;
-    // Records needs the names no more: they move to the checkpoint.
-    let mut names = std::mem::take(&mut records.names);
-    names.sort_unstable();
+    // Records needs the names no more: they move to the checkpoint, in the archive's order.
+    let names = std::mem::take(&mut records.names);
     Ok(Located {
         format,
         byte_order,
@@ -125,11 +124,21 @@ impl<'data> Records<'data> {
         })
     }
 
-    /// The entry torch reads for record `name`; a match that differs in case is a warning.
-    fn find(&mut self, name: std::fmt::Arguments<'_>) -> Option<usize> {
+    /// The entry torch reads for record `name` (followed by `key`, for a storage's record); a
+    /// match that differs in case is a warning.
+    fn find(&mut self, name: &str, key: Option<&StorageKey>) -> Option<usize> {
         self.wanted.clear();
-        // Writing into a String cannot fail.
-        let _ = write!(self.wanted, "{}/{name}", self.root);
+        self.wanted.push_str(&self.root);
+        self.wanted.push('/');
+        self.wanted.push_str(name);
+        match key {
+            None => {}
+            Some(StorageKey::Str(key)) => self.wanted.push_str(key),
+            // Writing into a String cannot fail.
+            Some(StorageKey::Int(key)) => {
+                let _ = write!(self.wanted, "{key}");
+            }
+        }
         self.lowered.clear();
         self.lowered.push_str(&self.wanted);
         self.lowered.make_ascii_lowercase();
@@ -153,8 +162,18 @@ impl<'data> Records<'data> {
     /// checks on demand) — has its CRC-32 checked: torch checks none, so a mismatch is a warning.
     /// A CRC of 0 is not one: torch's writer records 0 when told not to compute CRCs
     /// (`torch.serialization.set_crc32_options(False)`).
-    fn read(&mut self, name: std::fmt::Arguments<'_>) -> Result<Option<SharedBytes<'data>>> {
-        let Some(at) = self.find(name) else {
+    fn read(&mut self, name: &str) -> Result<Option<SharedBytes<'data>>> {
+        self.read_record(name, None)
+    }
+
+    /// The bytes of the record of storage `key` (`data/<key>`), if it exists.
+    fn read_storage(&mut self, key: &StorageKey) -> Result<Option<SharedBytes<'data>>> {
+        self.read_record("data/", Some(key))
+    }
+
+    /// [`read`](Self::read) of record `name` followed by `key`.
+    fn read_record(&mut self, name: &str, key: Option<&StorageKey>) -> Result<Option<SharedBytes<'data>>> {
+        let Some(at) = self.find(name, key) else {
             return Ok(None);
         };
         if let Some(data) = self.loaded.get(&at) {
@@ -195,7 +214,7 @@ impl<'data> StorageSource<'data> for Records<'data> {
     ) -> Result<Vec<SharedBytes<'data>>> {
         let mut out = Vec::with_capacity(roots.len());
         for root in roots {
-            let data = self.read(format_args!("data/{}", root.key))?.ok_or_else(|| {
+            let data = self.read_storage(root.key)?.ok_or_else(|| {
                 Error::from(ErrorKind::MissingRecord {
                     name: format!("{}/data/{}", self.root, root.key),
                 })

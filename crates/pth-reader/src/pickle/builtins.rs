@@ -76,7 +76,7 @@ fn at_most(args: &[ValueId], n: usize, what: &str) -> Result<(), Failure> {
 pub(crate) fn iterate(tree: &mut Tree<'_>, value: ValueId) -> Result<Vec<ValueId>, Failure> {
     let items = match tree.node(value) {
         Node::List(v) => v.clone(),
-        Node::Tuple(v) | Node::FrozenSet(v) => v.to_vec(),
+        Node::Tuple(v) | Node::FrozenSet(v) => tree.items(*v).to_vec(),
         Node::Set(s) => s.items.clone(),
         Node::Dict(d) => d.items.iter().map(|&(k, _)| k).collect(),
         Node::Str(_) => {
@@ -185,7 +185,7 @@ fn set(tree: &mut Tree<'_>, builtin: Builtin, args: &[ValueId]) -> Outcome {
     }
     Ok(match builtin {
         Builtin::Set => tree.push(Node::Set(Box::new(set)))?,
-        _ => tree.push(Node::FrozenSet(set.items.into()))?,
+        _ => tree.push_frozenset(&set.items)?,
     })
 }
 

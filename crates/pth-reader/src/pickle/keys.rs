@@ -81,7 +81,7 @@ fn classify_all(tree: &Tree<'_>, keys: &mut KeyTable, id: ValueId) -> Result<Key
             Node::Tuple(items) | Node::FrozenSet(items) if !expanded => {
                 stack.push((at, true));
                 stack.extend(
-                    items
+                    tree.items(*items)
                         .iter()
                         .filter(|c| !keys.of_node.contains_key(c))
                         .map(|&c| (c, false)),
@@ -148,9 +148,9 @@ impl KeyTable {
             Node::Complex(re, im) => Shape::Complex((re + 0.0).to_bits(), im.to_bits()),
             Node::Str(span) => Shape::Str(tree.bytes_of(*span)),
             Node::Bytes(span) => Shape::Bytes(tree.bytes_of(*span)),
-            Node::Tuple(items) => Shape::Tuple(elements(items)?),
+            Node::Tuple(items) => Shape::Tuple(elements(tree.items(*items))?),
             Node::FrozenSet(items) => {
-                let mut ids = elements(items)?;
+                let mut ids = elements(tree.items(*items))?;
                 ids.sort_unstable();
                 ids.dedup();
                 Shape::FrozenSet(ids)

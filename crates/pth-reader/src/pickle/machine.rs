@@ -12,7 +12,8 @@ use super::memo::Memo;
 use super::opcode::Opcode;
 use super::text::{self, LeInt, ParsedInt};
 use super::tree::{
-    Construction, DictClass, DictNode, GlobalNode, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID, TRUE_ID,
+    Construction, DictClass, DictNode, GlobalNode, Items, Node, ObjectNode, SetNode, Tree, ValueId, FALSE_ID, NONE_ID,
+    TRUE_ID,
 };
 use crate::cursor::Cursor;
 use crate::limits::Limit;
@@ -255,10 +256,10 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(Node::ByteArray(span))?;
             }
 
-            EMPTY_TUPLE => self.push(Node::Tuple(Box::new([])))?,
+            EMPTY_TUPLE => self.push(Node::Tuple(Items::EMPTY))?,
             TUPLE => {
-                let items = self.pop_mark()?;
-                self.push(Node::Tuple(items.into()))?;
+                let mark = self.marks.pop().ok_or_else(|| self.error("no MARK to pop to"))?;
+                self.tuple_from(mark)?;
             }
             TUPLE1 | TUPLE2 | TUPLE3 => {
                 let n = match op {
@@ -266,8 +267,10 @@ impl<'a> Machine<'a, '_, '_> {
                     TUPLE2 => 2,
                     _ => 3,
                 };
-                let items = self.pop_n(n)?;
-                self.push(Node::Tuple(items.into()))?;
+                if self.frame_len() < n {
+                    return Err(self.error("stack underflow"));
+                }
+                self.tuple_from(self.stack.len() - n)?;
             }
             EMPTY_LIST => self.push(Node::List(Vec::new()))?,
             LIST => {
@@ -311,7 +314,8 @@ impl<'a> Machine<'a, '_, '_> {
             FROZENSET => {
                 let items = self.pop_mark()?;
                 let set = self.unique(&items)?;
-                self.push(Node::FrozenSet(set.into()))?;
+                let id = self.tree.push_frozenset(&set).map_err(|e| self.locate(e))?;
+                self.push_id(id)?;
             }
 
             GLOBAL => {
@@ -338,13 +342,15 @@ impl<'a> Machine<'a, '_, '_> {
                 let name = self.utf8(name)?;
                 let args = self.pop_mark()?;
                 let class = self.global(&module, &name)?;
-                let args = self.push_new(Node::Tuple(args.into()))?;
+                let args = self.tree.push_tuple(&args).map_err(|e| self.locate(e))?;
                 self.call(class, args, None, Construction::Instantiate)?;
             }
             OBJ => {
-                let mut items = self.pop_mark()?.into_iter();
-                let class = items.next().ok_or_else(|| self.error("OBJ without a class"))?;
-                let args = self.push_new(Node::Tuple(items.collect()))?;
+                let items = self.pop_mark()?;
+                let Some((&class, args)) = items.split_first() else {
+                    return Err(self.error("OBJ without a class"));
+                };
+                let args = self.tree.push_tuple(args).map_err(|e| self.locate(e))?;
                 self.call(class, args, None, Construction::Instantiate)?;
             }
             REDUCE => {
@@ -778,11 +784,12 @@ impl<'a> Machine<'a, '_, '_> {
         self.stack.pop().ok_or_else(|| self.error("stack underflow"))
     }
 
-    fn pop_n(&mut self, n: usize) -> Result<Vec<ValueId>> {
-        if self.frame_len() < n {
-            return Err(self.error("stack underflow"));
-        }
-        Ok(self.stack.split_off(self.stack.len() - n))
+    /// Replaces the values from stack height `start` up with the tuple of them.
+    fn tuple_from(&mut self, start: usize) -> Result<()> {
+        let made = self.tree.push_tuple(self.stack.get(start..).unwrap_or_default());
+        let id = made.map_err(|e| self.locate(e))?;
+        self.stack.truncate(start);
+        self.push_id(id)
     }
 
     fn top(&self) -> Result<ValueId> {

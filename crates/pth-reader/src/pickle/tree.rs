@@ -58,9 +58,10 @@ pub(crate) enum Node {
     Bytes(Span),
     ByteArray(Span),
     List(Vec<ValueId>),
-    Tuple(Box<[ValueId]>),
+    /// Elements in the tree's pool ([`Tree::items`]): tuples never change once made.
+    Tuple(Items),
     Set(Box<SetNode>),
-    FrozenSet(Box<[ValueId]>),
+    FrozenSet(Items),
     Dict(Box<DictNode>),
     Global(Box<GlobalNode>),
     Object(Box<ObjectNode>),
@@ -70,6 +71,27 @@ pub(crate) enum Node {
     Tensor(u32),
     /// A storage, by index into the tables of the layer that made it (the torch layer).
     Storage(u32),
+}
+
+/// The elements of a tuple or frozenset: a range of the tree's pool of ids, so that a tuple
+/// costs no allocation of its own (a torch state dict makes four per tensor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Items {
+    start: u32,
+    len: u32,
+}
+
+impl Items {
+    /// No elements.
+    pub(crate) const EMPTY: Items = Items { start: 0, len: 0 };
+
+    pub(crate) fn len(self) -> usize {
+        self.len as usize
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.len == 0
+    }
 }
 
 /// Which class a dict node is.
@@ -166,6 +188,8 @@ struct Budget {
 #[derive(Debug, Clone)]
 pub(crate) struct Tree<'data> {
     pub(crate) nodes: Vec<Node>,
+    /// The elements of every tuple and frozenset, one after another.
+    pool: Vec<ValueId>,
     pub(crate) root: ValueId,
     source: SharedBytes<'data>,
     owned: Vec<Box<[u8]>>,
@@ -195,6 +219,7 @@ impl<'data> Tree<'data> {
         let _ = nodes.try_reserve_exact(expected);
         Tree {
             nodes,
+            pool: Vec::new(),
             root: NONE_ID,
             source,
             owned: Vec::new(),
@@ -243,6 +268,36 @@ impl<'data> Tree<'data> {
             ValueId(u32::try_from(self.nodes.len()).map_err(|_| Error::limit(Limit::MaxValues, u64::from(u32::MAX)))?);
         self.nodes.push(node);
         Ok(id)
+    }
+
+    /// The elements of a tuple or frozenset.
+    pub(crate) fn items(&self, items: Items) -> &[ValueId] {
+        let start = items.start as usize;
+        self.pool.get(start..start + items.len()).unwrap_or_default()
+    }
+
+    /// Adds `items` to the pool. Each element was a value on the machine's stack (or an
+    /// argument of a call): the pool grows no faster than the opcodes run.
+    fn new_items(&mut self, items: &[ValueId]) -> Result<Items> {
+        let too_many = || Error::limit(Limit::MaxValues, u64::from(u32::MAX));
+        let start = u32::try_from(self.pool.len()).map_err(|_| too_many())?;
+        let len = u32::try_from(items.len()).map_err(|_| too_many())?;
+        start.checked_add(len).ok_or_else(too_many)?;
+        self.pool.try_reserve(items.len()).map_err(|_| too_many())?;
+        self.pool.extend_from_slice(items);
+        Ok(Items { start, len })
+    }
+
+    /// Adds a tuple of `items`.
+    pub(crate) fn push_tuple(&mut self, items: &[ValueId]) -> Result<ValueId> {
+        let items = self.new_items(items)?;
+        self.push(Node::Tuple(items))
+    }
+
+    /// Adds a frozenset of `items` (distinct already).
+    pub(crate) fn push_frozenset(&mut self, items: &[ValueId]) -> Result<ValueId> {
+        let items = self.new_items(items)?;
+        self.push(Node::FrozenSet(items))
     }
 
     /// A span of the pickle's own bytes (`range` as the machine read it).
@@ -333,7 +388,7 @@ impl<'data> Tree<'data> {
     /// The elements of a tuple or list.
     pub(crate) fn seq(&self, id: ValueId) -> Option<&[ValueId]> {
         match self.node(id) {
-            Node::Tuple(items) => Some(items),
+            Node::Tuple(items) => Some(self.items(*items)),
             Node::List(items) => Some(items),
             _ => None,
         }

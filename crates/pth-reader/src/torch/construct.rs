@@ -219,7 +219,7 @@ impl TorchHandler<'_> {
         for s in &sizes {
             dims.push(tree.push(Node::Int(*s))?);
         }
-        let size = tree.push(Node::Tuple(dims.into()))?;
+        let size = tree.push_tuple(&dims)?;
         let mut pairs = Vec::new();
         for (name, value) in [("indices", indices), ("values", values), ("size", size)] {
             pairs.push((tree.push_owned_str(name)?, value));
@@ -269,7 +269,7 @@ impl TorchHandler<'_> {
             }
             _ => return raise("torch.Size() takes at most 1 argument"),
         };
-        let id = tree.push(Node::Tuple(items.into()))?;
+        let id = tree.push_tuple(&items)?;
         self.work.sizes.insert(id);
         Ok(id)
     }
@@ -294,7 +294,7 @@ impl TorchHandler<'_> {
             module: "torch".into(),
             name: "device".into(),
         })))?;
-        let args = tree.push(Node::Tuple(args.into()))?;
+        let args = tree.push_tuple(args)?;
         Ok(tree.push(Node::Object(Box::new(crate::pickle::tree::ObjectNode {
             callable,
             args,

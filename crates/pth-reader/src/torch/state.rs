@@ -130,7 +130,7 @@ impl TorchHandler<'_> {
         has_dict: bool,
     ) -> Result<(), Failure> {
         let (state, slots) = match tree.node(state) {
-            Node::Tuple(parts) => match **parts {
+            Node::Tuple(parts) => match *tree.items(*parts) {
                 [state, slots] => (state, Some(slots)),
                 _ => (state, None),
             },
@@ -191,7 +191,7 @@ impl TorchHandler<'_> {
     /// `Tensor.__setstate__(state)` (Parameters and tensor subclasses).
     fn tensor_setstate(&mut self, tree: &mut Tree<'_>, index: u32, state: ValueId, offset: u64) -> Result<(), Failure> {
         let items = match tree.node(state) {
-            Node::Tuple(v) => v.to_vec(),
+            Node::Tuple(v) => tree.items(*v).to_vec(),
             Node::List(v) => v.clone(),
             _ => return raise("Tensor.__setstate__: the state is not a sequence"),
         };
@@ -308,7 +308,7 @@ impl TorchHandler<'_> {
     /// `torch._utils._set_obj_state(obj, state)`.
     pub(super) fn set_obj_state(&mut self, tree: &mut Tree<'_>, obj: ValueId, state: ValueId) -> Result<(), Failure> {
         let (dict_state, slots) = match tree.node(state) {
-            Node::Tuple(parts) => match **parts {
+            Node::Tuple(parts) => match *tree.items(*parts) {
                 [state, slots] => (state, Some(slots)),
                 _ => return raise("Invalid serialized state"),
             },

@@ -76,12 +76,13 @@ pub(crate) fn persistent_load(
     lenient: bool,
     pid: ValueId,
 ) -> Result<ValueId, Failure> {
-    let Node::Tuple(fields) = tree.node(pid) else {
+    let Node::Tuple(fields) = *tree.node(pid) else {
         return raise(format!(
             "persistent_load id must be tuple or int, but got {}",
             tree.type_name(pid)
         ));
     };
+    let fields = tree.items(fields);
     match fields.first().and_then(|&f| ascii(tree, f)) {
         Some("storage") => {}
         // `('module', class, source_file, source)`: the class itself (legacy, weights_only=False).
@@ -204,14 +205,14 @@ fn storage_type(tree: &Tree<'_>, id: Option<ValueId>, rules: Rules, lenient: boo
 
 /// `_load.persistent_load`: one storage object per key and dtype.
 fn zip_storage(work: &mut Work, id: StorageId<'_>) -> u32 {
-    let backing = match work.by_key.get(&id.key).and_then(|&i| work.storage(i).map(|s| (i, s))) {
+    let known = work.by_key.get(&id.key).copied();
+    let backing = match known.and_then(|i| work.storage(i).map(|s| (i, s))) {
         Some((i, cached)) if cached.dtype == id.dtype => return i,
         Some((i, cached)) if cached.nbytes == id.nbytes => Backing::Same(i),
         _ => Backing::Root(id.key.clone()),
     };
-    let first = !work.by_key.contains_key(&id.key);
     let index = add(work, &id, id.key.shown(), id.nbytes, backing);
-    if first {
+    if known.is_none() {
         work.by_key.insert(id.key, index);
     }
     index

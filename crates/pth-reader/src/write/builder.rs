@@ -168,7 +168,7 @@ impl<'data> Builder<'data> {
     /// A tuple of `items`.
     pub fn tuple(&mut self, items: &[ValueId]) -> Result<ValueId> {
         self.check(items.iter().copied())?;
-        Ok(self.push(Node::Tuple(items.into())))
+        Ok(self.tree.push_tuple(items).unwrap_or(NONE_ID))
     }
 
     /// A dict of `(key, value)` pairs, in order; keys equal as Python compares them merge (the

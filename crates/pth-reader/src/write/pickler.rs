@@ -284,7 +284,7 @@ impl<'a, 'data> Pickler<'a, 'data> {
                 self.memoize(id)?;
                 self.appends(items, 0)
             }
-            Node::Tuple(items) => self.tuple(id, items),
+            Node::Tuple(items) => self.tuple(id, tree.items(*items)),
             Node::Set(set) => self.set(id, &set.items),
             Node::FrozenSet(items) => {
                 // Protocol 4's opcode: Python 3 reduces a frozenset to `frozenset(list)` at
@@ -292,7 +292,7 @@ impl<'a, 'data> Pickler<'a, 'data> {
                 self.op(Op::Mark)?;
                 self.tasks.push(Task::Memoize(id));
                 self.tasks.push(Task::Op(Op::FrozenSet));
-                self.push_saves(items);
+                self.push_saves(tree.items(*items));
                 Ok(())
             }
             Node::Dict(dict) => self.dict(id, dict.class, &dict.items, dict.attributes),
