@@ -16,6 +16,20 @@ pub(crate) trait Backing: Send + Sync {
     /// resident memory, when they are a file's mapped pages (they are read again from the page
     /// cache, the same bytes, if touched again). Advisory: nothing for bytes in memory.
     fn release(&self, _range: Range<usize>) {}
+
+    /// Copies the bytes at `offset` into `out`, all of them or `None`. A mapped file reads
+    /// them from the file (a positioned read) without touching its pages.
+    fn read_at(&self, offset: usize, out: &mut [u8]) -> Option<()> {
+        let end = offset.checked_add(out.len())?;
+        out.copy_from_slice(self.bytes().get(offset..end)?);
+        Some(())
+    }
+
+    /// Whether the bytes are a mapped file's: touching a page the first time costs a page
+    /// fault, and a few scattered bytes are cheaper to [`read`](Backing::read_at).
+    fn is_mapped(&self) -> bool {
+        false
+    }
 }
 
 /// Bytes in memory, owned by any `AsRef<[u8]>`.
@@ -69,6 +83,28 @@ impl<'data> SharedBytes<'data> {
             source: Source::Shared(Arc::new(backing)),
             range: 0..len,
         }
+    }
+
+    /// Copies the bytes at `offset` of these bytes into `out`: all of them, or `None` when
+    /// they run past the end. For a mapped file, a positioned read that leaves the map's pages
+    /// untouched (see [`Backing::read_at`]).
+    pub(crate) fn read_at(&self, offset: usize, out: &mut [u8]) -> Option<()> {
+        let end = offset.checked_add(out.len())?;
+        if end > self.len() {
+            return None;
+        }
+        match &self.source {
+            Source::Borrowed(b) => {
+                out.copy_from_slice(b.get(self.range.start + offset..self.range.start + end)?);
+                Some(())
+            }
+            Source::Shared(owner) => owner.read_at(self.range.start + offset, out),
+        }
+    }
+
+    /// Whether these bytes are a mapped file's (see [`Backing::is_mapped`]).
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(&self.source, Source::Shared(owner) if owner.is_mapped())
     }
 
     /// Lets the pages holding `range` of these bytes leave resident memory when they are a

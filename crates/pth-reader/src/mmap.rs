@@ -25,18 +25,43 @@ use crate::{Error, ErrorKind, Result, SharedBytes};
 #[derive(Debug, Clone)]
 pub(crate) struct MappedFile {
     map: Arc<memmap2::Mmap>,
+    /// The file mapped, for positioned reads of a few bytes (see [`Backing::read_at`]).
+    file: Arc<File>,
 }
 
-/// Lets [`SharedBytes`] keep a map alive, and release its pages.
-struct Owner(Arc<memmap2::Mmap>);
+/// Lets [`SharedBytes`] keep a map alive, release its pages, and read bytes without faulting
+/// them in.
+struct Owner {
+    map: Arc<memmap2::Mmap>,
+    file: Arc<File>,
+}
 
 impl Backing for Owner {
     fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.map
     }
 
     fn release(&self, range: Range<usize>) {
-        dont_need(&self.0, range);
+        dont_need(&self.map, range);
+    }
+
+    fn read_at(&self, offset: usize, out: &mut [u8]) -> Option<()> {
+        // Only what the map covers: the bytes are the map's, read another way.
+        let end = offset.checked_add(out.len()).filter(|&end| end <= self.map.len())?;
+        #[cfg(unix)]
+        {
+            let _ = end;
+            std::os::unix::fs::FileExt::read_exact_at(&*self.file, out, offset as u64).ok()
+        }
+        #[cfg(not(unix))]
+        {
+            out.copy_from_slice(self.map.get(offset..end)?);
+            Some(())
+        }
+    }
+
+    fn is_mapped(&self) -> bool {
+        true
     }
 }
 
@@ -63,12 +88,18 @@ impl MappedFile {
         // (safetensors, `torch.load(mmap=True)`); `Options::mmap(false)` copies the file instead.
         let map = unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(io_err)?;
         advise(&map, Readahead::Off);
-        Ok(MappedFile { map: Arc::new(map) })
+        Ok(MappedFile {
+            map: Arc::new(map),
+            file: Arc::new(file),
+        })
     }
 
     /// Shareable bytes that keep the map alive (the map itself stays usable).
     pub(crate) fn shared(&self) -> SharedBytes<'static> {
-        SharedBytes::from_backing(Owner(Arc::clone(&self.map)))
+        SharedBytes::from_backing(Owner {
+            map: Arc::clone(&self.map),
+            file: Arc::clone(&self.file),
+        })
     }
 
     /// Drops the map's pages from this process's resident memory (`MADV_DONTNEED`): they stay

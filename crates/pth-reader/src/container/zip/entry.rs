@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::end::Directory;
 use super::names::entry_name;
 use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
-use super::{Dialect, ReadPages};
+use super::{Dialect, HeaderReads};
 use crate::cursor::Cursor;
 use crate::zip_anomaly::ZipAnomaly;
 
@@ -115,7 +115,7 @@ pub(super) fn read_entries(
     directory: &Directory,
     dialect: Dialect,
     warnings: &mut Vec<ZipAnomaly>,
-    pages: &mut ReadPages<'_>,
+    headers: &mut HeaderReads<'_>,
 ) -> Result<Vec<ZipEntry>, ZipAnomaly> {
     let truncated = |offset: u64| ZipAnomaly::Truncated {
         record: "central directory header",
@@ -137,8 +137,8 @@ pub(super) fn read_entries(
     for _ in 0..directory.entries {
         let at = directory.offset + c.position() as u64;
         let header = CentralHeader::read(&mut c).ok_or(truncated(at))?;
-        let entry = entry(data, &header, dialect, warnings)?;
-        pages.read(entry.header_range());
+        let entry = entry(headers, &header, dialect, warnings)?;
+        headers.checked(entry.header_range());
         entries.push(entry);
     }
     if c.remaining() > 0 {
@@ -153,7 +153,7 @@ pub(super) fn read_entries(
 /// One entry: the central header's fields checked, resolved through zip64, and matched
 /// against the local header.
 fn entry(
-    data: &[u8],
+    headers: &mut HeaderReads<'_>,
     header: &CentralHeader<'_>,
     dialect: Dialect,
     warnings: &mut Vec<ZipAnomaly>,
@@ -179,7 +179,7 @@ fn entry(
         flags: header.fields.flags,
     };
     check_sizes(&entry, header.external_attributes, warnings)?;
-    entry.data_start = check_local(data, &entry, header.fields.method, warnings)?;
+    entry.data_start = check_local(headers, &entry, header.fields.method, warnings)?;
     Ok(entry)
 }
 
@@ -242,11 +242,16 @@ fn check_sizes(entry: &ZipEntry, external_attributes: u32, warnings: &mut Vec<Zi
 
 /// The local header agrees with the central one on name, method, meaningful flags and sizes;
 /// returns where the data starts (after the local name and extra field, as miniz computes it).
-fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<ZipAnomaly>) -> Result<u64, ZipAnomaly> {
+fn check_local(
+    headers: &mut HeaderReads<'_>,
+    entry: &ZipEntry,
+    method: u16,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<u64, ZipAnomaly> {
     let at = entry.header_offset;
-    let local = usize::try_from(at)
-        .ok()
-        .and_then(|at| data.get(at..))
+    let archive_len = headers.archive_len();
+    let local = headers
+        .local_header(at)
         .and_then(|rest| LocalHeader::read(&mut Cursor::new(rest)))
         .ok_or(ZipAnomaly::Truncated {
             record: "local header",
@@ -284,7 +289,7 @@ fn check_local(data: &[u8], entry: &ZipEntry, method: u16, warnings: &mut Vec<Zi
     }
     let data_start = at + local.len();
     let end = data_start.checked_add(entry.compressed_size);
-    if end.is_none_or(|end| end > data.len() as u64) {
+    if end.is_none_or(|end| end > archive_len) {
         return Err(ZipAnomaly::Truncated {
             record: "entry data",
             offset: data_start,

@@ -10,17 +10,16 @@
 
 use super::entry::ZipEntry;
 use super::records::{DataDescriptor, DescriptorShape};
-use super::ReadPages;
+use super::HeaderReads;
 use crate::cursor::Cursor;
 use crate::zip_anomaly::ZipAnomaly;
 
 /// Checks that `entries` tile `data` from byte 0 to `directory_offset`.
 pub(super) fn check_layout(
-    data: &[u8],
     entries: &[ZipEntry],
     directory_offset: u64,
     warnings: &mut Vec<ZipAnomaly>,
-    pages: &mut ReadPages<'_>,
+    headers: &mut HeaderReads<'_>,
 ) -> Result<(), ZipAnomaly> {
     let mut order: Vec<&ZipEntry> = entries.iter().collect();
     order.sort_by_key(|e| e.header_offset());
@@ -38,16 +37,16 @@ pub(super) fn check_layout(
                 second: next.map_or("the central directory".to_owned(), |e| e.name().to_owned()),
             });
         };
-        check_gap(data, entry, data_end, gap, warnings)?;
+        check_gap(headers, entry, data_end, gap, warnings)?;
         let descriptor = usize::try_from(data_end).unwrap_or(usize::MAX);
-        pages.read(descriptor..descriptor.saturating_add(usize::try_from(gap).unwrap_or(usize::MAX)));
+        headers.checked(descriptor..descriptor.saturating_add(usize::try_from(gap).unwrap_or(usize::MAX)));
     }
     Ok(())
 }
 
 /// The `gap` bytes after an entry's data: nothing, or its data descriptor.
 fn check_gap(
-    data: &[u8],
+    headers: &mut HeaderReads<'_>,
     entry: &ZipEntry,
     at: u64,
     gap: u64,
@@ -66,9 +65,9 @@ fn check_gap(
         len: gap,
     };
     let shape = DescriptorShape::of_len(gap).filter(|_| entry.has_descriptor());
-    let bytes = usize::try_from(at).ok().and_then(|at| data.get(at..));
+    // A descriptor is at most 24 bytes (a longer gap has no shape).
     let descriptor = shape
-        .zip(bytes)
+        .and_then(|shape| Some((shape, headers.at(at, 24)?)))
         .and_then(|(shape, bytes)| DataDescriptor::read(&mut Cursor::new(bytes), shape))
         .ok_or_else(unclaimed)?;
     if (descriptor.compressed_size, descriptor.size) != (entry.compressed_size(), entry.size()) {

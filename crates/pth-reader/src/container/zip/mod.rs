@@ -15,6 +15,7 @@
 
 mod end;
 mod entry;
+mod headers;
 mod layout;
 mod member;
 mod names;
@@ -25,73 +26,9 @@ pub use crate::zip_anomaly::ZipAnomaly;
 pub use entry::{Compression, ZipEntry};
 pub use member::InflateBudget;
 
+use headers::HeaderReads;
+
 use crate::{Limits, Result, SharedBytes};
-
-/// The pages of the archive that checking its headers touched, released a window at a time
-/// ([`SharedBytes::release_pages`]: only a mapped file's pages go, and they stay readable).
-///
-/// Every local header and data descriptor is read at open: in an archive of small records
-/// (20,000 tensors of 1.4 KB) those lie on every page of the file, which would otherwise all
-/// become resident for a check of a few bytes each.
-struct ReadPages<'b> {
-    bytes: &'b SharedBytes<'b>,
-    /// The span of the header bytes read since the last release.
-    span: Option<std::ops::Range<usize>>,
-    /// How many bytes of it the reads made resident, at most (see [`Self::FAULT_AROUND`]).
-    resident: usize,
-}
-
-impl<'b> ReadPages<'b> {
-    /// How much a span may have made resident before its pages are released.
-    const WINDOW: usize = 4 << 20;
-    /// What one small read of a mapped file can make resident: Linux maps the 16 pages around
-    /// a faulting one that are in the page cache. Headers farther apart than this (an archive
-    /// of large tensors) cost little memory, and releasing them would cost more time than it
-    /// saves memory.
-    const FAULT_AROUND: usize = 64 << 10;
-
-    fn new(bytes: &'b SharedBytes<'b>) -> ReadPages<'b> {
-        ReadPages {
-            bytes,
-            span: None,
-            resident: 0,
-        }
-    }
-
-    /// Records that `range` of the archive was read; releases the span once its reads may have
-    /// made a window's worth resident.
-    fn read(&mut self, range: std::ops::Range<usize>) {
-        let span = match self.span.take() {
-            None => range.clone(),
-            Some(span) => span.start.min(range.start)..span.end.max(range.end),
-        };
-        let reach = range.len().saturating_add(Self::FAULT_AROUND);
-        self.resident = self.resident.saturating_add(reach).min(span.len());
-        if self.dense(&span) {
-            self.bytes.release_pages(span);
-            self.resident = 0;
-        } else {
-            self.span = Some(span);
-        }
-    }
-
-    /// Whether the reads made a window's worth of `span` resident, and at least a quarter of
-    /// it: headers of small records. Sparse headers (large tensors between them) are left
-    /// alone: they hold a few pages each, and releasing them would make the layout check, which
-    /// reads next to each of them again, fault every one of them back in.
-    fn dense(&self, span: &std::ops::Range<usize>) -> bool {
-        self.resident >= Self::WINDOW && self.resident >= span.len() / 4
-    }
-
-    /// Releases what is left of the span, if that is more than a few pages read densely.
-    fn release(self) {
-        if let Some(span) = self.span {
-            if self.resident >= Self::WINDOW / 8 && self.resident >= span.len() / 4 {
-                self.bytes.release_pages(span);
-            }
-        }
-    }
-}
 
 /// Whose reading of an archive to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,11 +84,11 @@ impl<'data> ZipArchive<'data> {
         let data = bytes.as_slice();
         let mut warnings = Vec::new();
         let directory = end::locate(data, &mut warnings)?;
-        let mut pages = ReadPages::new(&bytes);
-        let entries = entry::read_entries(data, &directory, dialect, &mut warnings, &mut pages)?;
+        let mut headers = HeaderReads::new(&bytes, directory.entries, directory.offset);
+        let entries = entry::read_entries(data, &directory, dialect, &mut warnings, &mut headers)?;
         let by_name = names::NameIndex::build(entries.iter().map(ZipEntry::name))?;
-        layout::check_layout(data, &entries, directory.offset, &mut warnings, &mut pages)?;
-        pages.release();
+        layout::check_layout(&entries, directory.offset, &mut warnings, &mut headers)?;
+        headers.finish();
         Ok(ZipArchive {
             bytes,
             entries,
