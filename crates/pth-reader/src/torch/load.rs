@@ -37,6 +37,9 @@ pub(crate) fn load<'data>(bytes: SharedBytes<'data>, options: &Options) -> Resul
     };
     let limits = options.limits();
     let mut handler = TorchHandler::new(options, &located.pickle_name, Ids::Storages(rules));
+    // A zip archive's storage records: about as many storages, and tensors, as the pickle
+    // will make (a hint from entries that exist, so bounded by the file).
+    handler.work.expect(located.records.len());
     let config = Config {
         record: &located.pickle_name,
         limits,

@@ -132,6 +132,13 @@ impl Work {
         new
     }
 
+    /// Makes room for about `n` storages and tensors, so that their vectors do not grow by
+    /// copying themselves. A hint only: a refusal leaves them to grow as needed.
+    pub(crate) fn expect(&mut self, n: usize) {
+        let _ = self.tensors.try_reserve_exact(n);
+        let _ = self.storages.try_reserve_exact(n);
+    }
+
     /// Adds a tensor; its index.
     pub(crate) fn add_tensor(&mut self, spec: TensorSpec) -> u32 {
         self.tensors.push(spec);

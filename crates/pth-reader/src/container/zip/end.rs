@@ -97,9 +97,19 @@ fn is_complete_end_record(data: &[u8], at: usize) -> bool {
 fn find_end_record(data: &[u8]) -> Option<usize> {
     let last = data.len().checked_sub(EndOfCentralDirectory::SIZE)?;
     let first = data.len().saturating_sub(SEARCH_WINDOW);
-    (first..=last)
-        .rev()
-        .find(|&at| data.get(at..at + 4) == Some(&EndOfCentralDirectory::SIGNATURE[..]))
+    // Signatures starting at `first..=last`.
+    signatures_before(data, first..last + EndOfCentralDirectory::SIGNATURE.len()).next()
+}
+
+/// The positions of end-record signatures wholly inside `data[range]`, last first: a SIMD
+/// search backwards for their first byte (the window is 64 KiB, read at every open).
+fn signatures_before(data: &[u8], range: std::ops::Range<usize>) -> impl Iterator<Item = usize> + '_ {
+    let start = range.start;
+    let window = data.get(range).unwrap_or_default();
+    let signature = EndOfCentralDirectory::SIGNATURE;
+    memchr::memrchr_iter(signature[0], window)
+        .filter(move |&at| window.get(at..at + signature.len()) == Some(&signature[..]))
+        .map(move |at| start + at)
 }
 
 /// No other end record: no signature at all after the directory (in the zip64 records, the
@@ -107,12 +117,18 @@ fn find_end_record(data: &[u8]) -> Option<usize> {
 /// and no complete set of end records earlier in the search window (an archive whose comment
 /// holds another directory and end record, which miniz takes, is also a valid archive without).
 fn check_single_end_record(data: &[u8], from: usize, eocd_at: usize) -> Result<(), ZipAnomaly> {
-    let is_signature = |at: &usize| data.get(*at..*at + 4) == Some(&EndOfCentralDirectory::SIGNATURE[..]);
-    let after = (from..data.len()).filter(|&at| at != eocd_at).find(is_signature);
+    let after = data
+        .get(from..)
+        .and_then(|rest| {
+            memchr::memmem::find_iter(rest, &EndOfCentralDirectory::SIGNATURE).find(|&at| from + at != eocd_at)
+        })
+        .map(|at| from + at);
+    // Signatures starting before the end record (they may run into it).
+    let window_start = data.len().saturating_sub(SEARCH_WINDOW);
+    let window_end = (eocd_at + EndOfCentralDirectory::SIGNATURE.len() - 1).min(data.len());
     let earlier = || {
-        (data.len().saturating_sub(SEARCH_WINDOW)..eocd_at)
-            .rev()
-            .filter(is_signature)
+        signatures_before(data, window_start..window_end)
+            .filter(|&at| at < eocd_at)
             .find(|&at| is_complete_end_record(data, at))
     };
     match after.or_else(earlier) {
