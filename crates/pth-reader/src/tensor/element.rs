@@ -193,9 +193,16 @@ impl F32Decoder {
                 half::slice::HalfFloatSliceExt::convert_to_f32_slice(from, to)
             }),
             F32Decoder::BFloat16 => extend_half::<bf16>(out, bytes, |from, to| {
-                for (f, t) in from.iter().zip(to.iter_mut()) {
-                    *t = bf16_to_f32(f.to_bits());
-                }
+                // Compiled for the best instruction set of this CPU (AVX2, AVX-512), chosen at
+                // run time: the shift vectorises 8 or 16 wide instead of SSE2's 4.
+                pulp::Arch::new().dispatch(
+                    #[inline(always)]
+                    || {
+                        for (f, t) in from.iter().zip(to.iter_mut()) {
+                            *t = bf16_to_f32(f.to_bits());
+                        }
+                    },
+                )
             }),
             // A byte always indexes the 256 entries: the check compiles away.
             F32Decoder::Byte(table) => out.extend(
@@ -233,6 +240,7 @@ fn extend_half<H: Element + bytemuck::Pod + Into<f64>>(
 }
 
 /// bfloat16 bits to `f32` as `bf16 → f64 → f32` gives them: the bits shifted up, NaNs quieted.
+#[inline(always)]
 fn bf16_to_f32(bits: u16) -> f32 {
     let wide = u32::from(bits) << 16;
     let nan = u32::from(wide & 0x7fff_ffff > 0x7f80_0000);

@@ -11,6 +11,9 @@ use crate::{DType, Error, ErrorKind, Limit, Result, SharedBytes};
 
 /// Bytes produced per step when elements are streamed or gathered.
 const CHUNK_BYTES: usize = 64 * 1024;
+/// Runs at least this long that need no fixing up are handed on as they are (see
+/// `for_each_chunk`).
+const DIRECT_RUN_BYTES: usize = 4 * 1024;
 /// The most bytes of rows a transposed view is produced in at a time (fits in L2).
 const TILE_BYTES: usize = 1 << 20;
 
@@ -375,7 +378,8 @@ impl<'data> TensorView<'data> {
     }
 
     /// Calls `f` with the logical little-endian bytes in C order, at most [`CHUNK_BYTES`]
-    /// (rounded to whole elements) at a time.
+    /// (rounded to whole elements) at a time — or a whole run of the storage, when it is
+    /// [`DIRECT_RUN_BYTES`] or longer and needs no fixing up.
     fn for_each_chunk(&self, storage: &[u8], mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         if let Some(transposed) = self.transposed() {
             return self.for_each_tile(storage, transposed, f);
@@ -383,7 +387,11 @@ impl<'data> TensorView<'data> {
         let size = self.dtype.size();
         let per_chunk = (CHUNK_BYTES / size).max(1) * size;
         let mut buffer: Vec<u8> = alloc(per_chunk)?;
-        let mut flush = |buffer: &mut Vec<u8>| -> Result<()> {
+        // Long runs of bytes that need no fixing up go to `f` as they are, not through the
+        // buffer: a second copy costs nothing beside page faults, but half the bandwidth
+        // without them.
+        let direct = !self.transforms();
+        let flush = |buffer: &mut Vec<u8>, f: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
             self.fix_up(buffer);
             f(buffer)?;
             buffer.clear();
@@ -391,19 +399,25 @@ impl<'data> TensorView<'data> {
         };
         self.layout.try_for_each_run(|first, count| {
             let mut bytes = storage.get(first * size..(first + count) * size).unwrap_or_default();
+            if direct && bytes.len() >= DIRECT_RUN_BYTES {
+                if !buffer.is_empty() {
+                    flush(&mut buffer, &mut f)?;
+                }
+                return f(bytes);
+            }
             while !bytes.is_empty() {
                 let room = per_chunk - buffer.len();
                 let (now, later) = bytes.split_at(room.min(bytes.len()));
                 buffer.extend_from_slice(now);
                 bytes = later;
                 if buffer.len() == per_chunk {
-                    flush(&mut buffer)?;
+                    flush(&mut buffer, &mut f)?;
                 }
             }
             Ok::<(), Error>(())
         })?;
         if !buffer.is_empty() {
-            flush(&mut buffer)?;
+            flush(&mut buffer, &mut f)?;
         }
         Ok(())
     }
@@ -671,6 +685,43 @@ mod tests {
                 .map(|flat| (offset + flat / columns + (flat % columns) * rows) as i32)
                 .collect();
             assert_eq!(got, expected, "{order:?}");
+            let mut streamed = Vec::new();
+            t.write_le_bytes(&mut streamed).unwrap();
+            assert_eq!(streamed, t.to_le_bytes().unwrap().as_ref());
+        }
+    }
+
+    #[test]
+    fn narrowed_views_read_long_runs_in_place_and_short_ones_buffered() {
+        // Rows of 3 × 2,000 int32 narrowed to columns 1..1,801 (runs of 7,200 bytes, handed on
+        // as they are) and to 1..11 (runs of 40 bytes, gathered); big-endian ones are fixed up.
+        let (rows, columns) = (3usize, 2000usize);
+        let values: Vec<u32> = (0..(rows * columns) as u32).collect();
+        for (width, order) in [
+            (1800, ByteOrder::Little),
+            (10, ByteOrder::Little),
+            (1800, ByteOrder::Big),
+        ] {
+            let bytes: Vec<u8> = values
+                .iter()
+                .flat_map(|v| match order {
+                    ByteOrder::Little => v.to_le_bytes(),
+                    ByteOrder::Big => v.to_be_bytes(),
+                })
+                .collect();
+            let layout = Layout {
+                dtype: DType::Int32,
+                shape: Box::new([rows, width]),
+                stride: Box::new([columns, 1]),
+                offset: 1,
+                numel: rows * width,
+            };
+            let mut t = TensorView::without_data(layout, order);
+            t.data = Some(SharedBytes::from(bytes));
+            let expected: Vec<i32> = (0..rows * width)
+                .map(|flat| (1 + (flat / width) * columns + flat % width) as i32)
+                .collect();
+            assert_eq!(t.to_vec::<i32>().unwrap(), expected, "{width} {order:?}");
             let mut streamed = Vec::new();
             t.write_le_bytes(&mut streamed).unwrap();
             assert_eq!(streamed, t.to_le_bytes().unwrap().as_ref());
