@@ -656,6 +656,17 @@ mod tests {
         );
     }
 
+    /// `values` stored as 4-byte integers in `order`.
+    fn int32_bytes(values: &[u32], order: ByteOrder) -> Vec<u8> {
+        values
+            .iter()
+            .flat_map(|v| match order {
+                ByteOrder::Little => v.to_le_bytes(),
+                ByteOrder::Big => v.to_be_bytes(),
+            })
+            .collect()
+    }
+
     #[test]
     fn transposed_views_read_in_tiles_match_element_by_element() {
         // 600 × 1000 float32 over a column-major storage: three tiles of rows, and the last
@@ -663,13 +674,7 @@ mod tests {
         let (rows, columns, offset) = (600usize, 1000usize, 3usize);
         let values: Vec<u32> = (0..(rows * columns + offset) as u32).collect();
         for order in [ByteOrder::Little, ByteOrder::Big] {
-            let bytes: Vec<u8> = values
-                .iter()
-                .flat_map(|v| match order {
-                    ByteOrder::Little => v.to_le_bytes(),
-                    ByteOrder::Big => v.to_be_bytes(),
-                })
-                .collect();
+            let bytes = int32_bytes(&values, order);
             let layout = Layout {
                 dtype: DType::Int32,
                 shape: Box::new([rows, columns]),
@@ -702,13 +707,7 @@ mod tests {
             (10, ByteOrder::Little),
             (1800, ByteOrder::Big),
         ] {
-            let bytes: Vec<u8> = values
-                .iter()
-                .flat_map(|v| match order {
-                    ByteOrder::Little => v.to_le_bytes(),
-                    ByteOrder::Big => v.to_be_bytes(),
-                })
-                .collect();
+            let bytes = int32_bytes(&values, order);
             let layout = Layout {
                 dtype: DType::Int32,
                 shape: Box::new([rows, width]),
