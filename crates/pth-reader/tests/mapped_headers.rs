@@ -80,12 +80,18 @@ fn sparse_and_dense_archives_read_alike_mapped_or_in_memory() {
             }
         }
         assert!(refused >= 12, "damaged local headers are refused ({refused})");
-        // A data descriptor damaged: the 12 bytes before each local header but the first.
+        // A data descriptor damaged (the 16 bytes before each local header but the first: its
+        // signature, CRC and sizes), which a sparse archive reads with the next local header.
+        let mut refused = 0;
         for at in local_headers(&bytes).into_iter().skip(1).take(6) {
-            let mut damaged = bytes.clone();
-            damaged[at - 6] ^= 0x5a;
-            same_reading(&damaged, &format!("{count} tensors, descriptor before {at} damaged"));
+            for back in [16, 12, 6, 2] {
+                let mut damaged = bytes.clone();
+                damaged[at - back] ^= 0x5a;
+                let what = format!("{count} tensors, descriptor byte {back} before {at} damaged");
+                refused += usize::from(!same_reading(&damaged, &what));
+            }
         }
+        assert!(refused >= 12, "damaged descriptors are refused ({refused})");
         let cut = &bytes[..bytes.len() - 100];
         same_reading(cut, "truncated");
     }

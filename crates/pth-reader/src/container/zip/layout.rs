@@ -65,9 +65,9 @@ fn check_gap(
         len: gap,
     };
     let shape = DescriptorShape::of_len(gap).filter(|_| entry.has_descriptor());
-    // A descriptor is at most 24 bytes (a longer gap has no shape).
+    // A descriptor is at most 24 bytes (a longer gap has no shape): the gap is read whole.
     let descriptor = shape
-        .and_then(|shape| Some((shape, headers.at(at, 24)?)))
+        .and_then(|shape| Some((shape, headers.at(at, usize::try_from(gap).ok()?)?)))
         .and_then(|(shape, bytes)| DataDescriptor::read(&mut Cursor::new(bytes), shape))
         .ok_or_else(unclaimed)?;
     if (descriptor.compressed_size, descriptor.size) != (entry.compressed_size(), entry.size()) {
