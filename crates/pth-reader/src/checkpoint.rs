@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use crate::container::zip::{Compression, ZipArchive};
-use crate::container::Format;
+use crate::container::{Format, RecordNames};
 use crate::file::{OpenedFile, Pages};
 use crate::hashing::PositionIndex;
-use crate::paths::tensor_paths;
+use crate::paths::{tensor_paths, TensorNames};
 use crate::pickle::Tree;
 use crate::tensor::{ByteOrder, Storage, TensorView};
 use crate::torch::{load, Tables};
@@ -39,10 +39,10 @@ pub struct Checkpoint<'data> {
     protocol: u8,
     tree: Tree<'data>,
     tables: Tables<'data>,
-    names: Vec<(String, u32)>,
+    names: TensorNames,
     /// Positions in `names` by name (the first of equal names).
     by_name: PositionIndex,
-    records: Vec<String>,
+    records: RecordNames,
     warnings: Vec<String>,
     archive: Option<std::sync::Arc<ZipArchive<'data>>>,
     /// The mapped file's pages (files opened mapped), for [`release_pages`](Self::release_pages).
@@ -103,7 +103,7 @@ impl<'data> Checkpoint<'data> {
         let mut decoded = load::load(bytes.into(), options)?;
         let names = tensor_paths(&decoded.tree, &decoded.tables, options.limits())?;
         if let Some((index, error)) = decoded.tables.invalid.drain(..).next() {
-            return Err(match names.iter().find(|(_, i)| *i == index) {
+            return Err(match names.iter().find(|&(_, i)| i == index) {
                 Some((path, _)) => error.for_tensor(path),
                 None => error,
             });
@@ -111,7 +111,7 @@ impl<'data> Checkpoint<'data> {
         let mut by_name = PositionIndex::with_capacity(names.len());
         for (position, (name, _)) in names.iter().enumerate() {
             let hash = by_name.hash(name.as_bytes());
-            let name_at = |at: usize| names.get(at).map_or("", |(n, _)| n.as_str());
+            let name_at = |at: usize| names.get(at).map_or("", |(n, _)| n);
             if by_name.find(hash, |at| name_at(at) == name).is_none() {
                 by_name.insert(hash, position, name_at);
             }
@@ -210,7 +210,7 @@ impl<'data> Checkpoint<'data> {
     pub fn tensors(&self) -> impl Iterator<Item = (&str, &TensorView<'data>)> + '_ {
         self.names
             .iter()
-            .filter_map(move |(name, index)| Some((name.as_str(), self.tables.tensors.get(*index as usize)?)))
+            .filter_map(move |(name, index)| Some((name, self.tables.tensors.get(index as usize)?)))
     }
 
     /// Number of tensor paths (see [`tensors`](Self::tensors)).
@@ -229,7 +229,7 @@ impl<'data> Checkpoint<'data> {
         self.by_name
             .find(hash, |at| self.names.get(at).is_some_and(|(n, _)| n == name))
             .and_then(|position| self.names.get(position))
-            .and_then(|&(_, index)| self.tables.tensors.get(index as usize))
+            .and_then(|(_, index)| self.tables.tensors.get(index as usize))
             .ok_or_else(|| ErrorKind::NoSuchTensor { name: name.to_owned() }.into())
     }
 
@@ -240,8 +240,20 @@ impl<'data> Checkpoint<'data> {
 
     /// Record names of a zip archive, relative to its root folder, in the archive's order (as
     /// torch's `PyTorchStreamReader.get_all_records()` lists them); empty for legacy files.
-    pub fn records(&self) -> &[String] {
-        &self.records
+    ///
+    /// ```
+    /// # fn main() -> Result<(), pth_reader::Error> {
+    /// use pth_reader::Checkpoint;
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/torch/checkpoint.pth");
+    /// let ckpt = Checkpoint::open(path, &Default::default())?;
+    /// assert!(ckpt.records().any(|name| name == "data.pkl"));
+    /// # Ok(()) }
+    /// ```
+    pub fn records(&self) -> impl Iterator<Item = &str> + '_ {
+        self.archive
+            .as_deref()
+            .into_iter()
+            .flat_map(|archive| self.records.iter(archive))
     }
 
     /// Things worth knowing that did not stop the file from opening.
@@ -290,7 +302,7 @@ impl<'data> Checkpoint<'data> {
 
 /// The warning naming the tensors of a big-endian archive that torch reads without swapping
 /// their bytes (see `torch::tables::swap_units`), if any is reachable.
-fn unswapped_warning(unswapped: &[u32], names: &[(String, u32)]) -> Option<String> {
+fn unswapped_warning(unswapped: &[u32], names: &TensorNames) -> Option<String> {
     const SHOWN: usize = 8;
     if unswapped.is_empty() {
         return None;
@@ -299,7 +311,7 @@ fn unswapped_warning(unswapped: &[u32], names: &[(String, u32)]) -> Option<Strin
     let named: Vec<&str> = names
         .iter()
         .filter(|(_, index)| unswapped.contains(index))
-        .map(|(name, _)| name.as_str())
+        .map(|(name, _)| name)
         .collect();
     if named.is_empty() {
         return None;

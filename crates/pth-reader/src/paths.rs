@@ -41,8 +41,49 @@ impl Budget {
     }
 }
 
-/// `(path, tensor index)` for every tensor reachable from the root, in depth-first order.
-pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits) -> Result<Vec<(String, u32)>> {
+/// The paths of the tensors of a checkpoint: all their text in one string (a state dict of
+/// 20,000 tensors would otherwise allocate 20,000 strings), each with the index of its tensor.
+#[derive(Debug, Default)]
+pub(crate) struct TensorNames {
+    text: String,
+    /// Where each path ends in `text` (it starts where the one before ends), and its tensor.
+    ends: Vec<(usize, u32)>,
+}
+
+impl TensorNames {
+    /// The number of paths.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is no path.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The path at `position` and its tensor.
+    pub(crate) fn get(&self, position: usize) -> Option<(&str, u32)> {
+        let &(end, tensor) = self.ends.get(position)?;
+        let start = match position.checked_sub(1) {
+            Some(before) => self.ends.get(before)?.0,
+            None => 0,
+        };
+        Some((self.text.get(start..end)?, tensor))
+    }
+
+    /// Every path and its tensor, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, u32)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(end, tensor)| {
+            let name = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            (name, tensor)
+        })
+    }
+}
+
+/// The path of every tensor reachable from the root, in depth-first order.
+pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits) -> Result<TensorNames> {
     enum Step {
         Enter { id: ValueId, link: Option<u32>, depth: u64 },
         Leave(ValueId),
@@ -54,6 +95,7 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
     let mut names = Names {
         links: Vec::new(),
         segments: Vec::new(),
+        made: String::new(),
         by_label: FastMap::default(),
         scratch: Vec::new(),
         budget: Budget {
@@ -61,7 +103,11 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
             max: limits.max_name_bytes,
         },
     };
-    let mut found = Vec::new();
+    // About one link per tensor (a state dict's keys): room made once, not by rehashing.
+    let _ = names.by_label.try_reserve(tables.tensors.len());
+    let _ = names.links.try_reserve(tables.tensors.len());
+    let mut found = TensorNames::default();
+    let _ = found.ends.try_reserve(tables.tensors.len());
     let mut on_path: FastSet<ValueId> = FastSet::default();
     let mut stack = vec![Step::Enter {
         id: tree.root_id(),
@@ -88,7 +134,8 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
             return Err(Error::limit_in(Limit::MaxDepth, limits.max_depth, "the object tree"));
         }
         if let Node::Tensor(index) = tree.node(id) {
-            found.push((names.path(link)?, *index));
+            names.path(link, &mut found.text)?;
+            found.ends.push((found.text.len(), *index));
         }
         let children = children(tree, Some(tables), id);
         if children.is_empty() || !on_path.insert(id) {
@@ -110,30 +157,55 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
     Ok(found)
 }
 
+/// The text of a path segment: a string key's own text in the tree, or text made for it (an
+/// index, another key's `str()`) in [`Names::made`].
+#[derive(Clone, Copy)]
+enum Segment<'t> {
+    Key(&'t str),
+    Made(usize, usize),
+}
+
 /// Path links and the texts of their segments, each made once.
-struct Names {
+struct Names<'t> {
     links: Vec<Link>,
-    segments: Vec<Box<str>>,
+    segments: Vec<Segment<'t>>,
+    /// The text of the segments that are not string keys, one after the other.
+    made: String,
     by_label: FastMap<Label, u32>,
     budget: Budget,
     /// The segments of the path being built, reused from path to path.
     scratch: Vec<u32>,
 }
 
-impl Names {
+impl<'t> Names<'t> {
     /// A link from `parent` by `label`.
-    fn link(&mut self, tree: &Tree<'_>, parent: Option<u32>, label: Label) -> Result<u32> {
+    fn link(&mut self, tree: &'t Tree<'_>, parent: Option<u32>, label: Label) -> Result<u32> {
         let segment = match self.by_label.get(&label) {
             Some(&s) => s,
             None => {
-                let text = label.text(tree, &mut self.budget)?;
-                self.segments.push(text.into_boxed_str());
+                let key_text = match label {
+                    Label::Key(k) => tree.text(k),
+                    Label::Index(_) => None,
+                };
+                let segment = match key_text {
+                    Some(text) => {
+                        self.budget.spend(text.len())?;
+                        Segment::Key(text)
+                    }
+                    None => {
+                        let text = label.text(tree, &mut self.budget)?;
+                        let start = self.made.len();
+                        self.made.push_str(&text);
+                        Segment::Made(start, self.made.len())
+                    }
+                };
+                self.segments.push(segment);
                 let s = (self.segments.len() - 1) as u32;
                 self.by_label.insert(label, s);
                 s
             }
         };
-        let own = self.segments.get(segment as usize).map_or(0, |s| s.len());
+        let own = self.text(segment).len();
         let len = match parent.and_then(|p| self.links.get(p as usize)) {
             Some(p) => p.len.saturating_add(1).saturating_add(own),
             None => own,
@@ -142,12 +214,23 @@ impl Names {
         Ok((self.links.len() - 1) as u32)
     }
 
-    /// The full path of a link, charged to the budget before it is built.
-    fn path(&mut self, link: Option<u32>) -> Result<String> {
+    /// The text of a segment.
+    fn text(&self, segment: u32) -> &str {
+        match self.segments.get(segment as usize) {
+            Some(&Segment::Key(text)) => text,
+            Some(&Segment::Made(start, end)) => self.made.get(start..end).unwrap_or_default(),
+            None => "",
+        }
+    }
+
+    /// Appends the full path of a link to `out`, charged to the budget before it is built.
+    fn path(&mut self, link: Option<u32>, out: &mut String) -> Result<()> {
         let Some(last) = link.and_then(|l| self.links.get(l as usize)) else {
-            return Ok(String::new());
+            return Ok(());
         };
         self.budget.spend(last.len)?;
+        out.try_reserve(last.len)
+            .map_err(|_| ErrorKind::OutOfMemory { bytes: last.len as u64 })?;
         let mut parts = std::mem::take(&mut self.scratch);
         parts.clear();
         let mut at = link;
@@ -155,15 +238,14 @@ impl Names {
             parts.push(l.segment);
             at = l.parent;
         }
-        let mut out = String::with_capacity(last.len);
-        for (i, segment) in parts.iter().rev().enumerate() {
+        for (i, &segment) in parts.iter().rev().enumerate() {
             if i > 0 {
                 out.push('.');
             }
-            out.push_str(self.segments.get(*segment as usize).map_or("", |s| s));
+            out.push_str(self.text(segment));
         }
         self.scratch = parts;
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@
 //! big-endian hosts), so the `little_endian` flag of `sys_info` does not change how they are
 //! read.
 
-use super::{Format, Located, RootRequest, StorageKey, StorageSource};
+use super::{Format, Located, RecordNames, RootRequest, StorageKey, StorageSource};
 use crate::cursor::Cursor;
 use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
@@ -88,7 +88,7 @@ pub(crate) fn locate<'data>(
         byte_order: ByteOrder::Little,
         pickle,
         pickle_name: "object".into(),
-        records: Vec::new(),
+        records: RecordNames::default(),
         warnings: Vec::new(),
         storages: Box::new(DataSection {
             bytes,

@@ -100,6 +100,38 @@ pub(crate) trait StorageSource<'data> {
     }
 }
 
+/// The records of a zip archive, in the archive's order: its entries inside the root folder
+/// that are not directories, named relative to that folder. Kept as entry positions (the
+/// archive has the names: a copy of each would be an allocation per storage).
+#[derive(Debug, Default)]
+pub(crate) struct RecordNames {
+    /// The length of `<root>/`.
+    prefix: usize,
+    positions: Vec<usize>,
+}
+
+impl RecordNames {
+    /// The records of `archive` among its `positions`, under a root folder of `root_len` bytes.
+    pub(crate) fn new(root_len: usize, positions: Vec<usize>) -> RecordNames {
+        RecordNames {
+            prefix: root_len.saturating_add(1),
+            positions,
+        }
+    }
+
+    /// How many records there are.
+    pub(crate) fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// The record names, read from the archive they came from.
+    pub(crate) fn iter<'a>(&'a self, archive: &'a zip::ZipArchive<'_>) -> impl Iterator<Item = &'a str> + 'a {
+        self.positions
+            .iter()
+            .filter_map(move |&at| archive.entries().get(at)?.name().get(self.prefix..))
+    }
+}
+
 /// What a container found.
 pub(crate) struct Located<'data> {
     pub(crate) format: Format,
@@ -108,8 +140,8 @@ pub(crate) struct Located<'data> {
     pub(crate) pickle: SharedBytes<'data>,
     /// Its name, for error messages (`archive/data.pkl`, `object`).
     pub(crate) pickle_name: String,
-    /// Record names (zip formats), without the root folder.
-    pub(crate) records: Vec<String>,
+    /// The records (zip formats).
+    pub(crate) records: RecordNames,
     pub(crate) warnings: Vec<String>,
     pub(crate) storages: Box<dyn StorageSource<'data> + 'data>,
     /// The zip archive (zip formats), whose CRCs can be checked on demand.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::zip::{Compression, InflateBudget, ZipAnomaly, ZipArchive};
-use super::{Format, Located, RootRequest, StorageKey, StorageSource};
+use super::{Format, Located, RecordNames, RootRequest, StorageKey, StorageSource};
 use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::tensor::ByteOrder;
@@ -43,7 +43,7 @@ pub(crate) fn locate<'data>(bytes: SharedBytes<'data>, options: &Options) -> Res
     }
     // torch.load tells TorchScript archives apart with `"constants.pkl" in getAllRecords()`:
     // an exact comparison, unlike record lookups.
-    let format = if records.names.iter().any(|n| n == "constants.pkl") {
+    let format = if records.names.iter(&archive).any(|n| n == "constants.pkl") {
         Format::TorchScript
     } else {
         Format::Zip
@@ -77,8 +77,8 @@ struct Records<'data> {
     /// Shared with the checkpoint, which reads entries after the open (CRCs, file offsets).
     archive: Arc<ZipArchive<'data>>,
     root: String,
-    /// The record names relative to the root (directories and the root itself left out).
-    names: Vec<String>,
+    /// The records (directories and the root itself left out).
+    names: RecordNames,
     /// What deflated records may still inflate to.
     budget: InflateBudget,
     /// Records read so far that were copied or inflated, by entry position.
@@ -96,8 +96,8 @@ impl<'data> Records<'data> {
         let (root, _) = first.name().split_once('/').ok_or_else(|| ZipAnomaly::NoRootFolder {
             name: first.name().to_owned(),
         })?;
-        let mut names = Vec::new();
-        for entry in archive.entries() {
+        let mut positions = Vec::new();
+        for (at, entry) in archive.entries().iter().enumerate() {
             let relative = entry
                 .name()
                 .strip_prefix(root)
@@ -107,14 +107,14 @@ impl<'data> Records<'data> {
                     root: root.to_owned(),
                 })?;
             if !relative.is_empty() && !entry.is_dir() {
-                names.push(relative.to_owned());
+                positions.push(at);
             }
         }
         let warnings = archive.warnings().iter().map(ToString::to_string).collect();
         let budget = archive.budget();
         Ok(Records {
             root: root.to_owned(),
-            names,
+            names: RecordNames::new(root.len(), positions),
             budget,
             loaded: FastMap::default(),
             warnings,

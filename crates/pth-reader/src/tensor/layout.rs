@@ -52,12 +52,16 @@ impl fmt::Display for LayoutError {
     }
 }
 
+/// Sizes or strides of a tensor: inline up to four dimensions (nearly every tensor of a
+/// checkpoint), so that a layout costs no allocation of its own.
+pub(crate) type Extents = smallvec::SmallVec<[usize; 4]>;
+
 /// A tensor's dtype and its position in a storage, checked against that storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub(crate) dtype: DType,
-    pub(crate) shape: Box<[usize]>,
-    pub(crate) stride: Box<[usize]>,
+    pub(crate) shape: Extents,
+    pub(crate) stride: Extents,
     /// In elements of `dtype`.
     pub(crate) offset: usize,
     pub(crate) numel: usize,
@@ -88,16 +92,14 @@ impl Layout {
             });
         }
         let to_usize = |value: i64, what| usize::try_from(value).map_err(|_| LayoutError::Negative { what, value });
-        // Checked first, so that the boxes below are collected from exact-size iterators: one
-        // allocation each (collecting `Result`s would grow a vector, then shrink it).
-        for &s in shape {
-            to_usize(s, "size")?;
-        }
-        for &s in stride {
-            to_usize(s, "stride")?;
-        }
-        let shape: Box<[usize]> = shape.iter().map(|&s| s.unsigned_abs() as usize).collect();
-        let stride: Box<[usize]> = stride.iter().map(|&s| s.unsigned_abs() as usize).collect();
+        let extents = |values: &[i64], what| {
+            values
+                .iter()
+                .map(|&v| to_usize(v, what))
+                .collect::<Result<Extents, _>>()
+        };
+        let shape = extents(shape, "size")?;
+        let stride = extents(stride, "stride")?;
         let offset = to_usize(offset, "storage offset")?;
         let numel = shape
             .iter()
@@ -117,8 +119,8 @@ impl Layout {
                     end,
                     available,
                     offset,
-                    shape: layout.shape.clone(),
-                    stride: layout.stride.clone(),
+                    shape: layout.shape.to_vec().into_boxed_slice(),
+                    stride: layout.stride.to_vec().into_boxed_slice(),
                 });
             }
         }

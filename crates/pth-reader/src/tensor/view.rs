@@ -322,8 +322,8 @@ impl<'data> TensorView<'data> {
         self.fix_up(&mut out);
         let layout = Layout {
             dtype: self.dtype,
-            shape: Box::new([count]),
-            stride: Box::new([1]),
+            shape: smallvec::smallvec![count],
+            stride: smallvec::smallvec![1],
             offset: 0,
             numel: count,
         };
@@ -677,8 +677,8 @@ mod tests {
             let bytes = int32_bytes(&values, order);
             let layout = Layout {
                 dtype: DType::Int32,
-                shape: Box::new([rows, columns]),
-                stride: Box::new([1, rows]),
+                shape: smallvec::smallvec![rows, columns],
+                stride: smallvec::smallvec![1, rows],
                 offset,
                 numel: rows * columns,
             };
@@ -710,8 +710,8 @@ mod tests {
             let bytes = int32_bytes(&values, order);
             let layout = Layout {
                 dtype: DType::Int32,
-                shape: Box::new([rows, width]),
-                stride: Box::new([columns, 1]),
+                shape: smallvec::smallvec![rows, width],
+                stride: smallvec::smallvec![columns, 1],
                 offset: 1,
                 numel: rows * width,
             };

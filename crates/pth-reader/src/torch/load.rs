@@ -7,7 +7,7 @@ use super::spec::Work;
 use super::storage::Rules;
 use super::tables::{self, Tables};
 use crate::container::zip::ZipArchive;
-use crate::container::{self, Format};
+use crate::container::{self, Format, RecordNames};
 use crate::pickle::machine::{self, Config};
 use crate::pickle::Tree;
 use crate::tensor::ByteOrder;
@@ -20,7 +20,7 @@ pub(crate) struct Loaded<'data> {
     pub(crate) protocol: u8,
     pub(crate) tree: Tree<'data>,
     pub(crate) tables: Tables<'data>,
-    pub(crate) records: Vec<String>,
+    pub(crate) records: RecordNames,
     pub(crate) warnings: Vec<String>,
     pub(crate) archive: Option<std::sync::Arc<ZipArchive<'data>>>,
 }

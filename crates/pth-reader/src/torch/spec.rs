@@ -132,11 +132,12 @@ impl Work {
         new
     }
 
-    /// Makes room for about `n` storages and tensors, so that their vectors do not grow by
-    /// copying themselves. A hint only: a refusal leaves them to grow as needed.
+    /// Makes room for about `n` storages and tensors, so that their vectors (and the map of
+    /// storages by key) do not grow by copying themselves. A hint only: a refusal leaves them to grow as needed.
     pub(crate) fn expect(&mut self, n: usize) {
         let _ = self.tensors.try_reserve_exact(n);
         let _ = self.storages.try_reserve_exact(n);
+        let _ = self.by_key.try_reserve(n);
     }
 
     /// Adds a tensor; its index.
