@@ -142,6 +142,7 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
             continue; // a leaf, or a value containing itself
         }
         stack.push(Step::Leave(id));
+        let _ = stack.try_reserve(children.len());
         for (label, child) in children.into_iter().rev() {
             if !is_bearing(child) {
                 continue;
@@ -256,7 +257,7 @@ fn tensor_bearing(tree: &Tree<'_>, tables: &Tables<'_>) -> Vec<bool> {
     let n = tree.len();
     let mut reached = vec![false; n];
     let mut edges: Vec<(u32, u32)> = Vec::new(); // (child, parent)
-    let mut tensors = Vec::new();
+    let mut tensors = Vec::with_capacity(tables.tensors.len());
     let mut queue = vec![tree.root_id()];
     if let Some(r) = reached.get_mut(tree.root_id().index()) {
         *r = true;
@@ -265,7 +266,10 @@ fn tensor_bearing(tree: &Tree<'_>, tables: &Tables<'_>) -> Vec<bool> {
         if matches!(tree.node(id), Node::Tensor(_)) {
             tensors.push(id);
         }
-        for (_, child) in children(tree, Some(tables), id) {
+        let children = children(tree, Some(tables), id);
+        // The children exist: room for their edges at once, not by doubling.
+        let _ = edges.try_reserve(children.len());
+        for (_, child) in children {
             edges.push((child.0, id.0));
             if let Some(seen @ false) = reached.get_mut(child.index()) {
                 *seen = true;

@@ -100,6 +100,12 @@ fn classify_all(tree: &Tree<'_>, keys: &mut KeyTable, id: ValueId) -> Result<Key
 }
 
 impl KeyTable {
+    /// Makes room for about `n` more keys (a hint: a refusal leaves the maps to grow).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let _ = self.of_node.try_reserve(n);
+        let _ = self.classes.try_reserve(n);
+    }
+
     fn fresh(&mut self) -> KeyId {
         let id = KeyId(self.next);
         self.next = self.next.wrapping_add(1);

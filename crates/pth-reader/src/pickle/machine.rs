@@ -56,7 +56,7 @@ pub(crate) fn unpickle<'data>(
         tree: Tree::new(source, config.limits),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Memo::default(),
+        memo: Memo::for_pickle(bounded.len()),
         config,
         handler,
         op_offset: 0,
@@ -715,6 +715,14 @@ impl<'a> Machine<'a, '_, '_> {
                     "Can only {op} for dict, collections.OrderedDict, collections.Counter, but got {kind}"
                 )));
             }
+        }
+        // Room for the batch at once (its pairs are on the stack already), not by rehashing as
+        // the dict grows; keys met again just leave room unused.
+        let pairs = items.len() / 2;
+        self.tree.keys.reserve(pairs);
+        if let Some(Node::Dict(dict)) = self.tree.node_mut(target) {
+            let _ = dict.items.try_reserve(pairs);
+            let _ = dict.index.try_reserve(pairs);
         }
         for pair in items.chunks(2) {
             let &[key, value] = pair else {

@@ -25,6 +25,16 @@ pub(crate) struct Memo {
 }
 
 impl Memo {
+    /// A memo with room for the entries a pickle of `pickle_len` bytes typically puts (one per
+    /// 12 bytes in a torch state dict; at most 2^20: 8 MiB of address space, whose pages
+    /// nothing touches until entries are put), so that it does not grow by copying itself
+    /// many times. A refusal only means growing as needed.
+    pub(crate) fn for_pickle(pickle_len: usize) -> Memo {
+        let mut memo = Memo::default();
+        let _ = memo.dense.try_reserve_exact((pickle_len / 12).min(1 << 20));
+        memo
+    }
+
     /// Number of distinct keys put.
     pub(crate) fn len(&self) -> u64 {
         self.len

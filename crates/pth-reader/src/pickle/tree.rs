@@ -217,9 +217,13 @@ impl<'data> Tree<'data> {
             .min(1 << 20)
             .min(usize::try_from(limits.max_values).unwrap_or(usize::MAX));
         let _ = nodes.try_reserve_exact(expected);
+        // Likewise the pool of tuple elements: about one per 8 bytes (a state dict's tensor
+        // takes about 100 bytes and four tuples of 13 elements in all).
+        let mut pool = Vec::new();
+        let _ = pool.try_reserve_exact(expected * 3 / 4);
         Tree {
             nodes,
-            pool: Vec::new(),
+            pool,
             root: NONE_ID,
             source,
             owned: Vec::new(),

@@ -92,9 +92,9 @@ pub(crate) struct Work {
     pub(crate) invalid: Vec<(u32, Error)>,
     /// Tuples that are `torch.Size` objects (legacy constructors read them as shapes).
     pub(crate) sizes: FastSet<ValueId>,
-    /// The node of each storage object, so that one object is one value (identity matters for
-    /// dict keys).
-    pub(crate) storage_nodes: FastMap<u32, ValueId>,
+    /// The node of each storage object, by storage index, so that one object is one value
+    /// (identity matters for dict keys).
+    pub(crate) storage_nodes: Vec<Option<ValueId>>,
     /// Storage objects by key: the zip loader's `loaded_storages`, or the legacy loader's
     /// `deserialized_objects` (where view keys and root keys share one namespace).
     pub(crate) by_key: FastMap<StorageKey, u32>,

@@ -83,10 +83,10 @@ pub(crate) fn persistent_load(
         ));
     };
     let fields = tree.items(fields);
-    match fields.first().and_then(|&f| ascii(tree, f)) {
-        Some("storage") => {}
+    match fields.first().and_then(|&f| ascii_bytes(tree, f)) {
+        Some(b"storage") => {}
         // `('module', class, source_file, source)`: the class itself (legacy, weights_only=False).
-        Some("module") if rules == Rules::Legacy && lenient => {
+        Some(b"module") if rules == Rules::Legacy && lenient => {
             return fields
                 .get(1)
                 .copied()
@@ -104,12 +104,29 @@ pub(crate) fn persistent_load(
 
 /// The node standing for storage `index`, made once.
 fn node_of(tree: &mut Tree<'_>, work: &mut Work, index: u32) -> Result<ValueId, Failure> {
-    if let Some(&node) = work.storage_nodes.get(&index) {
+    if let Some(&Some(node)) = work.storage_nodes.get(index as usize) {
         return Ok(node);
     }
     let node = tree.push(Node::Storage(index))?;
-    work.storage_nodes.insert(index, node);
+    // Storages are made one at a time: `index` is at most one past the nodes so far.
+    if work.storage_nodes.len() <= index as usize {
+        work.storage_nodes
+            .resize(work.storages.len().max(index as usize + 1), None);
+    }
+    if let Some(slot) = work.storage_nodes.get_mut(index as usize) {
+        *slot = Some(node);
+    }
     Ok(node)
+}
+
+/// The bytes of a str or of ASCII bytes, to compare with an ASCII tag: equal bytes are equal
+/// text, and the tag is compared without decoding the text.
+fn ascii_bytes<'t>(tree: &'t Tree<'_>, id: ValueId) -> Option<&'t [u8]> {
+    match tree.node(id) {
+        Node::Str(span) => Some(tree.bytes_of(*span)),
+        Node::Bytes(_) => tree.blob(id).filter(|b| b.is_ascii()),
+        _ => None,
+    }
 }
 
 /// A str, or ASCII bytes (`torch.serialization._maybe_decode_ascii`).
