@@ -199,8 +199,9 @@ fn decode(c: &mut Criterion) {
     }
 }
 
-/// Strided → contiguous: a transposed 4096 × 4096 float32 view (runs of one element) and the
-/// left half of one (runs of 8 KiB), 64 and 32 MiB out.
+/// Strided → contiguous: a transposed 4096 × 4096 float32 view (runs of one element), the
+/// left half of one (runs of 8 KiB), and an NHWC 16 × 64 × 64 × 256 float32 tensor permuted to
+/// NCHW (`x.permute(0, 3, 1, 2)`: a batch of transposes), 64, 32 and 64 MiB out.
 fn strided(c: &mut Criterion) {
     let n = 4096;
     let cases = [
@@ -211,6 +212,16 @@ fn strided(c: &mut Criterion) {
         (
             "32MiB_narrowed",
             strided_archive("strided_half_4096.pt", n, n, &[n, n / 2], &[n, 1]),
+        ),
+        (
+            "64MiB_permuted_nchw",
+            strided_archive(
+                "strided_nhwc_to_nchw.pt",
+                n,
+                n,
+                &[16, 256, 64, 64],
+                &[64 * 64 * 256, 1, 64 * 256, 256],
+            ),
         ),
     ];
     for (label, path) in cases {
