@@ -16,12 +16,19 @@ macro_rules! opcodes {
             #[cfg(test)]
             pub(crate) const ALL: &'static [Opcode] = &[$(Opcode::$name,)*];
 
-            /// The opcode a byte stands for, if any.
+            /// The opcode a byte stands for, if any: one load from a table made at compile
+            /// time (the machine looks up every opcode of the pickle).
+            #[inline]
             pub(crate) fn from_byte(byte: u8) -> Option<Opcode> {
-                match byte {
-                    $( $byte => Some(Opcode::$name), )*
-                    _ => None,
-                }
+                // Indexed by a byte, at compile time: no index can be out of range, and one
+                // that were would fail the build, not a run.
+                #[allow(clippy::indexing_slicing)]
+                const TABLE: [Option<Opcode>; 256] = {
+                    let mut table = [None; 256];
+                    $( table[$byte as usize] = Some(Opcode::$name); )*
+                    table
+                };
+                TABLE.get(usize::from(byte)).copied().flatten()
             }
 
             /// The byte that encodes this opcode.
