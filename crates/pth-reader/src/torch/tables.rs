@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use super::spec::{Data, QuantSpec, TensorSpec, Work};
 use super::storage::Backing;
 use crate::container::{RootRequest, StorageSource};
-use crate::hashing::FastMap;
 use crate::pickle::call::Handler;
 use crate::pickle::ValueId;
 use crate::tensor::{ByteOrder, Quantization, Storage, TensorView};
@@ -104,30 +103,25 @@ fn storage_bytes<'data>(
     pickle_len: usize,
     plain: &mut dyn Handler<'data>,
 ) -> Result<Vec<SharedBytes<'data>>> {
-    let roots: Vec<(usize, RootRequest<'_>)> = work
+    let requests: Vec<RootRequest<'_>> = work
         .storages
         .iter()
-        .enumerate()
-        .filter_map(|(i, s)| match &s.backing {
-            Backing::Root(key) => Some((
-                i,
-                RootRequest {
-                    key,
-                    nbytes: s.nbytes,
-                    element_size: s.dtype.size(),
-                },
-            )),
+        .filter_map(|s| match &s.backing {
+            Backing::Root(key) => Some(RootRequest {
+                key,
+                nbytes: s.nbytes,
+                element_size: s.dtype.size(),
+            }),
             _ => None,
         })
         .collect();
-    let requests: Vec<RootRequest<'_>> = roots.iter().map(|(_, r)| r.clone()).collect();
-    let resolved = source.resolve(pickle_len, &requests, plain)?;
-    let mut from_root: FastMap<usize, SharedBytes<'data>> = roots.iter().map(|(i, _)| *i).zip(resolved).collect();
+    // The bytes of the roots, in the order of the requests: the storages' order.
+    let mut from_root = source.resolve(pickle_len, &requests, plain)?.into_iter();
     let mut out: Vec<SharedBytes<'data>> = Vec::with_capacity(work.storages.len());
-    for (i, s) in work.storages.iter().enumerate() {
+    for s in &work.storages {
         // Storages refer only to storages made before them.
         let bytes = match &s.backing {
-            Backing::Root(_) => from_root.remove(&i),
+            Backing::Root(_) => from_root.next(),
             Backing::Same(of) => out.get(*of as usize).cloned(),
             Backing::Slice { of, offset } => out.get(*of as usize).and_then(|b| b.slice_u64(*offset, s.nbytes)),
         };
