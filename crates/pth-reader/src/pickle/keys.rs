@@ -15,6 +15,10 @@ use smallvec::SmallVec;
 use super::tree::{Node, Tree, ValueId};
 use crate::hashing::FastMap;
 
+/// Keys of at most this many bytes are classified each time they are met rather than
+/// remembered by node (see [`key_of`]).
+const CHEAP_KEY_BYTES: usize = 64;
+
 /// The equality class of a hashable value: equal keys have equal ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct KeyId(u32);
@@ -66,9 +70,20 @@ fn classify_all(tree: &Tree<'_>, keys: &mut KeyTable, id: ValueId) -> Result<Key
         return Ok(key);
     }
     if !matches!(tree.node(id), Node::Tuple(_) | Node::FrozenSet(_)) {
-        // A key without elements (a str, nearly always): no walk.
+        // A key without elements (a str, nearly always): no walk. A short str or bytes, or an
+        // int, is classified again each time it is met (by its content, so with the same id):
+        // cheaper than remembering it, and bounded. Anything else is remembered: long text is
+        // hashed once however often it is inserted, and an object equal only to itself (a
+        // NaN) keeps its one id.
         let key = keys.classify(tree, id)?;
-        keys.of_node.insert(id, key);
+        let cheap = match tree.node(id) {
+            Node::Str(span) | Node::Bytes(span) => span.len() <= CHEAP_KEY_BYTES,
+            Node::Int(_) => true,
+            _ => false,
+        };
+        if !cheap {
+            keys.of_node.insert(id, key);
+        }
         return Ok(key);
     }
     // Post-order without recursion: a tuple's elements get their ids before the tuple.
@@ -100,9 +115,9 @@ fn classify_all(tree: &Tree<'_>, keys: &mut KeyTable, id: ValueId) -> Result<Key
 }
 
 impl KeyTable {
-    /// Makes room for about `n` more keys (a hint: a refusal leaves the maps to grow).
+    /// Makes room for about `n` more distinct keys (a hint: a refusal leaves the map to grow).
+    /// Not in `of_node`: the short keys of a state dict are not remembered by node.
     pub(crate) fn reserve(&mut self, n: usize) {
-        let _ = self.of_node.try_reserve(n);
         let _ = self.classes.try_reserve(n);
     }
 
