@@ -108,6 +108,9 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
     let _ = names.links.try_reserve(tables.tensors.len());
     let mut found = TensorNames::default();
     let _ = found.ends.try_reserve(tables.tensors.len());
+    // The paths' bytes: text from the tree and text made here, all UTF-8 (checked once, at the
+    // end, rather than key by key).
+    let mut text: Vec<u8> = Vec::new();
     let mut on_path: FastSet<ValueId> = FastSet::default();
     let mut stack = vec![Step::Enter {
         id: tree.root_id(),
@@ -134,8 +137,8 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
             return Err(Error::limit_in(Limit::MaxDepth, limits.max_depth, "the object tree"));
         }
         if let Node::Tensor(index) = tree.node(id) {
-            names.path(link, &mut found.text)?;
-            found.ends.push((found.text.len(), *index));
+            names.path(link, &mut text)?;
+            found.ends.push((text.len(), *index));
         }
         let children = children(tree, Some(tables), id);
         if children.is_empty() || !on_path.insert(id) {
@@ -155,6 +158,9 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
             });
         }
     }
+    found.text = String::from_utf8(text).map_err(|_| ErrorKind::Unsupported {
+        what: "a tensor path that is not UTF-8".into(),
+    })?;
     Ok(found)
 }
 
@@ -162,7 +168,7 @@ pub(crate) fn tensor_paths(tree: &Tree<'_>, tables: &Tables<'_>, limits: &Limits
 /// index, another key's `str()`) in [`Names::made`].
 #[derive(Clone, Copy)]
 enum Segment<'t> {
-    Key(&'t str),
+    Key(&'t [u8]),
     Made(usize, usize),
 }
 
@@ -185,7 +191,7 @@ impl<'t> Names<'t> {
             Some(&s) => s,
             None => {
                 let key_text = match label {
-                    Label::Key(k) => tree.text(k),
+                    Label::Key(k) => tree.text_bytes(k),
                     Label::Index(_) => None,
                 };
                 let segment = match key_text {
@@ -216,16 +222,16 @@ impl<'t> Names<'t> {
     }
 
     /// The text of a segment.
-    fn text(&self, segment: u32) -> &str {
+    fn text(&self, segment: u32) -> &[u8] {
         match self.segments.get(segment as usize) {
             Some(&Segment::Key(text)) => text,
-            Some(&Segment::Made(start, end)) => self.made.get(start..end).unwrap_or_default(),
-            None => "",
+            Some(&Segment::Made(start, end)) => self.made.as_bytes().get(start..end).unwrap_or_default(),
+            None => &[],
         }
     }
 
     /// Appends the full path of a link to `out`, charged to the budget before it is built.
-    fn path(&mut self, link: Option<u32>, out: &mut String) -> Result<()> {
+    fn path(&mut self, link: Option<u32>, out: &mut Vec<u8>) -> Result<()> {
         let Some(last) = link.and_then(|l| self.links.get(l as usize)) else {
             return Ok(());
         };
@@ -241,9 +247,9 @@ impl<'t> Names<'t> {
         }
         for (i, &segment) in parts.iter().rev().enumerate() {
             if i > 0 {
-                out.push('.');
+                out.push(b'.');
             }
-            out.push_str(self.text(segment));
+            out.extend_from_slice(self.text(segment));
         }
         self.scratch = parts;
         Ok(())

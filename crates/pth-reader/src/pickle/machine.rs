@@ -57,6 +57,7 @@ pub(crate) fn unpickle<'data>(
         stack: Vec::new(),
         marks: Vec::new(),
         memo: Memo::for_pickle(bounded.len()),
+        small_ints: [None; 256],
         config,
         handler,
         op_offset: 0,
@@ -80,6 +81,10 @@ struct Machine<'a, 'c, 'data> {
     /// Stack heights at each `MARK`.
     marks: Vec<usize>,
     memo: Memo,
+    /// The node of each small int made so far: like CPython, which keeps one object per int
+    /// from -5 to 256, the machine makes one node per int from 0 to 255 (a state dict has two
+    /// or three per tensor: offsets, strides, sizes).
+    small_ints: [Option<ValueId>; 256],
     config: &'c Config<'c>,
     handler: &'c mut dyn Handler<'data>,
     /// Offset of the opcode being executed.
@@ -148,15 +153,15 @@ impl<'a> Machine<'a, '_, '_> {
             NEWFALSE => self.push_id(FALSE_ID)?,
             BININT => {
                 let v = self.read(|c| c.i32_le())?;
-                self.push(Node::Int(i64::from(v)))?;
+                self.push_int_value(i64::from(v))?;
             }
             BININT1 => {
                 let v = self.u8()?;
-                self.push(Node::Int(i64::from(v)))?;
+                self.push_int_value(i64::from(v))?;
             }
             BININT2 => {
                 let v = self.read(|c| c.u16_le())?;
-                self.push(Node::Int(i64::from(v)))?;
+                self.push_int_value(i64::from(v))?;
             }
             LONG1 => {
                 let n = self.u8()?;
@@ -540,9 +545,27 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(())
     }
 
+    /// Pushes the int `v`: the one node of a small int, or a new node.
+    fn push_int_value(&mut self, v: i64) -> Result<()> {
+        let Some(slot) = usize::try_from(v).ok().and_then(|i| self.small_ints.get(i).copied()) else {
+            return self.push(Node::Int(v));
+        };
+        let id = match slot {
+            Some(id) => id,
+            None => {
+                let id = self.push_new(Node::Int(v))?;
+                if let Some(slot) = usize::try_from(v).ok().and_then(|i| self.small_ints.get_mut(i)) {
+                    *slot = Some(id);
+                }
+                id
+            }
+        };
+        self.push_id(id)
+    }
+
     fn push_int(&mut self, v: ParsedInt) -> Result<()> {
         match v {
-            ParsedInt::Small(i) => self.push(Node::Int(i)),
+            ParsedInt::Small(i) => self.push_int_value(i),
             ParsedInt::Big(bytes) => {
                 let span = self.own(bytes)?;
                 self.push(Node::BigInt(span))
@@ -554,7 +577,7 @@ impl<'a> Machine<'a, '_, '_> {
     fn push_long(&mut self, n: u64) -> Result<()> {
         let span = self.take_span(n)?;
         match text::int_from_le_bytes(self.tree.bytes_of(span)) {
-            LeInt::Small(i) => self.push(Node::Int(i)),
+            LeInt::Small(i) => self.push_int_value(i),
             LeInt::Big(len) => {
                 let start = self.input.position() - span.len();
                 let span = self.tree.source_span(start, len);

@@ -409,6 +409,18 @@ impl<'data> Tree<'data> {
         }
     }
 
+    /// The UTF-8 bytes of [`text`](Self::text), without checking them again: every str node
+    /// is checked when it is made (its bytes are UTF-8, or its text is kept in `lossy`).
+    pub(crate) fn text_bytes(&self, id: ValueId) -> Option<&[u8]> {
+        match self.node(id) {
+            Node::Str(span) => match (!self.lossy.is_empty()).then(|| self.lossy.get(&id)).flatten() {
+                Some(lossy) => Some(lossy.as_bytes()),
+                None => Some(self.bytes_of(*span)),
+            },
+            _ => None,
+        }
+    }
+
     /// The bytes of a `bytes`, `bytearray` or big-integer node.
     pub(crate) fn blob(&self, id: ValueId) -> Option<&[u8]> {
         match self.node(id) {
