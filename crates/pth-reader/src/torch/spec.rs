@@ -119,12 +119,13 @@ impl Work {
         self.storages.get(index as usize)
     }
 
-    /// `location`, shared with the storages that named it before.
-    pub(crate) fn location(&mut self, location: &str) -> Arc<str> {
-        if let Some(known) = self.locations.iter().find(|l| ***l == *location) {
+    /// `location` (UTF-8), shared with the storages that named it before: compared as bytes,
+    /// decoded once.
+    pub(crate) fn location(&mut self, location: &[u8]) -> Arc<str> {
+        if let Some(known) = self.locations.iter().find(|l| l.as_bytes() == location) {
             return Arc::clone(known);
         }
-        let new: Arc<str> = Arc::from(location);
+        let new: Arc<str> = Arc::from(String::from_utf8_lossy(location));
         // A file may name many locations; only the first few are worth searching.
         if self.locations.len() < 8 {
             self.locations.push(Arc::clone(&new));
@@ -133,7 +134,8 @@ impl Work {
     }
 
     /// Makes room for about `n` storages and tensors, so that their vectors (and the map of
-    /// storages by key) do not grow by copying themselves. A hint only: a refusal leaves them to grow as needed.
+    /// storages by key) do not grow by copying themselves. A hint only: a refusal leaves them
+    /// to grow as needed.
     pub(crate) fn expect(&mut self, n: usize) {
         let _ = self.tensors.try_reserve_exact(n);
         let _ = self.storages.try_reserve_exact(n);

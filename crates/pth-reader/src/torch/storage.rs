@@ -61,7 +61,7 @@ struct StorageId<'t> {
     dtype: DType,
     untyped: bool,
     key: StorageKey,
-    location: &'t str,
+    location: &'t [u8],
     nbytes: u64,
     /// Legacy views: `(view key, offset, size)` in elements.
     view: Option<(StorageKey, u64, u64)>,
@@ -83,7 +83,7 @@ pub(crate) fn persistent_load(
         ));
     };
     let fields = tree.items(fields);
-    match fields.first().and_then(|&f| ascii_bytes(tree, f)) {
+    match fields.first().and_then(|&f| ascii(tree, f)) {
         Some(b"storage") => {}
         // `('module', class, source_file, source)`: the class itself (legacy, weights_only=False).
         Some(b"module") if rules == Rules::Legacy && lenient => {
@@ -119,24 +119,12 @@ fn node_of(tree: &mut Tree<'_>, work: &mut Work, index: u32) -> Result<ValueId, 
     Ok(node)
 }
 
-/// The bytes of a str or of ASCII bytes, to compare with an ASCII tag: equal bytes are equal
-/// text, and the tag is compared without decoding the text.
-fn ascii_bytes<'t>(tree: &'t Tree<'_>, id: ValueId) -> Option<&'t [u8]> {
+/// The text of a str, or ASCII bytes (`torch.serialization._maybe_decode_ascii`), as bytes:
+/// UTF-8, compared as they are (equal bytes are equal text) and decoded only when kept.
+fn ascii<'t>(tree: &'t Tree<'_>, id: ValueId) -> Option<&'t [u8]> {
     match tree.node(id) {
-        Node::Str(span) => Some(tree.bytes_of(*span)),
+        Node::Str(_) => tree.text_bytes(id),
         Node::Bytes(_) => tree.blob(id).filter(|b| b.is_ascii()),
-        _ => None,
-    }
-}
-
-/// A str, or ASCII bytes (`torch.serialization._maybe_decode_ascii`).
-fn ascii<'t>(tree: &'t Tree<'_>, id: ValueId) -> Option<&'t str> {
-    match tree.node(id) {
-        Node::Str(_) => tree.text(id),
-        Node::Bytes(_) => tree
-            .blob(id)
-            .filter(|b| b.is_ascii())
-            .and_then(|b| std::str::from_utf8(b).ok()),
         _ => None,
     }
 }
