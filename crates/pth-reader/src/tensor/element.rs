@@ -159,7 +159,8 @@ pub(crate) fn real_to_f64(dtype: DType, bytes: &[u8]) -> Option<f64> {
 pub(crate) enum F32Decoder {
     Float32,
     Float16,
-    BFloat16,
+    /// With the instruction set chosen once, for every block.
+    BFloat16(pulp::Arch),
     Byte(Box<[f32; 256]>),
     Other(DType),
 }
@@ -173,7 +174,7 @@ impl F32Decoder {
         match dtype {
             DType::Float32 => F32Decoder::Float32,
             DType::Float16 => F32Decoder::Float16,
-            DType::BFloat16 => F32Decoder::BFloat16,
+            DType::BFloat16 => F32Decoder::BFloat16(pulp::Arch::new()),
             _ if dtype.size() == 1 => {
                 let mut table = Box::new([0f32; 256]);
                 for (byte, value) in (0..=255u8).zip(table.iter_mut()) {
@@ -192,10 +193,10 @@ impl F32Decoder {
             F32Decoder::Float16 => extend_half::<f16>(out, bytes, |from, to| {
                 half::slice::HalfFloatSliceExt::convert_to_f32_slice(from, to)
             }),
-            F32Decoder::BFloat16 => extend_half::<bf16>(out, bytes, |from, to| {
+            F32Decoder::BFloat16(arch) => extend_half::<bf16>(out, bytes, |from, to| {
                 // Compiled for the best instruction set of this CPU (AVX2, AVX-512), chosen at
                 // run time: the shift vectorises 8 or 16 wide instead of SSE2's 4.
-                pulp::Arch::new().dispatch(
+                arch.dispatch(
                     #[inline(always)]
                     || {
                         for (f, t) in from.iter().zip(to.iter_mut()) {
