@@ -9,55 +9,120 @@ use crate::zip_anomaly::ZipAnomaly;
 /// Flag bit 11: the name and comment are UTF-8.
 const UTF8_FLAG: u16 = 1 << 11;
 
-/// The name of an entry, or the reason it is refused.
+/// The bytes of a name that [`check_name`] looks for, found 8 at a time (names are checked
+/// for every entry, and a pass per check, or a byte at a time, would cost more than the rest
+/// of the entry's checks): each field marks the bytes found with bit 7 of their lane.
+#[derive(Debug, Default)]
+struct Found {
+    non_ascii: u64,
+    backslash: u64,
+    nul: u64,
+    /// Dots that follow a slash: they start a component, which may be `.` or `..`.
+    dot_after_slash: u64,
+    /// Slashes followed by a slash.
+    doubled_slash: u64,
+    /// Bit 7: the last byte of the previous word is a slash.
+    slash_before: u64,
+}
+
+impl Found {
+    /// Each byte lane's low bit.
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    /// Each byte lane's high bit.
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// What `path` holds.
+    fn of(path: &[u8]) -> Found {
+        let mut found = Found::default();
+        let mut words = path.chunks_exact(8);
+        for word in &mut words {
+            found.add(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            // Padded with a byte that is none of those looked for.
+            let mut last = [b'a'; 8];
+            last.iter_mut().zip(rest).for_each(|(to, &from)| *to = from);
+            found.add(u64::from_le_bytes(last));
+        }
+        found
+    }
+
+    /// Bit 7 of each byte lane of `word` that holds `byte`. Exact, unlike the usual zero-byte
+    /// test (which may mark lanes above a match): no addition carries out of a lane.
+    fn lanes(word: u64, byte: u8) -> u64 {
+        let zero_where_equal = word ^ (Self::LOW * u64::from(byte));
+        // Bit 7 ends up set in lanes with a non-zero low 7 bits (the addition carries into
+        // it) or a set bit 7 (the `|`): in all but the zero lanes.
+        let non_zero = ((zero_where_equal & !Self::HIGH) + !Self::HIGH) | zero_where_equal;
+        !non_zero & Self::HIGH
+    }
+
+    /// Adds the next 8 bytes of the name (little-endian: its first byte in the low lane).
+    fn add(&mut self, word: u64) {
+        self.non_ascii |= word & Self::HIGH;
+        self.backslash |= Self::lanes(word, b'\\');
+        self.nul |= Self::lanes(word, 0);
+        let dots = Self::lanes(word, b'.');
+        let slashes = Self::lanes(word, b'/');
+        // A slash whose next byte is one: the next lane moved onto it, and the last byte of the
+        // previous word onto the first lane.
+        self.doubled_slash |= slashes & ((slashes >> 8) | self.slash_before);
+        // A dot after a slash: the lane before moved onto it, and the previous word's last.
+        self.dot_after_slash |= dots & ((slashes << 8) | self.slash_before);
+        self.slash_before = slashes >> 56;
+    }
+}
+
+/// Checks the name of an entry: `Err` says why it is refused.
 ///
 /// torch compares names as bytes, Python's `zipfile` decodes them (UTF-8 with flag bit 11,
 /// cp437 without), and tools that extract archives normalise paths. A name is kept only when
 /// all of them mean the same file by it: UTF-8, relative, without `.`/`..` or empty components
 /// (a trailing `/` marks a directory), backslashes or NUL bytes (Python cuts names at NUL, miniz
 /// does not). Reading an SB3 zip as Python does, a non-ASCII name must also carry the UTF-8 flag.
-pub(super) fn entry_name(raw: &[u8], flags: u16, dialect: Dialect) -> Result<String, ZipAnomaly> {
+pub(super) fn check_name(raw: &[u8], flags: u16, dialect: Dialect) -> Result<(), ZipAnomaly> {
     let bad = |reason| ZipAnomaly::BadName {
         name: String::from_utf8_lossy(raw).into_owned(),
         reason,
     };
-    let name = std::str::from_utf8(raw).map_err(|_| bad("is not UTF-8"))?;
-    if name.is_empty() {
+    let path = raw.strip_suffix(b"/").unwrap_or(raw);
+    let found = Found::of(path);
+    // An ASCII name is UTF-8: only the others need decoding.
+    let ascii = found.non_ascii == 0;
+    if !ascii && std::str::from_utf8(raw).is_err() {
+        return Err(bad("is not UTF-8"));
+    }
+    if raw.is_empty() {
         return Err(bad("is empty"));
     }
-    if name.starts_with('/') {
+    if raw.starts_with(b"/") {
         return Err(bad("is absolute"));
     }
-    // One pass over the bytes for every check (names are checked for every entry, and most
-    // are short: a pass per check would cost more than the checks), reported in this order.
-    let path = name.strip_suffix('/').unwrap_or(name).as_bytes();
-    let (mut backslash, mut nul, mut bad_component, mut ascii) = (false, false, false, true);
-    let mut component_start = 0;
-    for (at, &byte) in path.iter().enumerate() {
-        match byte {
-            b'\\' => backslash = true,
-            0 => nul = true,
-            b'/' => {
-                bad_component |= matches!(path.get(component_start..at), Some(b"" | b"." | b".."));
-                component_start = at + 1;
-            }
-            _ => ascii &= byte.is_ascii(),
-        }
-    }
-    bad_component |= matches!(path.get(component_start..), Some(b"" | b"." | b".."));
-    if backslash {
+    if found.backslash != 0 {
         return Err(bad("contains a backslash"));
     }
-    if nul {
+    if found.nul != 0 {
         return Err(bad("contains a NUL byte"));
     }
+    // A component is empty at either end of the path or between two slashes; it can be `.`
+    // or `..` only if it starts with a dot, and then each component is looked at (rare:
+    // `.data/version` in torch archives).
+    let empty_component = path.is_empty() || path.starts_with(b"/") || path.ends_with(b"/") || found.doubled_slash != 0;
+    let dot_component = (path.starts_with(b".") || found.dot_after_slash != 0)
+        && path
+            .split(|&byte| byte == b'/')
+            .any(|component| matches!(component, b"." | b".."));
+    let bad_component = empty_component || dot_component;
     if bad_component {
         return Err(bad("has an empty, `.` or `..` component"));
     }
     if dialect == Dialect::Python && !ascii && flags & UTF8_FLAG == 0 {
-        return Err(ZipAnomaly::NameEncoding { name: name.to_owned() });
+        return Err(ZipAnomaly::NameEncoding {
+            name: String::from_utf8_lossy(raw).into_owned(),
+        });
     }
-    Ok(name.to_owned())
+    Ok(())
 }
 
 /// The entries by ASCII-lowercased name: positions keyed by the lowercased name's hash and
@@ -120,7 +185,7 @@ mod tests {
 
     #[test]
     fn names_that_tools_read_differently_are_refused() {
-        let ok = |n: &str| entry_name(n.as_bytes(), UTF8_FLAG, Dialect::Torch).is_ok();
+        let ok = |n: &str| check_name(n.as_bytes(), UTF8_FLAG, Dialect::Torch).is_ok();
         assert!(ok("archive/data/0") && ok("archive/") && ok("é/x"));
         assert!(ok(".a") && ok("a..b") && ok("...") && ok("a/.b/") && ok("a/b/"));
         for bad in [
@@ -128,10 +193,83 @@ mod tests {
         ] {
             assert!(!ok(bad), "{bad:?}");
         }
-        assert!(entry_name(b"\xff", 0, Dialect::Torch).is_err());
-        assert!(entry_name("é".as_bytes(), 0, Dialect::Torch).is_ok());
-        let python = entry_name("é".as_bytes(), 0, Dialect::Python);
+        assert!(check_name(b"\xff", 0, Dialect::Torch).is_err());
+        assert!(check_name("é".as_bytes(), 0, Dialect::Torch).is_ok());
+        let python = check_name("é".as_bytes(), 0, Dialect::Python);
         assert_eq!(python, Err(ZipAnomaly::NameEncoding { name: "é".into() }));
+    }
+
+    /// The checks as they were written first, a byte at a time: what [`check_name`] must
+    /// decide for every name.
+    fn reference(raw: &[u8], flags: u16, dialect: Dialect) -> Result<(), ZipAnomaly> {
+        let bad = |reason| ZipAnomaly::BadName {
+            name: String::from_utf8_lossy(raw).into_owned(),
+            reason,
+        };
+        let name = std::str::from_utf8(raw).map_err(|_| bad("is not UTF-8"))?;
+        if name.is_empty() {
+            return Err(bad("is empty"));
+        }
+        if name.starts_with('/') {
+            return Err(bad("is absolute"));
+        }
+        let path = name.strip_suffix('/').unwrap_or(name).as_bytes();
+        let (mut backslash, mut nul, mut bad_component, mut ascii) = (false, false, false, true);
+        let mut component_start = 0;
+        for (at, &byte) in path.iter().enumerate() {
+            match byte {
+                b'\\' => backslash = true,
+                0 => nul = true,
+                b'/' => {
+                    bad_component |= matches!(path.get(component_start..at), Some(b"" | b"." | b".."));
+                    component_start = at + 1;
+                }
+                _ => ascii &= byte.is_ascii(),
+            }
+        }
+        bad_component |= matches!(path.get(component_start..), Some(b"" | b"." | b".."));
+        if backslash {
+            return Err(bad("contains a backslash"));
+        }
+        if nul {
+            return Err(bad("contains a NUL byte"));
+        }
+        if bad_component {
+            return Err(bad("has an empty, `.` or `..` component"));
+        }
+        if dialect == Dialect::Python && !ascii && flags & UTF8_FLAG == 0 {
+            return Err(ZipAnomaly::NameEncoding { name: name.to_owned() });
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn names_are_checked_as_the_byte_at_a_time_reference_checks_them() {
+        // Every name of up to 4 symbols, each symbol a byte a check looks for or an ordinary
+        // one, placed at every offset of a word (by a prefix of ordinary bytes).
+        let symbols: [&[u8]; 8] = [b"a", b"/", b".", b"\\", b"\0", "é".as_bytes(), b"\xff", b"A"];
+        let mut names = vec![Vec::new()];
+        let mut longest = names.clone();
+        for _ in 0..4 {
+            longest = longest
+                .iter()
+                .flat_map(|n| symbols.iter().map(move |s| [n.as_slice(), s].concat()))
+                .collect();
+            names.extend(longest.iter().cloned());
+        }
+        for name in &names {
+            for prefix in ["", "x", "xxxxxx", "xxxxxxx", "xxxxxxxx/", "xxxxxxxxxxxxxx/"] {
+                let raw = [prefix.as_bytes(), name].concat();
+                for (flags, dialect) in [(0, Dialect::Torch), (0, Dialect::Python), (UTF8_FLAG, Dialect::Python)] {
+                    assert_eq!(
+                        check_name(&raw, flags, dialect),
+                        reference(&raw, flags, dialect),
+                        "{:?}",
+                        String::from_utf8_lossy(&raw)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,6 +16,14 @@ fn signature(c: &mut Cursor<'_>, expected: u32) -> Option<()> {
     (c.u32_le()? == expected).then_some(())
 }
 
+/// The next `N` bytes (a record's fixed part) as a cursor of their own: one bounds check
+/// against the input for the whole part, and none left for its fields once the compiler sees
+/// the part's length (headers are read for every entry, fields one by one would check each).
+fn fixed<'a, const N: usize>(c: &mut Cursor<'a>) -> Option<Cursor<'a>> {
+    let part: &'a [u8; N] = c.take(N)?.try_into().ok()?;
+    Some(Cursor::new(part))
+}
+
 /// End of central directory record (4.3.16), without its comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct EndOfCentralDirectory {
@@ -192,14 +200,15 @@ impl<'a> CentralHeader<'a> {
     const SIGNATURE: u32 = 0x0201_4b50;
 
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
-        signature(c, Self::SIGNATURE)?;
-        let _version_made_by = c.u16_le()?;
-        let fields = FileFields::read(c)?;
-        let (name_len, extra_len, comment_len) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
-        let disk_start = c.u16_le()?;
-        let _internal_attributes = c.u16_le()?;
-        let external_attributes = c.u32_le()?;
-        let local_header_offset = c.u32_le()?;
+        let mut f = fixed::<{ CentralHeader::SIZE as usize }>(c)?;
+        signature(&mut f, Self::SIGNATURE)?;
+        let _version_made_by = f.u16_le()?;
+        let fields = FileFields::read(&mut f)?;
+        let (name_len, extra_len, comment_len) = (f.u16_le()?, f.u16_le()?, f.u16_le()?);
+        let disk_start = f.u16_le()?;
+        let _internal_attributes = f.u16_le()?;
+        let external_attributes = f.u32_le()?;
+        let local_header_offset = f.u32_le()?;
         let name = c.take(usize::from(name_len))?;
         let extra = c.take(usize::from(extra_len))?;
         let _comment = c.take(usize::from(comment_len))?;
@@ -248,9 +257,10 @@ impl<'a> LocalHeader<'a> {
     const SIGNATURE: u32 = 0x0403_4b50;
 
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
-        signature(c, Self::SIGNATURE)?;
-        let fields = FileFields::read(c)?;
-        let (name_len, extra_len) = (c.u16_le()?, c.u16_le()?);
+        let mut f = fixed::<{ LocalHeader::SIZE as usize }>(c)?;
+        signature(&mut f, Self::SIGNATURE)?;
+        let fields = FileFields::read(&mut f)?;
+        let (name_len, extra_len) = (f.u16_le()?, f.u16_le()?);
         Some(LocalHeader {
             fields,
             name: c.take(usize::from(name_len))?,
