@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::end::Directory;
 use super::names::check_name;
-use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
+use super::records::{CentralHeader, ExtraField, ExtraFields, LocalHeader, UnicodePath};
 use super::{Dialect, HeaderReads};
 use crate::cursor::Cursor;
 use crate::zip_anomaly::ZipAnomaly;
@@ -226,13 +226,13 @@ fn entry(
     let name = header.name;
     let compression = check_central(name, header, dialect, warnings)?;
     let fields = ExtraField::all(header.extra).ok_or_else(|| ZipAnomaly::MalformedExtra { name: shown(name) })?;
-    check_unicode_paths(name, header.name, fields.iter())?;
+    check_extra_paths(name, header.name, fields)?;
     let narrow = [
         header.fields.size,
         header.fields.compressed_size,
         header.local_header_offset,
     ];
-    let [size, compressed_size, header_offset] = resolve_zip64(name, fields.iter(), narrow, Header::Central)?;
+    let [size, compressed_size, header_offset] = resolve(name, fields, narrow, Header::Central)?;
     let mut entry = ZipEntry {
         name: stored,
         compression,
@@ -343,9 +343,9 @@ fn check_local(
         return Err(mismatch("flags"));
     }
     let fields = ExtraField::all(local.extra).ok_or_else(|| ZipAnomaly::MalformedExtra { name: shown(name) })?;
-    check_unicode_paths(name, local.name, fields.iter())?;
+    check_extra_paths(name, local.name, fields)?;
     let narrow = [local.fields.size, local.fields.compressed_size];
-    let [size, compressed_size] = resolve_zip64(name, fields.iter(), narrow, Header::Local)?;
+    let [size, compressed_size] = resolve(name, fields, narrow, Header::Local)?;
     let sizes_agree = (size, compressed_size) == (entry.size, entry.compressed_size);
     let deferred = entry.has_descriptor() && (size, compressed_size) == (0, 0);
     if !(sizes_agree || deferred) {
@@ -364,6 +364,15 @@ fn check_local(
         });
     }
     Ok(data_start)
+}
+
+/// [`check_unicode_paths`] of the Unicode Path fields of `fields`, if there are any (most
+/// extra blocks have none: they are not read again).
+fn check_extra_paths(name: &[u8], raw_name: &[u8], fields: ExtraFields<'_>) -> Result<(), ZipAnomaly> {
+    if !fields.has_unicode_path() {
+        return Ok(());
+    }
+    check_unicode_paths(name, raw_name, fields.with_id(ExtraField::UNICODE_PATH))
 }
 
 /// Refuses Info-ZIP Unicode Path fields that name the entry otherwise: miniz ignores them, the
@@ -397,6 +406,21 @@ fn shown(name: &[u8]) -> String {
 enum Header {
     Central,
     Local,
+}
+
+/// [`resolve_zip64`] of `narrow` through the zip64 fields of `fields`. Most headers have
+/// neither a zip64 field nor a saturated field: then their values are the 32-bit ones, and
+/// the extra block is not read again.
+fn resolve<const N: usize>(
+    name: &[u8],
+    fields: ExtraFields<'_>,
+    narrow: [u32; N],
+    header: Header,
+) -> Result<[u64; N], ZipAnomaly> {
+    if !fields.has_zip64() && !narrow.contains(&u32::MAX) {
+        return Ok(narrow.map(u64::from));
+    }
+    resolve_zip64(name, fields.with_id(ExtraField::ZIP64), narrow, header)
 }
 
 /// The 32-bit fields `narrow`, with each saturated one (0xFFFFFFFF) replaced by the next

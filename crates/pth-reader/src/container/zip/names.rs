@@ -132,24 +132,38 @@ pub(super) fn check_name(raw: &[u8], flags: u16, dialect: Dialect) -> Result<(),
 pub(super) struct NameIndex(PositionIndex);
 
 impl NameIndex {
-    /// The index of `names` (in entry order), refusing duplicates and names that differ only
-    /// in ASCII case.
+    /// The index of the `count` names that `name_at` gives by position (entry order),
+    /// refusing duplicates and names that differ only in ASCII case.
     ///
     /// miniz sorts the directory by lowercased name and binary-searches it
     /// (`mz_zip_locate_file_binary_search`), so of two names equal but for case torch finds
     /// either, and of two equal names, either; Python's `zipfile` keeps the last of two equal
     /// names.
-    pub(super) fn build<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Result<NameIndex, ZipAnomaly> {
+    pub(super) fn build<'a>(count: usize, name_at: impl Fn(usize) -> Option<&'a str>) -> Result<NameIndex, ZipAnomaly> {
         // Room for every name (the entries exist already): no rehash while building.
-        let mut index = NameIndex(PositionIndex::with_capacity(names.len()));
-        let mut originals: Vec<&str> = Vec::new();
+        let mut positions = PositionIndex::with_capacity(count);
+        // `positions.hash`, for the closure that `positions` calls while borrowed.
+        let seed = positions.seed();
+        let lowered_hash = |at| {
+            use std::hash::BuildHasher;
+            seed.hash_one(name_at(at).unwrap_or_default().to_ascii_lowercase().as_bytes())
+        };
         let mut lowered = String::new();
-        for (position, name) in names.enumerate() {
-            lowered.clear();
-            lowered.push_str(name);
-            lowered.make_ascii_lowercase();
-            if let Some(earlier) = index.get(&lowered, |at| originals.get(at).copied()) {
-                let first = originals.get(earlier).copied().unwrap_or_default().to_owned();
+        for position in 0..count {
+            let name = name_at(position).unwrap_or_default();
+            // Most names are lowercase already: hashed as they are, without a lowercased copy.
+            let key = if has_ascii_uppercase(name.as_bytes()) {
+                lowered.clear();
+                lowered.push_str(name);
+                lowered.make_ascii_lowercase();
+                lowered.as_str()
+            } else {
+                name
+            };
+            let hash = positions.hash(key.as_bytes());
+            let is_name = |at| name_at(at).is_some_and(|earlier| same_but_for_case(earlier, key));
+            if let Some(earlier) = positions.find_or_insert(hash, position, is_name, lowered_hash) {
+                let first = name_at(earlier).unwrap_or_default().to_owned();
                 return Err(if first == name {
                     ZipAnomaly::DuplicateName { name: first }
                 } else {
@@ -159,14 +173,8 @@ impl NameIndex {
                     }
                 });
             }
-            originals.push(name);
-            let NameIndex(positions) = &mut index;
-            let hash = positions.hash(lowered.as_bytes());
-            positions.insert(hash, position, |at| {
-                originals.get(at).copied().unwrap_or_default().to_ascii_lowercase()
-            });
         }
-        Ok(index)
+        Ok(NameIndex(positions))
     }
 
     /// The position of the name whose ASCII-lowercased form is `lowered`; `name_at` gives the
@@ -174,9 +182,37 @@ impl NameIndex {
     pub(super) fn get<'n>(&self, lowered: &str, name_at: impl Fn(usize) -> Option<&'n str>) -> Option<usize> {
         let NameIndex(positions) = self;
         positions.find(positions.hash(lowered.as_bytes()), |at| {
-            name_at(at).is_some_and(|name| name.eq_ignore_ascii_case(lowered))
+            name_at(at).is_some_and(|name| same_but_for_case(name, lowered))
         })
     }
+}
+
+/// Whether `name` lowercased (ASCII) is `lowered`. Most names are lowercase already: comparing
+/// them as they are (a `memcmp`) settles those without comparing byte by byte ignoring case.
+fn same_but_for_case(name: &str, lowered: &str) -> bool {
+    name == lowered || name.eq_ignore_ascii_case(lowered)
+}
+
+/// Whether `name` has a byte `A`–`Z`; looked at 8 bytes at a time.
+fn has_ascii_uppercase(name: &[u8]) -> bool {
+    let mut words = name.chunks_exact(8);
+    let mut upper = 0;
+    for word in &mut words {
+        upper |= uppercase_lanes(u64::from_le_bytes(word.try_into().unwrap_or_default()));
+    }
+    upper != 0 || words.remainder().iter().any(u8::is_ascii_uppercase)
+}
+
+/// Bit 7 of each byte lane of `word` that holds `A`–`Z`.
+fn uppercase_lanes(word: u64) -> u64 {
+    const LOW: u64 = Found::LOW;
+    const HIGH: u64 = Found::HIGH;
+    // With bit 7 of each lane cleared, adding to a lane cannot carry out of it: bit 7 of the
+    // sums says whether the byte is at least `A`, and more than `Z`.
+    let seven_bits = word & !HIGH;
+    let from_a = seven_bits + LOW * u64::from(0x80 - b'A');
+    let past_z = seven_bits + LOW * u64::from(0x80 - b'Z' - 1);
+    from_a & !past_z & !word & HIGH
 }
 
 #[cfg(test)]
@@ -273,8 +309,27 @@ mod tests {
     }
 
     #[test]
+    fn uppercase_is_found_in_every_lane() {
+        for byte in 0..=255u8 {
+            for lane in 0..8 {
+                let word = u64::from(byte) << (8 * lane) | 0x6161_7a5a_405b_6001 & !(0xff << (8 * lane));
+                let expected = word.to_le_bytes().map(|b| u8::from(b.is_ascii_uppercase()) << 7);
+                assert_eq!(
+                    uppercase_lanes(word),
+                    u64::from_le_bytes(expected),
+                    "{byte:#x} in lane {lane}"
+                );
+                let mut name = word.to_le_bytes().to_vec();
+                assert_eq!(has_ascii_uppercase(&name), expected.iter().any(|&b| b != 0));
+                name.push(byte);
+                assert_eq!(has_ascii_uppercase(&name), name.iter().any(u8::is_ascii_uppercase));
+            }
+        }
+    }
+
+    #[test]
     fn the_index_refuses_duplicates_and_case_twins() {
-        let index_of = |names: &[&str]| NameIndex::build(names.iter().copied());
+        let index_of = |names: &[&'static str]| NameIndex::build(names.len(), |at| names.get(at).copied());
         let names = ["a/B", "a/c"];
         let index = index_of(&names).unwrap();
         assert_eq!(index.get("a/b", |at| names.get(at).copied()), Some(0));
