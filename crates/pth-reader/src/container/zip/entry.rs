@@ -367,7 +367,8 @@ fn check_local(
 }
 
 /// [`check_unicode_paths`] of the Unicode Path fields of `fields`, if there are any (most
-/// extra blocks have none: they are not read again).
+/// extra blocks have none: they are not read again). Inlined: called twice for every entry.
+#[inline]
 fn check_extra_paths(name: &[u8], raw_name: &[u8], fields: ExtraFields<'_>) -> Result<(), ZipAnomaly> {
     if !fields.has_unicode_path() {
         return Ok(());
@@ -378,6 +379,8 @@ fn check_extra_paths(name: &[u8], raw_name: &[u8], fields: ExtraFields<'_>) -> R
 /// Refuses Info-ZIP Unicode Path fields that name the entry otherwise: miniz ignores them, the
 /// `zip` crate (when the CRC matches) and Python ≥ 3.12 (when the version is 1 as well) rename
 /// the entry. A field repeating the name changes nothing for anyone.
+// Rare (few archives have such fields): kept out of the loop over the entries.
+#[inline(never)]
 fn check_unicode_paths<'a>(
     name: &[u8],
     raw_name: &[u8],
@@ -410,7 +413,8 @@ enum Header {
 
 /// [`resolve_zip64`] of `narrow` through the zip64 fields of `fields`. Most headers have
 /// neither a zip64 field nor a saturated field: then their values are the 32-bit ones, and
-/// the extra block is not read again.
+/// the extra block is not read again. Inlined: called twice for every entry.
+#[inline]
 fn resolve<const N: usize>(
     name: &[u8],
     fields: ExtraFields<'_>,
@@ -434,6 +438,8 @@ fn resolve<const N: usize>(
 /// A local header may carry zip64 values beside unsaturated sizes: miniz, torch's writer, puts
 /// the sizes and offset of a record past 4 GiB there while the local sizes stay 0 (deferred to
 /// the data descriptor), and no reader consults them.
+// Rare (archives under 4 GiB have no zip64 fields): kept out of the loop over the entries.
+#[inline(never)]
 fn resolve_zip64<'a, const N: usize>(
     name: &[u8],
     fields: impl Iterator<Item = ExtraField<'a>>,

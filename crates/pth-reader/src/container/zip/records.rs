@@ -402,6 +402,8 @@ impl<'a> ExtraField<'a> {
 
     /// Every field of an extra block, or `None` if the block does not split into fields exactly.
     /// Nothing is allocated: the fields are read again from the checked block when iterated.
+    /// Inlined: called twice for every entry.
+    #[inline]
     pub(super) fn all(block: &'a [u8]) -> Option<ExtraFields<'a>> {
         let mut fields = ExtraFields {
             block,
