@@ -44,6 +44,33 @@ impl PositionIndex {
         self.positions.find(hash, |&at| is_key(at)).copied()
     }
 
+    /// The seeded state [`hash`](Self::hash) hashes with (its `hash_one` of a key's bytes is
+    /// `hash` of them), for a hash computed where the index is borrowed (`hash_at` of
+    /// [`find_or_insert`](Self::find_or_insert)).
+    pub(crate) fn seed(&self) -> foldhash::fast::RandomState {
+        self.hasher.clone()
+    }
+
+    /// The position with key hash `hash` for which `is_key` holds, if there is one; otherwise
+    /// adds `position` and returns `None` (`hash_at` gives the key hash of a position already
+    /// in: the table rehashes them when it grows). One probe of the table where
+    /// [`find`](Self::find) then [`insert`](Self::insert) take two.
+    pub(crate) fn find_or_insert(
+        &mut self,
+        hash: u64,
+        position: usize,
+        mut is_key: impl FnMut(usize) -> bool,
+        hash_at: impl Fn(usize) -> u64,
+    ) -> Option<usize> {
+        match self.positions.entry(hash, |&at| is_key(at), |&at| hash_at(at)) {
+            hashbrown::hash_table::Entry::Occupied(found) => Some(*found.get()),
+            hashbrown::hash_table::Entry::Vacant(room) => {
+                room.insert(position);
+                None
+            }
+        }
+    }
+
     /// Adds `position`, whose key hashes to `hash` and is not in the index yet; `key_at` gives
     /// the key of a position already in (the table rehashes them when it grows).
     pub(crate) fn insert<K: AsRef<[u8]>>(&mut self, hash: u64, position: usize, key_at: impl Fn(usize) -> K) {

@@ -3,10 +3,11 @@
 #![forbid(unsafe_code)]
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::end::Directory;
-use super::names::entry_name;
-use super::records::{CentralHeader, ExtraField, LocalHeader, UnicodePath};
+use super::names::check_name;
+use super::records::{CentralHeader, ExtraField, ExtraFields, LocalHeader, UnicodePath};
 use super::{Dialect, HeaderReads};
 use crate::cursor::Cursor;
 use crate::zip_anomaly::ZipAnomaly;
@@ -25,7 +26,7 @@ pub enum Compression {
 /// (which is what torch reads) after checking that the local header agrees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZipEntry {
-    name: String,
+    name: EntryName,
     compression: Compression,
     header_offset: u64,
     data_start: u64,
@@ -33,6 +34,39 @@ pub struct ZipEntry {
     size: u64,
     crc32: u32,
     flags: u16,
+}
+
+/// An entry's name: a range of one buffer that holds the names of all the archive's entries.
+///
+/// One allocation for the archive instead of one per entry: an archive of 20,000 tensors has
+/// 20,000 names, whose allocation (and freeing) cost more than all the checks of their entries.
+#[derive(Clone)]
+struct EntryName {
+    /// The names of every entry of the archive, one after another.
+    names: Arc<str>,
+    /// This entry's name in `names`.
+    range: Range<usize>,
+}
+
+impl EntryName {
+    fn as_str(&self) -> &str {
+        // The range is one this module cut at name boundaries: `get` does not fail.
+        self.names.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for EntryName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for EntryName {}
+
+impl std::fmt::Debug for EntryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// Flag bits (APPNOTE 4.4.4).
@@ -52,7 +86,7 @@ const PYTHON_MAX_VERSION: u16 = 63;
 impl ZipEntry {
     /// The member's name as written in the central directory.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
 
     /// How its bytes are stored.
@@ -82,7 +116,7 @@ impl ZipEntry {
 
     /// Whether it is a directory (its name ends with `/`).
     pub fn is_dir(&self) -> bool {
-        self.name.ends_with('/')
+        self.name().ends_with('/')
     }
 
     /// The CRC-32 the central directory declares (torch never checks it; see
@@ -133,11 +167,27 @@ pub(super) fn read_entries(
     entries
         .try_reserve_exact(usize::try_from(directory.entries).unwrap_or(usize::MAX))
         .map_err(|_| truncated(directory.offset))?;
+    // The names lie in the directory, after the fixed part of each header: room for all of
+    // them at once (bounded by the directory, which is inside the file).
+    let mut names = Vec::new();
+    let names_len = directory.size.saturating_sub(directory.entries * CentralHeader::SIZE);
+    names
+        .try_reserve_exact(usize::try_from(names_len).unwrap_or(usize::MAX))
+        .map_err(|_| truncated(directory.offset))?;
+    // Each entry shares this empty buffer until every name is read.
+    let no_names: Arc<str> = Arc::from("");
     let mut c = Cursor::new(bytes);
     for _ in 0..directory.entries {
         let at = directory.offset + c.position() as u64;
         let header = CentralHeader::read(&mut c).ok_or(truncated(at))?;
-        let entry = entry(headers, &header, dialect, warnings)?;
+        check_name(header.name, header.fields.flags, dialect)?;
+        let start = names.len();
+        names.extend_from_slice(header.name);
+        let stored = EntryName {
+            names: Arc::clone(&no_names),
+            range: start..names.len(),
+        };
+        let entry = entry(headers, &header, stored, dialect, warnings)?;
         headers.checked(entry.header_range());
         entries.push(entry);
     }
@@ -147,29 +197,44 @@ pub(super) fn read_entries(
             leftover: c.remaining() as u64,
         });
     }
+    // Every name is UTF-8 (`check_name`), so all of them together are: decoded once here
+    // rather than name by name (most are ASCII, which `check_name` sees without decoding).
+    let names: Arc<str> = String::from_utf8(names)
+        .map_err(|e| ZipAnomaly::BadName {
+            name: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            reason: "is not UTF-8",
+        })?
+        .into();
+    for entry in &mut entries {
+        entry.name.names = Arc::clone(&names);
+    }
     Ok(entries)
 }
 
 /// One entry: the central header's fields checked, resolved through zip64, and matched
 /// against the local header.
+///
+/// `stored`: where the header's name (checked) is in the archive's names, which are attached
+/// once all are read.
 fn entry(
     headers: &mut HeaderReads<'_>,
     header: &CentralHeader<'_>,
+    stored: EntryName,
     dialect: Dialect,
     warnings: &mut Vec<ZipAnomaly>,
 ) -> Result<ZipEntry, ZipAnomaly> {
-    let name = entry_name(header.name, header.fields.flags, dialect)?;
-    let compression = check_central(&name, header, dialect, warnings)?;
-    let fields = ExtraField::all(header.extra).ok_or_else(|| ZipAnomaly::MalformedExtra { name: name.clone() })?;
-    check_unicode_paths(&name, header.name, fields.iter())?;
+    let name = header.name;
+    let compression = check_central(name, header, dialect, warnings)?;
+    let fields = ExtraField::all(header.extra).ok_or_else(|| ZipAnomaly::MalformedExtra { name: shown(name) })?;
+    check_extra_paths(name, header.name, fields)?;
     let narrow = [
         header.fields.size,
         header.fields.compressed_size,
         header.local_header_offset,
     ];
-    let [size, compressed_size, header_offset] = resolve_zip64(&name, fields.iter(), narrow, Header::Central)?;
+    let [size, compressed_size, header_offset] = resolve(name, fields, narrow, Header::Central)?;
     let mut entry = ZipEntry {
-        name,
+        name: stored,
         compression,
         header_offset,
         data_start: 0,
@@ -178,19 +243,19 @@ fn entry(
         crc32: header.fields.crc32,
         flags: header.fields.flags,
     };
-    check_sizes(&entry, header.external_attributes, warnings)?;
-    entry.data_start = check_local(headers, &entry, header.fields.method, warnings)?;
+    check_sizes(&entry, name, header.external_attributes, warnings)?;
+    entry.data_start = check_local(headers, &entry, name, header.fields.method, warnings)?;
     Ok(entry)
 }
 
 /// Flags, method, disk and version of a central header; the compression it names.
 fn check_central(
-    name: &str,
+    name: &[u8],
     header: &CentralHeader<'_>,
     dialect: Dialect,
     warnings: &mut Vec<ZipAnomaly>,
 ) -> Result<Compression, ZipAnomaly> {
-    let name = || name.to_owned();
+    let name = || shown(name);
     // mz_zip_reader_is_file_supported and mz_zip_reader_read_central_dir refuse these.
     let fields = &header.fields;
     if fields.flags & (ENCRYPTED | STRONG_ENCRYPTION | MASKED_HEADER) != 0 {
@@ -223,8 +288,14 @@ fn check_central(
 /// Sizes that some reader would read differently: miniz reads a stored entry's uncompressed
 /// size, Python its compressed size; miniz returns an uninitialised buffer for an entry without
 /// data or flagged as a directory.
-fn check_sizes(entry: &ZipEntry, external_attributes: u32, warnings: &mut Vec<ZipAnomaly>) -> Result<(), ZipAnomaly> {
-    let name = || entry.name.clone();
+fn check_sizes(
+    entry: &ZipEntry,
+    name: &[u8],
+    external_attributes: u32,
+    warnings: &mut Vec<ZipAnomaly>,
+) -> Result<(), ZipAnomaly> {
+    let is_dir = name.ends_with(b"/");
+    let name = || shown(name);
     if entry.compressed_size == 0 && entry.size > 0 {
         return Err(ZipAnomaly::SizeWithoutData { name: name() });
     }
@@ -232,7 +303,7 @@ fn check_sizes(entry: &ZipEntry, external_attributes: u32, warnings: &mut Vec<Zi
         return Err(ZipAnomaly::StoredSizeMismatch { name: name() });
     }
     let has_data = entry.size > 0 || entry.compressed_size > 0;
-    if entry.is_dir() && has_data {
+    if is_dir && has_data {
         warnings.push(ZipAnomaly::DirectoryData { name: name() });
     } else if external_attributes & DOS_DIRECTORY != 0 && has_data {
         return Err(ZipAnomaly::DirectoryWithData { name: name() });
@@ -245,6 +316,7 @@ fn check_sizes(entry: &ZipEntry, external_attributes: u32, warnings: &mut Vec<Zi
 fn check_local(
     headers: &mut HeaderReads<'_>,
     entry: &ZipEntry,
+    name: &[u8],
     method: u16,
     warnings: &mut Vec<ZipAnomaly>,
 ) -> Result<u64, ZipAnomaly> {
@@ -258,10 +330,10 @@ fn check_local(
             offset: at,
         })?;
     let mismatch = |field| ZipAnomaly::LocalHeaderMismatch {
-        name: entry.name.clone(),
+        name: shown(name),
         field,
     };
-    if local.name != entry.name.as_bytes() {
+    if local.name != name {
         return Err(mismatch("name"));
     }
     if local.fields.method != method {
@@ -270,12 +342,10 @@ fn check_local(
     if local.fields.flags & MEANINGFUL_FLAGS != entry.flags & MEANINGFUL_FLAGS {
         return Err(mismatch("flags"));
     }
-    let fields = ExtraField::all(local.extra).ok_or_else(|| ZipAnomaly::MalformedExtra {
-        name: entry.name.clone(),
-    })?;
-    check_unicode_paths(&entry.name, local.name, fields.iter())?;
+    let fields = ExtraField::all(local.extra).ok_or_else(|| ZipAnomaly::MalformedExtra { name: shown(name) })?;
+    check_extra_paths(name, local.name, fields)?;
     let narrow = [local.fields.size, local.fields.compressed_size];
-    let [size, compressed_size] = resolve_zip64(&entry.name, fields.iter(), narrow, Header::Local)?;
+    let [size, compressed_size] = resolve(name, fields, narrow, Header::Local)?;
     let sizes_agree = (size, compressed_size) == (entry.size, entry.compressed_size);
     let deferred = entry.has_descriptor() && (size, compressed_size) == (0, 0);
     if !(sizes_agree || deferred) {
@@ -283,9 +353,7 @@ fn check_local(
     }
     let crc32 = local.fields.crc32;
     if crc32 != entry.crc32 && !(entry.has_descriptor() && crc32 == 0) {
-        warnings.push(ZipAnomaly::LocalCrcMismatch {
-            name: entry.name.clone(),
-        });
+        warnings.push(ZipAnomaly::LocalCrcMismatch { name: shown(name) });
     }
     let data_start = at + local.len();
     let end = data_start.checked_add(entry.compressed_size);
@@ -298,20 +366,32 @@ fn check_local(
     Ok(data_start)
 }
 
+/// [`check_unicode_paths`] of the Unicode Path fields of `fields`, if there are any (most
+/// extra blocks have none: they are not read again). Inlined: called twice for every entry.
+#[inline]
+fn check_extra_paths(name: &[u8], raw_name: &[u8], fields: ExtraFields<'_>) -> Result<(), ZipAnomaly> {
+    if !fields.has_unicode_path() {
+        return Ok(());
+    }
+    check_unicode_paths(name, raw_name, fields.with_id(ExtraField::UNICODE_PATH))
+}
+
 /// Refuses Info-ZIP Unicode Path fields that name the entry otherwise: miniz ignores them, the
 /// `zip` crate (when the CRC matches) and Python ≥ 3.12 (when the version is 1 as well) rename
 /// the entry. A field repeating the name changes nothing for anyone.
+// Rare (few archives have such fields): kept out of the loop over the entries.
+#[inline(never)]
 fn check_unicode_paths<'a>(
-    name: &str,
+    name: &[u8],
     raw_name: &[u8],
     fields: impl Iterator<Item = ExtraField<'a>>,
 ) -> Result<(), ZipAnomaly> {
     for field in fields.filter(|f| f.id == ExtraField::UNICODE_PATH) {
         let path = UnicodePath::read(&mut Cursor::new(field.data))
-            .ok_or(ZipAnomaly::MalformedExtra { name: name.to_owned() })?;
+            .ok_or_else(|| ZipAnomaly::MalformedExtra { name: shown(name) })?;
         if path.path != raw_name {
             return Err(ZipAnomaly::UnicodePath {
-                name: name.to_owned(),
+                name: shown(name),
                 path: String::from_utf8_lossy(path.path).into_owned(),
             });
         }
@@ -319,11 +399,32 @@ fn check_unicode_paths<'a>(
     Ok(())
 }
 
+/// A checked name (UTF-8), as anomalies show it.
+fn shown(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
 /// Which header a zip64 extra field is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Header {
     Central,
     Local,
+}
+
+/// [`resolve_zip64`] of `narrow` through the zip64 fields of `fields`. Most headers have
+/// neither a zip64 field nor a saturated field: then their values are the 32-bit ones, and
+/// the extra block is not read again. Inlined: called twice for every entry.
+#[inline]
+fn resolve<const N: usize>(
+    name: &[u8],
+    fields: ExtraFields<'_>,
+    narrow: [u32; N],
+    header: Header,
+) -> Result<[u64; N], ZipAnomaly> {
+    if !fields.has_zip64() && !narrow.contains(&u32::MAX) {
+        return Ok(narrow.map(u64::from));
+    }
+    resolve_zip64(name, fields.with_id(ExtraField::ZIP64), narrow, header)
 }
 
 /// The 32-bit fields `narrow`, with each saturated one (0xFFFFFFFF) replaced by the next
@@ -337,14 +438,16 @@ enum Header {
 /// A local header may carry zip64 values beside unsaturated sizes: miniz, torch's writer, puts
 /// the sizes and offset of a record past 4 GiB there while the local sizes stay 0 (deferred to
 /// the data descriptor), and no reader consults them.
+// Rare (archives under 4 GiB have no zip64 fields): kept out of the loop over the entries.
+#[inline(never)]
 fn resolve_zip64<'a, const N: usize>(
-    name: &str,
+    name: &[u8],
     fields: impl Iterator<Item = ExtraField<'a>>,
     narrow: [u32; N],
     header: Header,
 ) -> Result<[u64; N], ZipAnomaly> {
     let problem = |problem| ZipAnomaly::Zip64Extra {
-        name: name.to_owned(),
+        name: shown(name),
         problem,
     };
     let mut zip64 = fields.filter(|f| f.id == ExtraField::ZIP64);
@@ -385,7 +488,7 @@ mod tests {
 
     fn resolve(data: &[&[u8]], narrow: [u32; 3]) -> Result<[u64; 3], ZipAnomaly> {
         let fields: Vec<_> = data.iter().map(|d| ExtraField { id: 1, data: d }).collect();
-        resolve_zip64("e", fields.into_iter(), narrow, Header::Central)
+        resolve_zip64(b"e", fields.into_iter(), narrow, Header::Central)
     }
 
     #[test]
@@ -415,14 +518,14 @@ mod tests {
         let offset = zip64(&[5 << 32]);
         let fields = [ExtraField { id: 1, data: &offset }];
         assert_eq!(
-            resolve_zip64("e", fields.into_iter(), [0, 0], Header::Local),
+            resolve_zip64(b"e", fields.into_iter(), [0, 0], Header::Local),
             Ok([0, 0])
         );
-        assert!(resolve_zip64("e", fields.into_iter(), [0, 0], Header::Central).is_err());
+        assert!(resolve_zip64(b"e", fields.into_iter(), [0, 0], Header::Central).is_err());
         // A deflated record past 4 GiB: size saturated, compressed size kept, both in zip64.
         let sizes = zip64(&[5 << 32, 7]);
         let fields = [ExtraField { id: 1, data: &sizes }];
-        let resolved = resolve_zip64("e", fields.into_iter(), [u32::MAX, 7, 9], Header::Central);
+        let resolved = resolve_zip64(b"e", fields.into_iter(), [u32::MAX, 7, 9], Header::Central);
         assert_eq!(resolved, Ok([5 << 32, 7, 9]));
     }
 }

@@ -24,6 +24,8 @@ const DESCRIPTOR_MAX: usize = 24;
 /// How the headers of one archive are read (see the module documentation).
 pub(super) struct HeaderReads<'b> {
     bytes: &'b SharedBytes<'b>,
+    /// `bytes` as a slice, taken once: reads through the map index it for every header.
+    data: &'b [u8],
     /// Read with positioned reads into `buffer`, not through the map.
     positioned: bool,
     buffer: Vec<u8>,
@@ -54,6 +56,7 @@ impl<'b> HeaderReads<'b> {
         let sparse = entries > 0 && directory_offset / entries >= Self::SPARSE;
         HeaderReads {
             bytes,
+            data: bytes.as_slice(),
             positioned: sparse && bytes.is_mapped(),
             buffer: Vec::new(),
             before: FastMap::default(),
@@ -64,17 +67,20 @@ impl<'b> HeaderReads<'b> {
 
     /// The length of the archive.
     pub(super) fn archive_len(&self) -> u64 {
-        self.bytes.len() as u64
+        self.data.len() as u64
     }
 
     /// The bytes of the local header at `offset`, as many as the header takes (its fixed part
     /// says how many) or as the archive has; `None` past the end.
+    // Called for every entry: inlined, like `at` and `checked` (for a mapped archive, a few
+    // comparisons each).
+    #[inline]
     pub(super) fn local_header(&mut self, offset: u64) -> Option<&[u8]> {
         if !self.positioned {
             return self.at(offset, usize::MAX);
         }
         let start = usize::try_from(offset).ok()?;
-        let available = self.bytes.len().checked_sub(start)?;
+        let available = self.data.len().checked_sub(start)?;
         let first = Self::LOCAL_GUESS.min(available);
         if let Some(before) = start.checked_sub(DESCRIPTOR_MAX) {
             self.fill(before, DESCRIPTOR_MAX + first)?;
@@ -98,24 +104,26 @@ impl<'b> HeaderReads<'b> {
     }
 
     /// Up to `len` bytes at `offset` (fewer at the end of the archive); `None` past the end.
+    #[inline]
     pub(super) fn at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
         let start = usize::try_from(offset).ok()?;
-        let len = len.min(self.bytes.len().checked_sub(start)?);
-        if self.positioned {
-            // Bytes that end where a local header read earlier starts came with that read.
-            let cached = (len <= DESCRIPTOR_MAX)
-                .then(|| self.before.get(&(start.checked_add(len)? as u64)))
-                .flatten()
-                .and_then(|before| before.get(DESCRIPTOR_MAX - len..));
-            if let Some(bytes) = cached {
-                self.buffer.clear();
-                self.buffer.extend_from_slice(bytes);
-                return Some(&self.buffer);
-            }
-            self.fill(start, len)?;
+        if !self.positioned {
+            let rest = self.data.get(start..)?;
+            return Some(rest.get(..len).unwrap_or(rest));
+        }
+        let len = len.min(self.data.len().checked_sub(start)?);
+        // Bytes that end where a local header read earlier starts came with that read.
+        let cached = (len <= DESCRIPTOR_MAX)
+            .then(|| self.before.get(&(start.checked_add(len)? as u64)))
+            .flatten()
+            .and_then(|before| before.get(DESCRIPTOR_MAX - len..));
+        if let Some(bytes) = cached {
+            self.buffer.clear();
+            self.buffer.extend_from_slice(bytes);
             return Some(&self.buffer);
         }
-        Some(self.bytes.as_slice().get(start..start + len).unwrap_or_default())
+        self.fill(start, len)?;
+        Some(&self.buffer)
     }
 
     /// Reads `len` bytes at `start` into the buffer (`len` is within the archive: bounded by
@@ -130,6 +138,7 @@ impl<'b> HeaderReads<'b> {
     /// Records that `range` of the archive was checked; through the map, releases the pages
     /// read once their span holds a window's worth of them and is densely read (see
     /// [`dense`](Self::dense)).
+    #[inline]
     pub(super) fn checked(&mut self, range: Range<usize>) {
         if self.positioned {
             return;

@@ -21,14 +21,29 @@ pub(super) fn check_layout(
     warnings: &mut Vec<ZipAnomaly>,
     headers: &mut HeaderReads<'_>,
 ) -> Result<(), ZipAnomaly> {
+    // Writers list the entries in the order of their records: then no sorted copy is made.
+    if entries.is_sorted_by_key(ZipEntry::header_offset) {
+        return check_tiling(entries.iter(), directory_offset, warnings, headers);
+    }
     let mut order: Vec<&ZipEntry> = entries.iter().collect();
     order.sort_by_key(|e| e.header_offset());
-    let first = order.first().map_or(directory_offset, |e| e.header_offset());
+    check_tiling(order.into_iter(), directory_offset, warnings, headers)
+}
+
+/// [`check_layout`] of entries in the order of their offsets.
+fn check_tiling<'e>(
+    order: impl Iterator<Item = &'e ZipEntry>,
+    directory_offset: u64,
+    warnings: &mut Vec<ZipAnomaly>,
+    headers: &mut HeaderReads<'_>,
+) -> Result<(), ZipAnomaly> {
+    let mut order = order.peekable();
+    let first = order.peek().map_or(directory_offset, |e| e.header_offset());
     if first != 0 {
         return Err(ZipAnomaly::DataBeforeFirstEntry { len: first });
     }
-    for (i, entry) in order.iter().enumerate() {
-        let next = order.get(i + 1);
+    while let Some(entry) = order.next() {
+        let next = order.peek();
         let next_start = next.map_or(directory_offset, |e| e.header_offset());
         let data_end = entry.data_range().end;
         let Some(gap) = next_start.checked_sub(data_end) else {

@@ -86,7 +86,7 @@ impl<'data> ZipArchive<'data> {
         let directory = end::locate(data, &mut warnings)?;
         let mut headers = HeaderReads::new(&bytes, directory.entries, directory.offset);
         let entries = entry::read_entries(data, &directory, dialect, &mut warnings, &mut headers)?;
-        let by_name = names::NameIndex::build(entries.iter().map(ZipEntry::name))?;
+        let by_name = names::NameIndex::build(entries.len(), |at| entries.get(at).map(ZipEntry::name))?;
         layout::check_layout(&entries, directory.offset, &mut warnings, &mut headers)?;
         headers.finish();
         Ok(ZipArchive {

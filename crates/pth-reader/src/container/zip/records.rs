@@ -16,6 +16,14 @@ fn signature(c: &mut Cursor<'_>, expected: u32) -> Option<()> {
     (c.u32_le()? == expected).then_some(())
 }
 
+/// The next `N` bytes (a record's fixed part) as a cursor of their own: one bounds check
+/// against the input for the whole part, and none left for its fields once the compiler sees
+/// the part's length (headers are read for every entry, fields one by one would check each).
+fn fixed<'a, const N: usize>(c: &mut Cursor<'a>) -> Option<Cursor<'a>> {
+    let part: &'a [u8; N] = c.take(N)?.try_into().ok()?;
+    Some(Cursor::new(part))
+}
+
 /// End of central directory record (4.3.16), without its comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct EndOfCentralDirectory {
@@ -151,7 +159,13 @@ pub(super) struct FileFields {
 }
 
 impl FileFields {
-    fn read(c: &mut Cursor<'_>) -> Option<Self> {
+    /// Their size.
+    const SIZE: usize = 22;
+
+    /// Reads the fields from their bytes, whose length is known here: no bounds check is left
+    /// once compiled, whether or not this is inlined into the header's `read`.
+    fn read(bytes: &[u8; Self::SIZE]) -> Option<Self> {
+        let c = &mut Cursor::new(bytes);
         let (version_needed, flags, method) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
         let _time_and_date = c.u32_le()?;
         Some(FileFields {
@@ -191,15 +205,20 @@ impl<'a> CentralHeader<'a> {
     pub(super) const SIZE: u64 = 46;
     const SIGNATURE: u32 = 0x0201_4b50;
 
+    // Read for every entry: inlined into the loop over the directory, which saves a copy of
+    // the header through memory (whether it is otherwise varies with how the crate is split
+    // into codegen units).
+    #[inline]
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
-        signature(c, Self::SIGNATURE)?;
-        let _version_made_by = c.u16_le()?;
-        let fields = FileFields::read(c)?;
-        let (name_len, extra_len, comment_len) = (c.u16_le()?, c.u16_le()?, c.u16_le()?);
-        let disk_start = c.u16_le()?;
-        let _internal_attributes = c.u16_le()?;
-        let external_attributes = c.u32_le()?;
-        let local_header_offset = c.u32_le()?;
+        let mut f = fixed::<{ CentralHeader::SIZE as usize }>(c)?;
+        signature(&mut f, Self::SIGNATURE)?;
+        let _version_made_by = f.u16_le()?;
+        let fields = FileFields::read(&f.array()?)?;
+        let (name_len, extra_len, comment_len) = (f.u16_le()?, f.u16_le()?, f.u16_le()?);
+        let disk_start = f.u16_le()?;
+        let _internal_attributes = f.u16_le()?;
+        let external_attributes = f.u32_le()?;
+        let local_header_offset = f.u32_le()?;
         let name = c.take(usize::from(name_len))?;
         let extra = c.take(usize::from(extra_len))?;
         let _comment = c.take(usize::from(comment_len))?;
@@ -247,10 +266,13 @@ impl<'a> LocalHeader<'a> {
     pub(super) const SIZE: u64 = 30;
     const SIGNATURE: u32 = 0x0403_4b50;
 
+    // Read for every entry, as `CentralHeader::read`.
+    #[inline]
     pub(super) fn read(c: &mut Cursor<'a>) -> Option<Self> {
-        signature(c, Self::SIGNATURE)?;
-        let fields = FileFields::read(c)?;
-        let (name_len, extra_len) = (c.u16_le()?, c.u16_le()?);
+        let mut f = fixed::<{ LocalHeader::SIZE as usize }>(c)?;
+        signature(&mut f, Self::SIGNATURE)?;
+        let fields = FileFields::read(&f.array()?)?;
+        let (name_len, extra_len) = (f.u16_le()?, f.u16_le()?);
         Some(LocalHeader {
             fields,
             name: c.take(usize::from(name_len))?,
@@ -380,12 +402,21 @@ impl<'a> ExtraField<'a> {
 
     /// Every field of an extra block, or `None` if the block does not split into fields exactly.
     /// Nothing is allocated: the fields are read again from the checked block when iterated.
+    /// Inlined: called twice for every entry.
+    #[inline]
     pub(super) fn all(block: &'a [u8]) -> Option<ExtraFields<'a>> {
+        let mut fields = ExtraFields {
+            block,
+            zip64: false,
+            unicode_path: false,
+        };
         let mut c = Cursor::new(block);
         while c.remaining() > 0 {
-            ExtraField::read(&mut c)?;
+            let field = ExtraField::read(&mut c)?;
+            fields.zip64 |= field.id == ExtraField::ZIP64;
+            fields.unicode_path |= field.id == ExtraField::UNICODE_PATH;
         }
-        Some(ExtraFields { block })
+        Some(fields)
     }
 }
 
@@ -393,6 +424,10 @@ impl<'a> ExtraField<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ExtraFields<'a> {
     block: &'a [u8],
+    /// Whether a zip64 field is among them.
+    zip64: bool,
+    /// Whether a Unicode Path field is among them.
+    unicode_path: bool,
 }
 
 impl<'a> ExtraFields<'a> {
@@ -400,6 +435,29 @@ impl<'a> ExtraFields<'a> {
     pub(super) fn iter(self) -> impl Iterator<Item = ExtraField<'a>> + Clone {
         let mut c = Cursor::new(self.block);
         std::iter::from_fn(move || ExtraField::read(&mut c))
+    }
+
+    /// Whether a zip64 field is among them.
+    pub(super) fn has_zip64(self) -> bool {
+        self.zip64
+    }
+
+    /// Whether a Unicode Path field is among them.
+    pub(super) fn has_unicode_path(self) -> bool {
+        self.unicode_path
+    }
+
+    /// The fields with header id `id`, in order. For the ids the entries' checks look for,
+    /// the block is not read again when [`all`](ExtraField::all) saw none (every local header
+    /// of a torch archive has a padding field, which those checks would read twice).
+    pub(super) fn with_id(self, id: u16) -> impl Iterator<Item = ExtraField<'a>> + Clone {
+        let present = match id {
+            ExtraField::ZIP64 => self.zip64,
+            ExtraField::UNICODE_PATH => self.unicode_path,
+            _ => true,
+        };
+        let block = if present { self.block } else { &[] };
+        ExtraFields { block, ..self }.iter().filter(move |f| f.id == id)
     }
 }
 
@@ -467,6 +525,14 @@ mod tests {
         let fields: Vec<_> = ExtraField::all(&block).unwrap().iter().collect();
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[1].id, ExtraField::UNICODE_PATH);
+        assert_eq!(ExtraField::all(&block).unwrap().with_id(ExtraField::ZIP64).count(), 1);
+        assert_eq!(
+            ExtraField::all(&block[..6])
+                .unwrap()
+                .with_id(ExtraField::UNICODE_PATH)
+                .count(),
+            0
+        );
         assert!(ExtraField::all(&block[..9]).is_none());
         assert!(ExtraField::all(&[1, 0, 5]).is_none());
         let path = UnicodePath::read(&mut Cursor::new(&[1, 1, 2, 3, 4, b'a'])).unwrap();
