@@ -6,16 +6,19 @@
 //! file resident for a check of a few bytes each, so the pages read are released a window at a
 //! time. In an archive of a few large records (64 tensors of 16 MiB) each header is a page
 //! fault, which costs several times a positioned read (`pread`) of the same bytes: there the
-//! headers are read from the file into a buffer, and the map's pages are never touched. A
-//! record's data descriptor lies just before the next record's local header, so the read of
-//! a local header takes the 24 bytes before it too, and the descriptor check that follows
-//! needs no read of its own: one system call per record instead of two.
+//! headers are read from the file into a buffer, and the map's pages are never touched.
+//!
+//! Either way, a record's data descriptor lies just before the next record's local header: the
+//! read of a local header keeps the 24 bytes before it too, and the descriptor check that
+//! follows (in the order of the records) finds them there. A positioned read takes them with
+//! the header (one system call per record instead of two); through the map, they are copied
+//! while their page is resident, instead of being faulted in again after the release of their
+//! window (a third of the faults of an open of 20,000 small records).
 
 #![forbid(unsafe_code)]
 
 use std::ops::Range;
 
-use crate::hashing::FastMap;
 use crate::SharedBytes;
 
 /// The most bytes a data descriptor takes (signature, CRC-32 and two 64-bit sizes).
@@ -28,11 +31,17 @@ pub(super) struct HeaderReads<'b> {
     data: &'b [u8],
     /// Read with positioned reads into `buffer`, not through the map.
     positioned: bool,
+    /// A mapped file (positioned or not): the bytes before local headers are kept.
+    mapped: bool,
     buffer: Vec<u8>,
-    /// Positioned reads: the bytes before each local header read, by the header's offset
-    /// (where the data descriptor of the record before it ends). One entry per record of a
-    /// sparse archive: at most one per 256 KiB of the file.
-    before: FastMap<u64, [u8; DESCRIPTOR_MAX]>,
+    /// The bytes before each local header read, with the header's offset (where the data
+    /// descriptor of the record before it ends), in the order the headers were read: one entry
+    /// of 32 bytes per entry of the archive.
+    before: Vec<(u64, [u8; DESCRIPTOR_MAX])>,
+    /// Whether `before` is in increasing offset order (it can then be searched).
+    before_sorted: bool,
+    /// Where the next descriptor lookup looks first: lookups come in offset order.
+    next_before: usize,
     /// Through the map: the span of the bytes read since its pages were last released.
     span: Option<Range<usize>>,
     /// How many bytes of the span the reads may have made resident.
@@ -58,8 +67,11 @@ impl<'b> HeaderReads<'b> {
             bytes,
             data: bytes.as_slice(),
             positioned: sparse && bytes.is_mapped(),
+            mapped: bytes.is_mapped(),
             buffer: Vec::new(),
-            before: FastMap::default(),
+            before: Vec::new(),
+            before_sorted: true,
+            next_before: 0,
             span: None,
             resident: 0,
         }
@@ -76,17 +88,24 @@ impl<'b> HeaderReads<'b> {
     // comparisons each).
     #[inline]
     pub(super) fn local_header(&mut self, offset: u64) -> Option<&[u8]> {
+        let start = usize::try_from(offset).ok()?;
         if !self.positioned {
+            if self.mapped {
+                if let Some(before) = start.checked_sub(DESCRIPTOR_MAX).and_then(|b| self.data.get(b..start)) {
+                    let mut descriptor = [0; DESCRIPTOR_MAX];
+                    descriptor.copy_from_slice(before);
+                    self.keep_before(offset, descriptor);
+                }
+            }
             return self.at(offset, usize::MAX);
         }
-        let start = usize::try_from(offset).ok()?;
         let available = self.data.len().checked_sub(start)?;
         let first = Self::LOCAL_GUESS.min(available);
         if let Some(before) = start.checked_sub(DESCRIPTOR_MAX) {
             self.fill(before, DESCRIPTOR_MAX + first)?;
             let mut descriptor = [0; DESCRIPTOR_MAX];
             descriptor.copy_from_slice(self.buffer.get(..DESCRIPTOR_MAX)?);
-            self.before.insert(offset, descriptor);
+            self.keep_before(offset, descriptor);
             self.buffer.drain(..DESCRIPTOR_MAX);
         } else {
             self.fill(start, first)?;
@@ -103,6 +122,52 @@ impl<'b> HeaderReads<'b> {
         Some(&self.buffer)
     }
 
+    /// Keeps the bytes before the local header at `offset`.
+    fn keep_before(&mut self, offset: u64, bytes: [u8; DESCRIPTOR_MAX]) {
+        if self.before.last().is_some_and(|&(last, _)| last >= offset) {
+            self.before_sorted = false;
+        }
+        // The entries exist already: at most one kept per entry (a refusal only costs reads).
+        if self.before.try_reserve(1).is_ok() {
+            self.before.push((offset, bytes));
+        }
+    }
+
+    /// The `len` bytes (a data descriptor: at most 24) that end at `end`, if a local header
+    /// read kept them.
+    fn kept_before(&mut self, end: u64, len: usize) -> Option<[u8; DESCRIPTOR_MAX]> {
+        if len > DESCRIPTOR_MAX {
+            return None;
+        }
+        let at = match self.before.get(self.next_before) {
+            Some(&(offset, _)) if offset == end => self.next_before,
+            _ if self.before_sorted => self.before.binary_search_by_key(&end, |&(offset, _)| offset).ok()?,
+            _ => return None,
+        };
+        self.next_before = at + 1;
+        self.before.get(at).map(|&(_, bytes)| bytes)
+    }
+
+    /// The `len` bytes of the data descriptor at `offset` (fewer at the end of the archive);
+    /// `None` past the end. Read from what a local header read kept when it can be; else
+    /// through the map (and counted towards the release of its pages) or with a positioned
+    /// read.
+    pub(super) fn descriptor(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(offset).ok()?;
+        let len = len.min(self.data.len().checked_sub(start)?);
+        let end = (start as u64).checked_add(len as u64)?;
+        if let Some(kept) = self.kept_before(end, len) {
+            let bytes = kept.get(DESCRIPTOR_MAX - len..)?;
+            self.buffer.clear();
+            self.buffer.extend_from_slice(bytes);
+            return Some(&self.buffer);
+        }
+        if !self.positioned {
+            self.checked(start..start.saturating_add(len));
+        }
+        self.at(offset, len)
+    }
+
     /// Up to `len` bytes at `offset` (fewer at the end of the archive); `None` past the end.
     #[inline]
     pub(super) fn at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
@@ -112,16 +177,6 @@ impl<'b> HeaderReads<'b> {
             return Some(rest.get(..len).unwrap_or(rest));
         }
         let len = len.min(self.data.len().checked_sub(start)?);
-        // Bytes that end where a local header read earlier starts came with that read.
-        let cached = (len <= DESCRIPTOR_MAX)
-            .then(|| self.before.get(&(start.checked_add(len)? as u64)))
-            .flatten()
-            .and_then(|before| before.get(DESCRIPTOR_MAX - len..));
-        if let Some(bytes) = cached {
-            self.buffer.clear();
-            self.buffer.extend_from_slice(bytes);
-            return Some(&self.buffer);
-        }
         self.fill(start, len)?;
         Some(&self.buffer)
     }
@@ -186,5 +241,26 @@ mod tests {
         assert_eq!(reads.at(101, 1), None);
         assert_eq!(reads.local_header(98), Some(&data[98..]));
         assert_eq!(reads.archive_len(), 100);
+    }
+
+    #[test]
+    fn descriptors_are_read_from_the_bytes_kept_before_local_headers() {
+        let data: Vec<u8> = (0..=255).collect();
+        let bytes = SharedBytes::from(data.as_slice());
+        for order in [[100u64, 150, 200], [200, 100, 150]] {
+            let mut reads = HeaderReads::new(&bytes, 3, 250);
+            // Keep them as for a mapped archive.
+            reads.mapped = true;
+            for offset in order {
+                assert!(reads.local_header(offset).is_some());
+            }
+            assert_eq!(reads.before.len(), 3);
+            assert_eq!(reads.before_sorted, order.is_sorted());
+            for (at, len) in [(84, 16), (126, 24), (188, 12), (10, 12), (240, 24)] {
+                let want = data.get(at..(at + len).min(data.len()));
+                assert_eq!(reads.descriptor(at as u64, len), want, "{order:?} {at} {len}");
+            }
+            assert_eq!(reads.descriptor(300, 12), None);
+        }
     }
 }

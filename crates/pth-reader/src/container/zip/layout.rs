@@ -53,8 +53,6 @@ fn check_tiling<'e>(
             });
         };
         check_gap(headers, entry, data_end, gap, warnings)?;
-        let descriptor = usize::try_from(data_end).unwrap_or(usize::MAX);
-        headers.checked(descriptor..descriptor.saturating_add(usize::try_from(gap).unwrap_or(usize::MAX)));
     }
     Ok(())
 }
@@ -82,7 +80,7 @@ fn check_gap(
     let shape = DescriptorShape::of_len(gap).filter(|_| entry.has_descriptor());
     // A descriptor is at most 24 bytes (a longer gap has no shape): the gap is read whole.
     let descriptor = shape
-        .and_then(|shape| Some((shape, headers.at(at, usize::try_from(gap).ok()?)?)))
+        .and_then(|shape| Some((shape, headers.descriptor(at, usize::try_from(gap).ok()?)?)))
         .and_then(|(shape, bytes)| DataDescriptor::read(&mut Cursor::new(bytes), shape))
         .ok_or_else(unclaimed)?;
     if (descriptor.compressed_size, descriptor.size) != (entry.compressed_size(), entry.size()) {
