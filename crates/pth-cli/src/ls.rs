@@ -21,11 +21,14 @@ pub fn run(ckpt: &Checkpoint<'_>, as_json: bool, sha256: bool) -> anyhow::Result
             write!(w, ",\"byteorder\":")?;
             put(w, ckpt.byte_order().name())?;
             write!(w, ",\"tensors\":[")?;
+            let mut line = Vec::new();
             for (i, (name, t)) in ckpt.tensors().enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
-                put(w, &tensor_entry(name, t, sha256).map_err(io_error)?)?;
+                tensor_entry(name, t, sha256)
+                    .map_err(io_error)?
+                    .write_json(&mut line, w)?;
             }
             write!(w, "],\"warnings\":")?;
             put(w, &warnings)?;

@@ -105,7 +105,8 @@ struct ConvertArgs {
     /// Write the legacy (pre-1.6) torch format instead of a zip archive (`.pt`/`.pth` outputs).
     #[arg(long)]
     legacy: bool,
-    /// Replace OUT if it exists.
+    /// Replace OUT if it exists. The output is written beside OUT and takes its name only when
+    /// complete: OUT is never a partial file.
     #[arg(long)]
     force: bool,
 }

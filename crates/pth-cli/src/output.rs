@@ -20,12 +20,17 @@ pub fn set_max_output(bytes: u64) {
     let _ = MAX_OUTPUT.set(bytes);
 }
 
+/// Standard output as commands write it: locked, buffered and bounded by `--max-output`.
+/// A concrete type, not `dyn Write`: serde_json writes a value a few bytes at a time, and
+/// through this type each of those writes is a copy into the buffer rather than a dynamic call
+/// (a fifth of `pth ls --json`'s instructions on an archive of 20,000 tensors).
+pub type Stdout = BoundedWriter<io::BufWriter<io::StdoutLock<'static>>>;
+
 /// Runs `f` with a buffered, locked, bounded stdout and flushes it.
-pub fn with_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
-    let stdout = io::stdout();
+pub fn with_stdout(f: impl FnOnce(&mut Stdout) -> io::Result<()>) -> anyhow::Result<()> {
     let max = MAX_OUTPUT.get().copied().unwrap_or(DEFAULT_MAX_OUTPUT);
     let mut out = BoundedWriter::new(
-        io::BufWriter::new(stdout.lock()),
+        io::BufWriter::new(io::stdout().lock()),
         max,
         "raise --max-output to allow more",
     );

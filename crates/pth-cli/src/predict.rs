@@ -1,7 +1,7 @@
 //! `pth sb3 predict`: JSON observations in, JSON actions out, one per line, as SB3's
 //! `model.predict(obs, deterministic=True)`; `--bench` times the policy.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

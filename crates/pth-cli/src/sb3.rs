@@ -4,6 +4,7 @@
 //! decoded inert (lenient). `--lenient` applies to the nested `.pth` state dicts, which hold
 //! only torch's allowlisted globals in every model we know of.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
