@@ -233,7 +233,7 @@ impl TorchHandler<'_> {
     pub(super) fn requires_grad(tree: &Tree<'_>, id: Option<ValueId>, dtype: DType) -> Result<bool, Failure> {
         match id.map(|a| tree.node(a)) {
             Some(Node::Bool(b)) => {
-                if *b && !(dtype.is_floating_point() || dtype.is_complex()) {
+                if *b && !can_require_grad(dtype) {
                     return raise("only Tensors of floating point and complex dtype can require gradients");
                 }
                 Ok(*b)
@@ -321,4 +321,10 @@ impl<'a> TorchHandler<'a> {
     pub(crate) fn into_work(self) -> Work {
         self.work
     }
+}
+
+/// Whether tensors of `dtype` can require grad (and carry it through a copy): floating point
+/// and complex ones, as torch has it.
+pub(super) fn can_require_grad(dtype: DType) -> bool {
+    dtype.is_floating_point() || dtype.is_complex()
 }

@@ -404,10 +404,10 @@ impl TorchHandler<'_> {
         if !super::convert::convertible(source.dtype(), dtype) || source.quantization.is_some() {
             return Err(self.unsupported(format!("converting a {} tensor to {dtype}", source.dtype())));
         }
-        // The copy `to` makes of a tensor that requires grad carries its gradient (a floating or
-        // complex copy) and is then no leaf: torch refuses to set its `requires_grad`, to True
-        // as to False. A copy to another dtype is a new leaf.
-        if source.requires_grad && (dtype.is_floating_point() || dtype.is_complex()) {
+        // The copy `to` makes of a tensor that requires grad carries its gradient when it can
+        // (a floating or complex copy) and is then no leaf: torch refuses to set its
+        // `requires_grad`, to True as to False. An integer or bool copy is a new leaf.
+        if source.requires_grad && super::handler::can_require_grad(dtype) {
             return raise("you can only change requires_grad flags of leaf variables.");
         }
         let layout = super::convert::preserved_layout(&source.layout, dtype, self.limits)
