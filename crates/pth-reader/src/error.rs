@@ -188,6 +188,7 @@ impl fmt::Display for Location {
 
 impl Error {
     /// An error of `kind`, location unknown.
+    #[cold]
     pub(crate) fn new(kind: ErrorKind) -> Error {
         Error {
             inner: Box::new(Inner {
@@ -209,6 +210,7 @@ impl Error {
 
     /// Names the record and the opcode's offset, unless a record is named already (an error
     /// raised while a pickle runs is located at the opcode that raised it).
+    #[cold]
     pub(crate) fn at(mut self, record: &str, offset: u64) -> Error {
         let location = &mut self.inner.location;
         if location.record.is_none() {
@@ -219,6 +221,7 @@ impl Error {
     }
 
     /// Names the record, unless one is named already.
+    #[cold]
     pub(crate) fn in_record(mut self, record: &str) -> Error {
         let location = &mut self.inner.location;
         if location.record.is_none() {
@@ -228,17 +231,20 @@ impl Error {
     }
 
     /// Names the tensor the error is about.
+    #[cold]
     pub(crate) fn for_tensor(mut self, path: &str) -> Error {
         self.inner.location.tensor = Some(path.to_owned());
         self
     }
 
     /// A [`ErrorKind::LimitExceeded`] of `limit`, whose maximum was `max`.
+    #[cold]
     pub(crate) fn limit(limit: Limit, max: u64) -> Error {
         Error::new(ErrorKind::LimitExceeded { limit, max, what: None })
     }
 
     /// A [`ErrorKind::LimitExceeded`] while making `what`.
+    #[cold]
     pub(crate) fn limit_in(limit: Limit, max: u64, what: impl Into<String>) -> Error {
         Error::new(ErrorKind::LimitExceeded {
             limit,
@@ -249,12 +255,14 @@ impl Error {
 }
 
 impl From<ErrorKind> for Error {
+    #[cold]
     fn from(kind: ErrorKind) -> Self {
         Error::new(kind)
     }
 }
 
 impl From<ZipAnomaly> for Error {
+    #[cold]
     fn from(anomaly: ZipAnomaly) -> Self {
         Error::new(ErrorKind::Zip { anomaly })
     }

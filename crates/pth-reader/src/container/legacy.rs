@@ -23,6 +23,7 @@ use crate::{Error, ErrorKind, Options, Result, SharedBytes};
 const MAGIC: &str = "119547037146038801333356";
 const PROTOCOL_VERSION: i64 = 1001;
 
+#[cold]
 fn invalid(reason: impl Into<String>) -> Error {
     Error::from(ErrorKind::Legacy { reason: reason.into() })
 }

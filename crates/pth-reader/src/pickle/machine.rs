@@ -443,11 +443,15 @@ impl<'a> Machine<'a, '_, '_> {
 
     // ---- errors -------------------------------------------------------------------------
 
+    #[cold]
+    #[inline(never)]
     fn error(&self, reason: impl Into<String>) -> Error {
         self.locate(ErrorKind::Pickle { reason: reason.into() }.into())
     }
 
     /// The input ended early: truncation, or the `max_pickle_bytes` bound.
+    #[cold]
+    #[inline(never)]
     fn eof(&self, reason: impl Into<String>) -> Error {
         if self.cut_by_limit {
             return self.limit(Limit::MaxPickleBytes, self.config.limits.max_pickle_bytes);
@@ -455,16 +459,22 @@ impl<'a> Machine<'a, '_, '_> {
         self.error(reason)
     }
 
+    #[cold]
+    #[inline(never)]
     fn limit(&self, limit: Limit, max: u64) -> Error {
         self.locate(Error::limit(limit, max))
     }
 
     /// Says where an error was raised: at the opcode being run, in this pickle's record
     /// (unless the error names its own record).
+    #[cold]
+    #[inline(never)]
     fn locate(&self, error: Error) -> Error {
         error.at(self.config.record, self.op_offset as u64)
     }
 
+    #[cold]
+    #[inline(never)]
     fn failure(&self, failure: Failure) -> Error {
         match failure {
             Failure::Python(reason) => self.error(reason),

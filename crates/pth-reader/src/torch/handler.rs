@@ -171,6 +171,7 @@ impl TorchHandler<'_> {
 
     /// A tensor whose metadata torch refuses, made by the call at `offset` (kept until the
     /// tensor's path is known, so located here rather than by the machine).
+    #[cold]
     pub(super) fn invalid(&self, offset: u64, reason: impl std::fmt::Display) -> Failure {
         let error = Error::from(ErrorKind::InvalidTensor {
             reason: reason.to_string(),
