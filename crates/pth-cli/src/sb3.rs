@@ -303,8 +303,8 @@ fn rms_json(r: &RunningMeanStd) -> Json {
 
 fn vecnormalize_json(v: &VecNormalize) -> Json {
     let obs_rms = match v.obs_rms() {
-        ObsStats::Single(r) => rms_json(r),
-        ObsStats::Dict(items) => Json::Object(items.iter().map(|(k, r)| (k.clone(), rms_json(r))).collect()),
+        Some(ObsStats::Single(r)) => rms_json(r),
+        Some(ObsStats::Dict(items)) => Json::Object(items.iter().map(|(k, r)| (k.clone(), rms_json(r))).collect()),
         _ => Json::Null,
     };
     json!({
@@ -328,8 +328,8 @@ fn vecnormalize_text(v: &VecNormalize) -> String {
         s.push_str(&format!("  mean {:?}\n  var  {:?}\n", r.mean(), r.var()));
     };
     match v.obs_rms() {
-        ObsStats::Single(r) => rms(&mut s, "obs_rms", r),
-        ObsStats::Dict(items) => items.iter().for_each(|(k, r)| rms(&mut s, &format!("obs_rms[{k}]"), r)),
+        Some(ObsStats::Single(r)) => rms(&mut s, "obs_rms", r),
+        Some(ObsStats::Dict(items)) => items.iter().for_each(|(k, r)| rms(&mut s, &format!("obs_rms[{k}]"), r)),
         _ => {}
     }
     if let Some(r) = v.ret_rms() {

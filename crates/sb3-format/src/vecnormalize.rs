@@ -150,7 +150,7 @@ impl ObsStats {
 #[derive(Debug, Clone)]
 pub struct VecNormalize {
     class: Option<GlobalName>,
-    obs_rms: ObsStats,
+    obs_rms: Option<ObsStats>,
     ret_rms: Option<RunningMeanStd>,
     clip_obs: f64,
     clip_reward: Option<f64>,
@@ -198,20 +198,28 @@ impl VecNormalize {
         let mut budget = Budget::new(options.limits().max_values);
         let class = class_of(root).map(|(m, n)| GlobalName::new(m, n));
         let get = |key: &str| root.get(key);
-        let obs_rms_value = get("obs_rms")
-            .ok_or_else(|| invalid("no `obs_rms`: not a VecNormalize pickle (or one without its state)".into()))?;
-        let obs_rms = ObsStats::decode(obs_rms_value, &mut budget).map_err(|e| invalid(e.to_string()))?;
+        let number = |key: &str| get(key).and_then(float_of);
+        let flag = |key: &str| get(key).and_then(bool_of);
+        let norm_obs = flag("norm_obs").ok_or_else(|| invalid("no boolean `norm_obs`".into()))?;
+        // SB3 makes `obs_rms` only when it normalises observations (`norm_obs=False`: rewards only).
+        let obs_rms = match get("obs_rms") {
+            Some(v) => Some(ObsStats::decode(v, &mut budget).map_err(|e| invalid(e.to_string()))?),
+            None if norm_obs => {
+                return Err(invalid(
+                    "no `obs_rms` though `norm_obs` is set: not a VecNormalize pickle (or one without its state)"
+                        .into(),
+                ))
+            }
+            None => None,
+        };
         let ret_rms = match get("ret_rms") {
             Some(v) if !v.is_none() => {
                 Some(RunningMeanStd::decode(v, &mut budget).map_err(|e| invalid(format!("ret_rms: {e}")))?)
             }
             _ => None,
         };
-        let number = |key: &str| get(key).and_then(float_of);
-        let flag = |key: &str| get(key).and_then(bool_of);
         let clip_obs = number("clip_obs").ok_or_else(|| invalid("no numeric `clip_obs`".into()))?;
         let epsilon = number("epsilon").ok_or_else(|| invalid("no numeric `epsilon`".into()))?;
-        let norm_obs = flag("norm_obs").ok_or_else(|| invalid("no boolean `norm_obs`".into()))?;
         let norm_obs_keys = observation_keys(root, &mut budget).map_err(|e| invalid(e.to_string()))?;
         let observation_space = match get("observation_space") {
             Some(v) if space::is_space(v) => {
@@ -241,9 +249,10 @@ impl VecNormalize {
         self.class.as_ref()
     }
 
-    /// The observation statistics.
-    pub fn obs_rms(&self) -> &ObsStats {
-        &self.obs_rms
+    /// The observation statistics; `None` when the file has none (SB3 keeps them only with
+    /// [`norm_obs`](Self::norm_obs)).
+    pub fn obs_rms(&self) -> Option<&ObsStats> {
+        self.obs_rms.as_ref()
     }
 
     /// The return statistics (for reward normalisation), if present.
@@ -309,7 +318,7 @@ impl VecNormalize {
         if !self.norm_obs {
             return Some(obs.iter().map(|&x| x as f32).collect());
         }
-        match &self.obs_rms {
+        match self.obs_rms.as_ref()? {
             ObsStats::Single(rms) => rms
                 .normalize(obs, self.epsilon, self.clip_obs)
                 .map(|v| v.into_iter().map(|x| x as f32).collect()),
@@ -321,17 +330,21 @@ impl VecNormalize {
     /// [`norm_obs_keys`](Self::norm_obs_keys) (all keys with statistics when the file names
     /// none) are returned unchanged. `None` for a length mismatch or single statistics.
     pub fn normalize_obs_key(&self, key: &str, obs: &[f64]) -> Option<Vec<f32>> {
-        let ObsStats::Dict(_) = &self.obs_rms else {
-            return None;
+        let unchanged = || Some(obs.iter().map(|&x| x as f32).collect());
+        let stats = match &self.obs_rms {
+            Some(stats @ ObsStats::Dict(_)) => stats,
+            Some(ObsStats::Single(_)) => return None,
+            None if self.norm_obs => return None,
+            None => return unchanged(),
         };
         let selected = match &self.norm_obs_keys {
             Some(keys) => keys.iter().any(|k| k == key),
-            None => self.obs_rms.get(key).is_some(),
+            None => stats.get(key).is_some(),
         };
         if !self.norm_obs || !selected {
-            return Some(obs.iter().map(|&x| x as f32).collect());
+            return unchanged();
         }
-        self.obs_rms
+        stats
             .get(key)?
             .normalize(obs, self.epsilon, self.clip_obs)
             .map(|v| v.into_iter().map(|x| x as f32).collect())

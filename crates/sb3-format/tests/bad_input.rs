@@ -399,3 +399,26 @@ fn python_json_constants_in_data_are_read_as_strings() {
     assert_eq!(data.raw()["s"], "NaN \"Infinity\"");
     assert_eq!(data.gamma(), Some(0.99));
 }
+
+#[test]
+fn vecnormalize_without_obs_rms_only_when_observations_are_not_normalised() {
+    // SB3 makes `obs_rms` only with `norm_obs=True`: a reward-only VecNormalize has none.
+    let reward_only = b"\x80\x02}q\x00(X\x08\x00\x00\x00norm_obsq\x01\x89X\x08\x00\x00\x00clip_obsq\x02G@$\x00\x00\x00\x00\x00\x00X\x07\x00\x00\x00epsilonq\x03G>Ey\x8e\xe20\x8c:u.";
+    let vn = VecNormalize::from_bytes(reward_only, &Options::default()).unwrap();
+    assert!(vn.obs_rms().is_none() && !vn.norm_obs());
+    assert_eq!(vn.normalize_obs(&[0.5, -2.0]), Some(vec![0.5, -2.0]));
+    assert_eq!(vn.normalize_obs_key("k", &[3.0]), Some(vec![3.0]));
+    // The same pickle saying it normalises observations lacks their statistics.
+    let mut normalising = reward_only.to_vec();
+    let at = normalising.iter().position(|&b| b == 0x89).unwrap();
+    normalising[at] = 0x88;
+    let err = VecNormalize::from_bytes(&normalising, &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("obs_rms"), "{err}");
+    // The fixture SB3 wrote with `VecNormalize(env, norm_obs=False)`.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/policies/ppo_vecnorm_reward_only.vecnormalize.pkl"
+    );
+    let vn = VecNormalize::open(fixture, &Options::default()).unwrap();
+    assert!(vn.obs_rms().is_none() && !vn.norm_obs() && vn.ret_rms().is_some());
+}

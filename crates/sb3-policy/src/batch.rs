@@ -29,7 +29,9 @@ fn columns(policy: &Policy) -> usize {
 /// The number of numbers an action row has.
 fn action_columns(net: &Network) -> usize {
     match &net.mapping {
-        Mapping::Clip { .. } | Mapping::Unscale { .. } | Mapping::Bernoulli => net.action_len,
+        Mapping::Clip { .. } | Mapping::Unscale { .. } | Mapping::Bernoulli | Mapping::CategoricalPairs => {
+            net.action_len
+        }
         Mapping::MultiCategorical { nvec } => nvec.len(),
         _ => 1,
     }

@@ -59,6 +59,7 @@ pub(crate) fn architecture(net: &Network) -> String {
         Mapping::Categorical { .. } => "argmax of probabilities".into(),
         Mapping::MultiCategorical { nvec } => format!("argmax of probabilities per element of {nvec:?}"),
         Mapping::Bernoulli => "round(sigmoid)".into(),
+        Mapping::CategoricalPairs => "argmax of probabilities per pair of logits".into(),
         Mapping::Argmax { .. } => "argmax".into(),
         Mapping::QuantileArgmax { quantiles, .. } => format!("mean of {quantiles} quantiles, argmax"),
     });

@@ -95,14 +95,19 @@ fn normalization_for(vn: Option<&VecNormalize>, key: Option<&str>) -> Result<Opt
     let Some(vn) = vn.filter(|v| v.norm_obs()) else {
         return Ok(None);
     };
-    let rms = match (vn.obs_rms(), key) {
+    let Some(stats) = vn.obs_rms() else {
+        return Err(Error::VecNormalize(
+            "norm_obs is set but the file has no obs_rms".into(),
+        ));
+    };
+    let rms = match (stats, key) {
         (ObsStats::Single(rms), None) => Some(rms),
         (ObsStats::Dict(_), Some(key)) => {
             let selected = match vn.norm_obs_keys() {
                 Some(keys) => keys.iter().any(|k| k == key),
                 None => true,
             };
-            match (selected, vn.obs_rms().get(key)) {
+            match (selected, stats.get(key)) {
                 (true, Some(rms)) => Some(rms),
                 (true, None) => return Err(Error::VecNormalize(format!("no statistics for key {key:?}"))),
                 (false, _) => None,

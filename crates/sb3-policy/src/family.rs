@@ -64,8 +64,8 @@ impl Family {
             Family::RecurrentActorCritic => &["lstm_actor.weight_ih_l0"],
             Family::Dqn => &["q_net.q_net."],
             Family::QrDqn => &["quantile_net.quantile_net."],
-            Family::Sac | Family::Tqc => &["actor.latent_pi.", "actor.mu."],
-            Family::Td3 => &["actor.mu."],
+            // `actor.latent_pi` is an empty Sequential when `net_arch` gives the actor no layer.
+            Family::Sac | Family::Tqc | Family::Td3 => &["actor.mu."],
             Family::Ars => &["action_net."],
         }
     }
@@ -77,13 +77,15 @@ impl fmt::Display for Family {
     }
 }
 
-/// What the policy class says: the family, the default extractor, and (ARS) whether Box
-/// actions are squashed by default.
+/// What the policy class says: the family, the default extractor, (ARS) whether Box actions
+/// are squashed by default, and (MaskablePPO) whether its distributions are sb3-contrib's
+/// maskable ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ClassInfo {
     pub family: Family,
     pub extractor: ExtractorKind,
     pub squash_by_default: bool,
+    pub maskable: bool,
 }
 
 /// `(module, class, family, default extractor)` for every policy class SB3 and sb3-contrib
@@ -189,5 +191,6 @@ pub(crate) fn identify(class: &GlobalName, state: &StateDict<'_, '_>) -> Result<
         family: *family,
         extractor: *extractor,
         squash_by_default: class.name == "ARSPolicy",
+        maskable: class.module == "sb3_contrib.common.maskable.policies",
     })
 }

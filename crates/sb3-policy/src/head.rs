@@ -56,6 +56,9 @@ pub(crate) enum Mapping {
     MultiCategorical { nvec: Vec<usize> },
     /// `round(sigmoid(logits))` (MultiBinary, actor-critic).
     Bernoulli,
+    /// `argmax(softmax(pair))` for each pair of logits (MultiBinary, MaskablePPO: sb3-contrib's
+    /// `MaskableBernoulliDistribution` is a categorical of two states per element).
+    CategoricalPairs,
     /// `argmax(values)` over `n` values (DQN's Q-values, ARS's logits).
     Argmax { n: usize },
     /// `argmax(mean over quantiles)`, values laid out `[quantile][action]` (QR-DQN).
@@ -74,9 +77,12 @@ pub(crate) fn box_bounds(space: &Space) -> Option<(Vec<f32>, Vec<f32>)> {
 }
 
 impl Mapping {
-    /// The mapping of an actor-critic policy's distribution for `space`.
-    pub fn for_distribution(space: &Space, squash: bool) -> Result<Mapping> {
+    /// The mapping of an actor-critic policy's distribution for `space` (`maskable`: the
+    /// distributions of sb3-contrib's MaskablePPO).
+    pub fn for_distribution(space: &Space, squash: bool, maskable: bool) -> Result<Mapping> {
         Ok(match space {
+            // sb3-contrib cannot make a maskable distribution for any other space.
+            Space::Box(_) if maskable => return Err(unsupported("MaskablePPO with Box actions")),
             Space::Box(_) => {
                 let (low, high) = box_bounds(space).unwrap_or_default();
                 if squash {
@@ -100,7 +106,10 @@ impl Mapping {
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| unsupported("MultiDiscrete actions with a non-positive size"))?,
             },
-            Space::MultiBinary { shape, n_is_int: true } if shape.len() == 1 => Mapping::Bernoulli,
+            Space::MultiBinary { shape, n_is_int: true } if shape.len() == 1 => match maskable {
+                true => Mapping::CategoricalPairs,
+                false => Mapping::Bernoulli,
+            },
             other => return Err(unsupported(format!("{} action spaces", describe(other)))),
         })
     }
@@ -111,6 +120,7 @@ impl Mapping {
             Mapping::MultiCategorical { nvec } => nvec.iter().sum(),
             Mapping::QuantileArgmax { quantiles, actions } => quantiles * actions,
             Mapping::Categorical { n } | Mapping::Argmax { n } => *n,
+            Mapping::CategoricalPairs => action_len.saturating_mul(2),
             _ => action_len,
         }
     }
@@ -123,7 +133,7 @@ impl Mapping {
                 Action::Discrete(0)
             }
             Mapping::MultiCategorical { nvec } => Action::MultiDiscrete(vec![0; nvec.len()]),
-            Mapping::Bernoulli => Action::MultiBinary(vec![0; action_len]),
+            Mapping::Bernoulli | Mapping::CategoricalPairs => Action::MultiBinary(vec![0; action_len]),
         }
     }
 
@@ -160,6 +170,11 @@ impl Mapping {
                     *o = bernoulli_mode(v);
                 }
             }
+            (Mapping::CategoricalPairs, Action::MultiBinary(out)) if out.len() * 2 == values.len() => {
+                for (o, pair) in out.iter_mut().zip(values.chunks_exact(2)) {
+                    *o = u8::from(argmax_probs(pair) == 1);
+                }
+            }
             _ => return Err(Error::Buffers("the action was not made by this policy".into())),
         }
         Ok(())
@@ -194,6 +209,11 @@ impl Mapping {
             Mapping::Bernoulli => {
                 for (o, &v) in row.iter_mut().zip(values) {
                     *o = f32::from(bernoulli_mode(v));
+                }
+            }
+            Mapping::CategoricalPairs => {
+                for (o, pair) in row.iter_mut().zip(values.chunks_exact(2)) {
+                    *o = argmax_probs(pair) as f32;
                 }
             }
         }

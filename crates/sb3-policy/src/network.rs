@@ -266,7 +266,7 @@ fn actor_critic(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
         hidden,
         output,
         squash: if squash { Squash::Tanh } else { Squash::None },
-        mapping: Mapping::for_distribution(cx.action_space, squash)?,
+        mapping: Mapping::for_distribution(cx.action_space, squash, cx.info.maskable)?,
     };
     network(cx, parts)
 }
