@@ -80,7 +80,8 @@ pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
             bench,
         } => {
             let stats = match &vecnormalize {
-                Some(path) => Some(VecNormalize::open(path, options).with_context(|| path.display().to_string())?),
+                // Its errors name the file already.
+                Some(path) => Some(VecNormalize::open(path, options)?),
                 None => None,
             };
             let open = || -> anyhow::Result<Policy> {
@@ -96,7 +97,7 @@ pub fn run(command: Command, options: &Options) -> anyhow::Result<()> {
             }
         }
         Command::Vecnormalize { json, file } => {
-            let v = VecNormalize::open(&file, options).with_context(|| file.display().to_string())?;
+            let v = VecNormalize::open(&file, options)?;
             if json {
                 let out = vecnormalize_json(&v);
                 with_stdout(|w| writeln!(w, "{out}"))

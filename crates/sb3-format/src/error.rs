@@ -69,7 +69,7 @@ impl std::error::Error for Error {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The file could not be read or memory-mapped.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("{}", io_message(path, source))]
     Io {
         /// The file that was being opened.
         path: PathBuf,
@@ -149,6 +149,17 @@ pub enum ErrorKind {
 
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "cannot read PATH: why", unless the reader's message names the file already.
+fn io_message(path: &std::path::Path, source: &pth_reader::Error) -> String {
+    let why = source.to_string();
+    let path = path.display().to_string();
+    if why.contains(&path) {
+        why
+    } else {
+        format!("cannot read {path}: {why}")
+    }
+}
 
 #[cfg(test)]
 mod tests {

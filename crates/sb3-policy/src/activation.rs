@@ -108,6 +108,8 @@ impl Activation {
             Activation::Tanh => values.iter_mut().for_each(|v| *v = math::tanh(*v)),
             Activation::Sigmoid => values.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
             Activation::Identity => {}
+            Activation::Hardswish => values.iter_mut().for_each(|v| *v = hardswish(*v)),
+            Activation::Hardsigmoid => values.iter_mut().for_each(|v| *v = hardsigmoid(*v)),
             other => values.iter_mut().for_each(|v| *v = other.scalar(*v)),
         }
     }
@@ -133,8 +135,8 @@ impl Activation {
             Activation::CELU => elu(v, 1.0),
             Activation::ReLU6 => v.clamp(0.0, 6.0),
             Activation::Hardtanh => v.clamp(-1.0, 1.0),
-            Activation::Hardswish => v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
-            Activation::Hardsigmoid => (v / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Hardswish => f64::from(hardswish(x)),
+            Activation::Hardsigmoid => f64::from(hardsigmoid(x)),
             Activation::Softsign => v / (1.0 + v.abs()),
             Activation::Tanhshrink => v - v.tanh(),
             Activation::LogSigmoid => -softplus(-v),
@@ -162,6 +164,31 @@ impl fmt::Display for Activation {
 fn relu(x: f32) -> f32 {
     if x < 0.0 {
         0.0
+    } else {
+        x
+    }
+}
+
+/// `x · min(max(x + 3, 0), 6) / 6` in float32, in torch's order: the product overflows to inf
+/// above 5.7e37 as torch's does (a float64 evaluation would stay finite).
+#[inline(always)]
+fn hardswish(x: f32) -> f32 {
+    x * clamp_keep_nan(x + 3.0, 0.0, 6.0) / 6.0
+}
+
+/// `min(max(x + 3, 0), 6) / 6` in float32, as torch computes it.
+#[inline(always)]
+fn hardsigmoid(x: f32) -> f32 {
+    clamp_keep_nan(x + 3.0, 0.0, 6.0) / 6.0
+}
+
+/// `min(max(x, low), high)`, NaN staying NaN (torch's `maximum`/`minimum` propagate it).
+#[inline(always)]
+fn clamp_keep_nan(x: f32, low: f32, high: f32) -> f32 {
+    if x < low {
+        low
+    } else if x > high {
+        high
     } else {
         x
     }
@@ -252,6 +279,33 @@ mod tests {
         assert_eq!(v[0], 0.0);
         assert!(v[1].is_nan());
         assert_eq!(v[2], 3.0);
+    }
+
+    #[test]
+    fn hard_activations_are_torch_float32_bit_for_bit() {
+        // Printed by torch 2.15 (float32): Hardswish's product overflows above 5.7e37.
+        let x = [5.6e37f32, 5.7e37, -1.5, 0.5, 2.0, -3.0, 3.0, f32::NEG_INFINITY];
+        let swish = [
+            f32::from_bits(0x7e28_84d5), // 5.6e37 in float32
+            f32::INFINITY,
+            -0.375,
+            0.291_666_66,
+            1.666_666_6,
+            -0.0,
+            3.0,
+        ];
+        let sigmoid = [1.0f32, 1.0, 0.25, 0.583_333_3, 0.833_333_3, 0.0, 1.0, 0.0];
+        let mut v = x;
+        Activation::Hardswish.apply(&mut v);
+        for (g, w) in v.iter().zip(swish) {
+            assert_eq!(g.to_bits(), w.to_bits(), "Hardswish: {v:?}");
+        }
+        assert!(v[7].is_nan(), "Hardswish(-inf) is NaN in torch (-inf · 0)");
+        let mut v = x;
+        Activation::Hardsigmoid.apply(&mut v);
+        for (g, w) in v.iter().zip(sigmoid) {
+            assert_eq!(g.to_bits(), w.to_bits(), "Hardsigmoid: {v:?}");
+        }
     }
 
     #[test]
