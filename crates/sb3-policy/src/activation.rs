@@ -49,10 +49,16 @@ pub enum Activation {
     LogSigmoid,
     /// `nn.Identity`.
     Identity,
+    /// `nn.Hardshrink` (lambda 0.5).
+    Hardshrink,
+    /// `nn.Softshrink` (lambda 0.5).
+    Softshrink,
+    /// `nn.RReLU` in evaluation mode: a leaky ReLU of slope (1/8 + 1/3) / 2.
+    RReLU,
 }
 
 /// Every supported activation with its `torch.nn` class name.
-const NAMES: [(&str, Activation); 19] = [
+const NAMES: [(&str, Activation); 22] = [
     ("ReLU", Activation::ReLU),
     ("Tanh", Activation::Tanh),
     ("Sigmoid", Activation::Sigmoid),
@@ -72,6 +78,9 @@ const NAMES: [(&str, Activation); 19] = [
     ("Tanhshrink", Activation::Tanhshrink),
     ("LogSigmoid", Activation::LogSigmoid),
     ("Identity", Activation::Identity),
+    ("Hardshrink", Activation::Hardshrink),
+    ("Softshrink", Activation::Softshrink),
+    ("RReLU", Activation::RReLU),
 ];
 
 impl Activation {
@@ -110,6 +119,9 @@ impl Activation {
             Activation::Identity => {}
             Activation::Hardswish => values.iter_mut().for_each(|v| *v = hardswish(*v)),
             Activation::Hardsigmoid => values.iter_mut().for_each(|v| *v = hardsigmoid(*v)),
+            Activation::Hardshrink => values.iter_mut().for_each(|v| *v = hardshrink(*v)),
+            Activation::Softshrink => values.iter_mut().for_each(|v| *v = softshrink(*v)),
+            Activation::RReLU => values.iter_mut().for_each(|v| *v = rrelu_eval(*v)),
             other => values.iter_mut().for_each(|v| *v = other.scalar(*v)),
         }
     }
@@ -137,6 +149,9 @@ impl Activation {
             Activation::Hardtanh => v.clamp(-1.0, 1.0),
             Activation::Hardswish => f64::from(hardswish(x)),
             Activation::Hardsigmoid => f64::from(hardsigmoid(x)),
+            Activation::Hardshrink => f64::from(hardshrink(x)),
+            Activation::Softshrink => f64::from(softshrink(x)),
+            Activation::RReLU => f64::from(rrelu_eval(x)),
             Activation::Softsign => v / (1.0 + v.abs()),
             Activation::Tanhshrink => v - v.tanh(),
             Activation::LogSigmoid => -softplus(-v),
@@ -180,6 +195,41 @@ fn hardswish(x: f32) -> f32 {
 #[inline(always)]
 fn hardsigmoid(x: f32) -> f32 {
     clamp_keep_nan(x + 3.0, 0.0, 6.0) / 6.0
+}
+
+/// torch's `hardshrink`: 0 within [-0.5, 0.5], `x` elsewhere (NaN stays NaN).
+#[inline(always)]
+fn hardshrink(x: f32) -> f32 {
+    if (-0.5..=0.5).contains(&x) {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// torch's `softshrink`: `x ∓ 0.5` outside [-0.5, 0.5], `x · 0` inside (so -0.25 gives -0.0
+/// and NaN stays NaN, as torch's kernel gives).
+#[inline(always)]
+fn softshrink(x: f32) -> f32 {
+    if x > 0.5 {
+        x - 0.5
+    } else if x < -0.5 {
+        x + 0.5
+    } else {
+        x * 0.0
+    }
+}
+
+/// `F.rrelu(x, 1/8, 1/3, training=False)`: `leaky_relu` with the slope torch computes in
+/// float64 and casts to float32.
+#[inline(always)]
+fn rrelu_eval(x: f32) -> f32 {
+    const SLOPE: f64 = (1.0 / 8.0 + 1.0 / 3.0) / 2.0;
+    if x > 0.0 {
+        x
+    } else {
+        x * SLOPE as f32
+    }
 }
 
 /// `min(max(x, low), high)`, NaN staying NaN (torch's `maximum`/`minimum` propagate it).
@@ -305,6 +355,46 @@ mod tests {
         Activation::Hardsigmoid.apply(&mut v);
         for (g, w) in v.iter().zip(sigmoid) {
             assert_eq!(g.to_bits(), w.to_bits(), "Hardsigmoid: {v:?}");
+        }
+    }
+
+    #[test]
+    fn shrinks_and_rrelu_are_torch_float32_bit_for_bit() {
+        // Printed by torch 2.15 (float32, RReLU in eval mode).
+        let x = [-1.5f32, -0.5, -0.25, 0.0, 0.5, 0.75, 2.0, f32::INFINITY, -3.4e38];
+        let cases = [
+            (
+                Activation::Hardshrink,
+                [-1.5f32, 0.0, 0.0, 0.0, 0.0, 0.75, 2.0, f32::INFINITY, -3.4e38],
+            ),
+            (
+                Activation::Softshrink,
+                [-1.0, -0.0, -0.0, 0.0, 0.0, 0.25, 1.5, f32::INFINITY, -3.4e38],
+            ),
+            (
+                Activation::RReLU,
+                [
+                    -0.343_75,
+                    f32::from_bits(0xbdea_aaab), // -0.114583336
+                    f32::from_bits(0xbd6a_aaab), // -0.057291668
+                    0.0,
+                    0.5,
+                    0.75,
+                    2.0,
+                    f32::INFINITY,
+                    f32::from_bits(0xfe6a_78d1), // -7.791667e37
+                ],
+            ),
+        ];
+        for (activation, want) in cases {
+            let mut v = x;
+            activation.apply(&mut v);
+            for (g, w) in v.iter().zip(want) {
+                assert_eq!(g.to_bits(), w.to_bits(), "{activation}: {v:?} want {want:?}");
+            }
+            let mut nan = [f32::NAN];
+            activation.apply(&mut nan);
+            assert!(nan[0].is_nan(), "{activation} keeps NaN");
         }
     }
 
