@@ -117,18 +117,22 @@ impl Activation {
             Activation::Tanh => values.iter_mut().for_each(|v| *v = math::tanh(*v)),
             Activation::Sigmoid => values.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
             Activation::Identity => {}
-            Activation::Hardswish => values.iter_mut().for_each(|v| *v = hardswish(*v)),
-            Activation::Hardsigmoid => values.iter_mut().for_each(|v| *v = hardsigmoid(*v)),
-            Activation::Hardshrink => values.iter_mut().for_each(|v| *v = hardshrink(*v)),
-            Activation::Softshrink => values.iter_mut().for_each(|v| *v = softshrink(*v)),
-            Activation::RReLU => values.iter_mut().for_each(|v| *v = rrelu_eval(*v)),
             other => values.iter_mut().for_each(|v| *v = other.scalar(*v)),
         }
     }
 
-    /// The less common activations, one value at a time, in float64 then rounded (they are
-    /// not on any hot path worth vectorising).
+    /// The less common activations, one value at a time (they are not on any hot path worth
+    /// vectorising): the piecewise ones in float32 as torch's kernels compute them (where
+    /// they overflow, they overflow alike), the others in float64 then rounded.
     fn scalar(self, x: f32) -> f32 {
+        match self {
+            Activation::Hardswish => return hardswish(x),
+            Activation::Hardsigmoid => return hardsigmoid(x),
+            Activation::Hardshrink => return hardshrink(x),
+            Activation::Softshrink => return softshrink(x),
+            Activation::RReLU => return rrelu_eval(x),
+            _ => {}
+        }
         let v = f64::from(x);
         let out = match self {
             Activation::ELU => elu(v, 1.0),
@@ -147,11 +151,11 @@ impl Activation {
             Activation::CELU => elu(v, 1.0),
             Activation::ReLU6 => v.clamp(0.0, 6.0),
             Activation::Hardtanh => v.clamp(-1.0, 1.0),
-            Activation::Hardswish => f64::from(hardswish(x)),
-            Activation::Hardsigmoid => f64::from(hardsigmoid(x)),
-            Activation::Hardshrink => f64::from(hardshrink(x)),
-            Activation::Softshrink => f64::from(softshrink(x)),
-            Activation::RReLU => f64::from(rrelu_eval(x)),
+            Activation::Hardswish
+            | Activation::Hardsigmoid
+            | Activation::Hardshrink
+            | Activation::Softshrink
+            | Activation::RReLU => v, // handled above
             Activation::Softsign => v / (1.0 + v.abs()),
             Activation::Tanhshrink => v - v.tanh(),
             Activation::LogSigmoid => -softplus(-v),
