@@ -30,7 +30,7 @@ pub fn space(space: &Space) -> String {
         Space::Dict(items) => {
             let inner: Vec<String> = items
                 .iter()
-                .map(|(k, s)| format!("'{k}': {}", self::space(s)))
+                .map(|(k, s)| format!("{}: {}", python_str(k), self::space(s)))
                 .collect();
             format!("Dict({})", inner.join(", "))
         }
@@ -47,19 +47,34 @@ fn box_space(b: &BoxSpace) -> String {
     let dtype = b.dtype();
     format!(
         "Box({}, {}, {}, {})",
-        bound(&b.low_f64(), dtype),
-        bound(&b.high_f64(), dtype),
+        bound(&b.low_f64(), b.shape(), dtype),
+        bound(&b.high_f64(), b.shape(), dtype),
         tuple(b.shape()),
         dtype.name()
     )
 }
 
-/// gymnasium's `_short_repr`: the value when all are equal, else the array.
-fn bound(values: &[f64], dtype: NpDType) -> String {
+/// gymnasium's `_short_repr`: the value when all are equal, else the array (of `shape`).
+fn bound(values: &[f64], shape: &[usize], dtype: NpDType) -> String {
     match values.split_first() {
         Some((first, rest)) if rest.iter().all(|v| v == first) => scalar(*first, dtype),
-        _ if is_float(dtype) => array(float_column(values, dtype)),
-        _ => array(values.iter().map(|&v| scalar(v, dtype)).collect()),
+        _ if is_float(dtype) => nested(&float_column(values, dtype), shape),
+        _ => nested(&values.iter().map(|&v| scalar(v, dtype)).collect::<Vec<_>>(), shape),
+    }
+}
+
+/// An array of `shape` from its formatted elements in C order, bracketed per axis as numpy
+/// prints it (`[[1. 2.] [3. 4.]]`), but on one line: numpy breaks rows, and lines beyond 75
+/// characters, with newlines that would split a field of `pth sb3 info`. Arrays numpy
+/// summarises (over 1000 elements) are shown flat, summarised.
+fn nested(items: &[String], shape: &[usize]) -> String {
+    match shape.split_first() {
+        Some((_, inner)) if !inner.is_empty() && items.len() <= NUMPY_THRESHOLD => {
+            let row: usize = inner.iter().product();
+            let rows: Vec<String> = items.chunks(row.max(1)).map(|r| nested(r, inner)).collect();
+            format!("[{}]", rows.join(" "))
+        }
+        _ => array(items.to_vec()),
     }
 }
 
@@ -67,9 +82,11 @@ fn is_float(dtype: NpDType) -> bool {
     matches!(dtype, NpDType::Float16 | NpDType::Float32 | NpDType::Float64)
 }
 
-/// Floats as numpy prints them in an array: each with its shortest digits, aligned on the
-/// point (`[-2.   -0.5  -0.05]`), or each in Python's repr when numpy would switch to
-/// scientific notation (magnitudes from 1e8, below 1e-4, or spread over more than 1e3).
+/// Floats as numpy prints them in an array (its default `precision=8`, `floatmode='maxprec'`):
+/// each with its shortest digits but at most 8 after the point, aligned on the point
+/// (`[-2.   -0.5  -0.05]`); in scientific notation with mantissas of one length when numpy
+/// switches to it (magnitudes from 1e8, below 1e-4, or spread over more than 1e3):
+/// `[-3.4028235e+38  5.0000000e-01]`.
 fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
     let finite: Vec<f64> = values
         .iter()
@@ -81,13 +98,13 @@ fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
         .iter()
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if !finite.is_empty() && (max >= 1e8 || min < 1e-4 || max / min > 1e3) {
-        return values.iter().map(|&v| scalar(v, dtype)).collect();
+        return scientific_column(values, dtype);
     }
     let parts: Vec<Option<(String, String)>> = values
         .iter()
         .map(|&v| {
-            let text = scalar(v, dtype);
             v.is_finite().then(|| {
+                let text = positional(v, dtype);
                 let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
                 (int.to_owned(), frac.trim_end_matches('0').to_owned())
             })
@@ -116,6 +133,125 @@ fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
             None => format!("{:>width$}", scalar(v, dtype), width = left + 1 + right),
         })
         .collect()
+}
+
+/// numpy's fractional digits at most (`precision`).
+const NUMPY_PRECISION: usize = 8;
+
+/// The shortest digits of `v` as a float of `dtype`, in Rust's `{:e}` form (`-1.5e-3`).
+fn shortest_e(v: f64, dtype: NpDType) -> String {
+    match dtype {
+        NpDType::Float16 => shortest_f16_e(v),
+        NpDType::Float32 => format!("{:e}", v as f32),
+        _ => format!("{v:e}"),
+    }
+}
+
+/// The fewest significant digits that read back as the same float16 (numpy prints
+/// `float16(4.73)` as `4.73`, not as the float32 `4.7304688`).
+fn shortest_f16_e(v: f64) -> String {
+    let bits = half::f16::from_f64(v).to_bits();
+    (0..5)
+        .map(|p| format!("{v:.p$e}"))
+        .find(|s| s.parse::<f64>().is_ok_and(|r| half::f16::from_f64(r).to_bits() == bits))
+        .unwrap_or_else(|| format!("{:e}", v as f32))
+}
+
+/// A finite value positionally: its shortest digits, or rounded to 8 after the point when
+/// it needs more (`1.7022163282706066` → `1.70221633`). Only used below 1e8.
+fn positional(v: f64, dtype: NpDType) -> String {
+    let shortest = shortest_e(v, dtype);
+    let (mantissa, exponent) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let digits = mantissa.chars().filter(char::is_ascii_digit).count() as i64;
+    let exponent: i64 = exponent.parse().unwrap_or(0);
+    if digits - 1 - exponent > NUMPY_PRECISION as i64 {
+        // `v` is the exact value of the float (float32 values widen exactly), rounded once.
+        format!("{v:.NUMPY_PRECISION$}")
+    } else {
+        scalar(v, dtype)
+    }
+}
+
+/// numpy's scientific array format: mantissas with the most fractional digits any value
+/// needs (at most 8), exponents of one width, non-finite values right-aligned.
+fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
+    // (sign and integer digit, fractional digits, exponent) of each finite value.
+    let parts: Vec<Option<(String, String, i32)>> = values
+        .iter()
+        .map(|&v| {
+            v.is_finite().then(|| {
+                let shortest = shortest_e(v, dtype);
+                let text = match shortest.split_once('e') {
+                    Some((m, _)) if m.split_once('.').is_some_and(|(_, f)| f.len() > NUMPY_PRECISION) => {
+                        format!("{v:.NUMPY_PRECISION$e}")
+                    }
+                    _ => shortest,
+                };
+                let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+                let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+                (
+                    int.to_owned(),
+                    frac.trim_end_matches('0').to_owned(),
+                    exponent.parse().unwrap_or(0),
+                )
+            })
+        })
+        .collect();
+    let finite = || parts.iter().flatten();
+    let precision = finite().map(|(_, f, _)| f.len()).max().unwrap_or(0);
+    let exp_digits = finite()
+        .map(|(_, _, e)| e.unsigned_abs().to_string().len().max(2))
+        .max()
+        .unwrap_or(2);
+    let left = finite().map(|(i, _, _)| i.len()).max().unwrap_or(0);
+    let width = left + 1 + precision + 2 + exp_digits;
+    parts
+        .iter()
+        .zip(values)
+        .map(|(part, &v)| match part {
+            Some((int, frac, e)) => format!(
+                "{int:>left$}.{frac:0<precision$}e{}{:0>exp_digits$}",
+                if *e < 0 { '-' } else { '+' },
+                e.unsigned_abs()
+            ),
+            None => format!("{:>width$}", scalar(v, dtype)),
+        })
+        .collect()
+}
+
+/// Python's `repr` of a str: single quotes unless it holds one and no double quote,
+/// backslashes and control characters escaped.
+fn python_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let code = u32::from(c);
+                out.push_str(&if code < 0x100 {
+                    format!("\\x{code:02x}")
+                } else {
+                    format!("\\u{code:04x}")
+                });
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 /// A Python tuple of sizes: `(5,)`, `(3, 36, 36)`.
@@ -148,10 +284,10 @@ fn scalar(v: f64, dtype: NpDType) -> String {
     if !is_float(dtype) && v.fract() == 0.0 && v.is_finite() {
         return format!("{}", v as i64);
     }
-    if dtype == NpDType::Float32 || dtype == NpDType::Float16 {
-        python_float(f64::from(v as f32), format!("{:e}", v as f32))
-    } else {
-        python_float(v, format!("{v:e}"))
+    match dtype {
+        NpDType::Float16 => python_float(f64::from(v as f32), shortest_f16_e(v)),
+        NpDType::Float32 => python_float(f64::from(v as f32), format!("{:e}", v as f32)),
+        _ => python_float(v, format!("{v:e}")),
     }
 }
 
@@ -211,6 +347,58 @@ mod tests {
         assert_eq!(scalar(-4.800000190734863, NpDType::Float32), "-4.8");
         assert_eq!(scalar(f64::from(f32::MAX), NpDType::Float32), "3.4028235e+38");
         assert_eq!(scalar(255.0, NpDType::UInt8), "255");
+    }
+
+    #[test]
+    fn float_arrays_print_as_numpy() {
+        // str(np.array(...)) with numpy 2.4's defaults.
+        let f32s = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        let cases: [(Vec<f64>, NpDType, &str); 7] = [
+            (
+                f32s(&[f32::NEG_INFINITY, -3.402_823_5e38, 0.5]),
+                NpDType::Float32,
+                "[          -inf -3.4028235e+38  5.0000000e-01]",
+            ),
+            (
+                vec![1e-5, 0.123_456_789],
+                NpDType::Float64,
+                "[1.00000000e-05 1.23456789e-01]",
+            ),
+            (
+                vec![f64::NEG_INFINITY, 1.702_216_328_270_606_6, 2.0],
+                NpDType::Float64,
+                "[      -inf 1.70221633 2.        ]",
+            ),
+            (vec![1.000_000_000_1, 2.5], NpDType::Float64, "[1.  2.5]"),
+            (
+                f32s(&[f32::NAN, 1e9, -2.0]),
+                NpDType::Float32,
+                "[    nan  1.e+09 -2.e+00]",
+            ),
+            (
+                f32s(&[0.074_983_954, -1.114_248]),
+                NpDType::Float32,
+                "[ 0.07498395 -1.114248  ]",
+            ),
+            (
+                vec![f64::from(half::f16::from_f32(4.73)), -1.0],
+                NpDType::Float16,
+                "[ 4.73 -1.  ]",
+            ),
+        ];
+        for (values, dtype, want) in cases {
+            assert_eq!(array(float_column(&values, dtype)), want);
+        }
+        let grid: Vec<String> = ["1.", "2.", "3.", "4.", "5.", "6."].map(String::from).to_vec();
+        assert_eq!(nested(&grid, &[3, 2]), "[[1. 2.] [3. 4.] [5. 6.]]");
+    }
+
+    #[test]
+    fn dict_keys_print_as_python_strings() {
+        assert_eq!(python_str("cam"), "'cam'");
+        assert_eq!(python_str("k'q"), "\"k'q\"");
+        assert_eq!(python_str("both'\""), "'both\\'\"'");
+        assert_eq!(python_str("tab\t\\"), "'tab\\t\\\\'");
     }
 
     #[test]
