@@ -59,8 +59,14 @@ fn bound(values: &[f64], shape: &[usize], dtype: NpDType) -> String {
     match values.split_first() {
         Some((first, rest)) if rest.iter().all(|v| v == first) => scalar(*first, dtype),
         _ if is_float(dtype) => nested(&float_column(values, dtype), shape),
-        _ => nested(&values.iter().map(|&v| scalar(v, dtype)).collect::<Vec<_>>(), shape),
+        _ => nested(&int_column(values.iter().map(|&v| scalar(v, dtype)).collect()), shape),
     }
+}
+
+/// Integers as numpy prints them in an array: right-aligned to the widest (`[ 0 -5 10]`).
+fn int_column(items: Vec<String>) -> Vec<String> {
+    let width = items.iter().map(String::len).max().unwrap_or(0);
+    items.into_iter().map(|s| format!("{s:>width$}")).collect()
 }
 
 /// An array of `shape` from its formatted elements in C order, bracketed per axis as numpy
@@ -139,12 +145,22 @@ fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
 const NUMPY_PRECISION: usize = 8;
 
 /// The shortest digits of `v` as a float of `dtype`, in Rust's `{:e}` form (`-1.5e-3`).
+/// Where two decimals of that length are equally near (float32 `-262056.125`: `…12` or
+/// `…13`), Rust picks the upper one, Python and numpy the correctly rounded one (half to
+/// even): so the digits are `v`'s exact value rounded to that length.
 fn shortest_e(v: f64, dtype: NpDType) -> String {
-    match dtype {
+    let shortest = match dtype {
         NpDType::Float16 => shortest_f16_e(v),
         NpDType::Float32 => format!("{:e}", v as f32),
         _ => format!("{v:e}"),
+    };
+    if !v.is_finite() {
+        return shortest;
     }
+    let mantissa = shortest.split_once('e').map_or(shortest.as_str(), |(m, _)| m);
+    let digits = mantissa.chars().filter(char::is_ascii_digit).count();
+    // `v` is the float's exact value (float32 and float16 widen exactly).
+    format!("{v:.prec$e}", prec = digits.saturating_sub(1))
 }
 
 /// The fewest significant digits that read back as the same float16 (numpy prints
@@ -173,32 +189,40 @@ fn positional(v: f64, dtype: NpDType) -> String {
 }
 
 /// numpy's scientific array format: mantissas with the most fractional digits any value
-/// needs (at most 8), exponents of one width, non-finite values right-aligned.
+/// needs (at most 8), each value's exact digits to that many (not zeros: numpy's
+/// `min_digits`), exponents of one width, non-finite values right-aligned.
 fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
-    // (sign and integer digit, fractional digits, exponent) of each finite value.
+    // The most fractional digits a finite value's mantissa needs: its shortest digits, or
+    // rounded to 8 when it needs more (trailing zeros trimmed either way).
+    let needed = |v: f64| {
+        let shortest = shortest_e(v, dtype);
+        let mantissa = |t: &str| t.split_once('e').map_or(t.to_owned(), |(m, _)| m.to_owned());
+        let fraction = |m: &str| m.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len());
+        match fraction(&mantissa(&shortest)) {
+            n if n > NUMPY_PRECISION => fraction(&mantissa(&format!("{v:.NUMPY_PRECISION$e}"))),
+            n => n,
+        }
+    };
+    let precision = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| needed(v))
+        .max()
+        .unwrap_or(0);
+    // (sign and integer digit, fractional digits, exponent) of each finite value: its exact
+    // digits to `precision` (`v` widens the float exactly), as numpy's `min_digits` prints them.
     let parts: Vec<Option<(String, String, i32)>> = values
         .iter()
         .map(|&v| {
             v.is_finite().then(|| {
-                let shortest = shortest_e(v, dtype);
-                let text = match shortest.split_once('e') {
-                    Some((m, _)) if m.split_once('.').is_some_and(|(_, f)| f.len() > NUMPY_PRECISION) => {
-                        format!("{v:.NUMPY_PRECISION$e}")
-                    }
-                    _ => shortest,
-                };
+                let text = format!("{v:.precision$e}");
                 let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
                 let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-                (
-                    int.to_owned(),
-                    frac.trim_end_matches('0').to_owned(),
-                    exponent.parse().unwrap_or(0),
-                )
+                (int.to_owned(), frac.to_owned(), exponent.parse().unwrap_or(0))
             })
         })
         .collect();
     let finite = || parts.iter().flatten();
-    let precision = finite().map(|(_, f, _)| f.len()).max().unwrap_or(0);
     let exp_digits = finite()
         .map(|(_, _, e)| e.unsigned_abs().to_string().len().max(2))
         .max()
@@ -210,7 +234,7 @@ fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
         .zip(values)
         .map(|(part, &v)| match part {
             Some((int, frac, e)) => format!(
-                "{int:>left$}.{frac:0<precision$}e{}{:0>exp_digits$}",
+                "{int:>left$}.{frac}e{}{:0>exp_digits$}",
                 if *e < 0 { '-' } else { '+' },
                 e.unsigned_abs()
             ),
@@ -276,7 +300,9 @@ fn array(items: Vec<String>) -> String {
 }
 
 fn int_array(a: &NdArray) -> String {
-    array(a.to_i64_vec().unwrap_or_default().iter().map(i64::to_string).collect())
+    array(int_column(
+        a.to_i64_vec().unwrap_or_default().iter().map(i64::to_string).collect(),
+    ))
 }
 
 /// One value of a bound as numpy prints a scalar of `dtype`.
@@ -284,11 +310,7 @@ fn scalar(v: f64, dtype: NpDType) -> String {
     if !is_float(dtype) && v.fract() == 0.0 && v.is_finite() {
         return format!("{}", v as i64);
     }
-    match dtype {
-        NpDType::Float16 => python_float(f64::from(v as f32), shortest_f16_e(v)),
-        NpDType::Float32 => python_float(f64::from(v as f32), format!("{:e}", v as f32)),
-        _ => python_float(v, format!("{v:e}")),
-    }
+    python_float(v, shortest_e(v, dtype))
 }
 
 /// Python's `repr` of a float from its shortest digits (`mantissa e exponent` as Rust's `{:e}`
@@ -347,6 +369,8 @@ mod tests {
         assert_eq!(scalar(-4.800000190734863, NpDType::Float32), "-4.8");
         assert_eq!(scalar(f64::from(f32::MAX), NpDType::Float32), "3.4028235e+38");
         assert_eq!(scalar(255.0, NpDType::UInt8), "255");
+        // Two shortest decimals equally near: numpy's str(np.float32(-262056.125)).
+        assert_eq!(scalar(-262_056.125, NpDType::Float32), "-262056.12");
     }
 
     #[test]
