@@ -78,7 +78,14 @@ impl<'data> Handler<'data> for TorchHandler<'_> {
             ));
         };
         let Some((global, allowed)) = globals::lookup(module, name) else {
-            return Ok(Outcome::Inert);
+            // Strict mode names no such global; a value that stands for one (the layout
+            // `_get_layout` returns) is no function torch's unpickler calls.
+            if self.lenient {
+                return Ok(Outcome::Inert);
+            }
+            return raise(format!(
+                "Trying to call reduce for unrecognized function {module}.{name}"
+            ));
         };
         if !allowed && !self.lenient {
             return raise(format!("{module}.{name} is not allowed"));
