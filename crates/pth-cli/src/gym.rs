@@ -1,6 +1,7 @@
 //! Spaces printed the way gymnasium's `repr` prints them: `Discrete(4)`,
 //! `Box(0, 255, (3, 36, 36), uint8)`, `Dict('camera': ..., 'state': ...)`.
 
+use pth_reader::pyrepr::str_repr;
 use sb3_format::{BoxSpace, NdArray, NpDType, Space};
 
 /// How many elements numpy prints before summarising an array with `...`.
@@ -30,7 +31,7 @@ pub fn space(space: &Space) -> String {
         Space::Dict(items) => {
             let inner: Vec<String> = items
                 .iter()
-                .map(|(k, s)| format!("{}: {}", python_str(k), self::space(s)))
+                .map(|(k, s)| format!("{}: {}", str_repr(k), self::space(s)))
                 .collect();
             format!("Dict({})", inner.join(", "))
         }
@@ -243,41 +244,6 @@ fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
         .collect()
 }
 
-/// Python's `repr` of a str: single quotes unless it holds one and no double quote,
-/// backslashes and control characters escaped.
-fn python_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {
-                let code = u32::from(c);
-                out.push_str(&if code < 0x100 {
-                    format!("\\x{code:02x}")
-                } else {
-                    format!("\\u{code:04x}")
-                });
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// A Python tuple of sizes: `(5,)`, `(3, 36, 36)`.
 fn tuple(shape: &[usize]) -> String {
     match shape {
@@ -418,17 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn dict_keys_print_as_python_strings() {
-        assert_eq!(python_str("cam"), "'cam'");
-        assert_eq!(python_str("k'q"), "\"k'q\"");
-        assert_eq!(python_str("both'\""), "'both\\'\"'");
-        assert_eq!(python_str("tab\t\\"), "'tab\\t\\\\'");
-    }
-
-    #[test]
     fn spaces_print_as_gymnasium() {
         assert_eq!(space(&Space::Discrete { n: 4, start: 0 }), "Discrete(4)");
         assert_eq!(space(&Space::Discrete { n: 3, start: -1 }), "Discrete(3, start=-1)");
+        // Keys as Python's repr quotes them.
+        let quoted = Space::Dict(vec![("k'q".into(), Space::Discrete { n: 2, start: 0 })]);
+        assert_eq!(space(&quoted), "Dict(\"k'q\": Discrete(2))");
         let ones =
             |n: usize, v: f32| NdArray::from_le_bytes(NpDType::Float32, vec![n], v.to_le_bytes().repeat(n)).unwrap();
         let b = BoxSpace::new(NpDType::Float32, vec![5], ones(5, -1.0), ones(5, 1.0)).unwrap();

@@ -60,7 +60,7 @@ mod mmap;
 mod options;
 mod paths;
 mod pickle;
-mod pyrepr;
+pub mod pyrepr;
 mod standalone;
 mod tensor;
 mod torch;

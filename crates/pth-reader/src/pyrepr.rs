@@ -1,4 +1,5 @@
-//! Python's text forms of numbers, shared by the layers that show values as Python does.
+//! Python's text forms of values (`repr`), shared by the layers that show values as Python does;
+//! [`str_repr`] is public for callers that print names the way Python would.
 
 #![forbid(unsafe_code)]
 
@@ -49,7 +50,14 @@ pub(crate) fn complex_repr(re: f64, im: f64) -> String {
 
 /// Python's `repr(str)`: single quotes unless the text has a `'` and no `"`; backslash,
 /// the quote and non-printable characters escaped (`\n`, `\x07`, `\u2028`).
-pub(crate) fn str_repr(s: &str) -> String {
+///
+/// ```
+/// use pth_reader::pyrepr::str_repr;
+/// assert_eq!(str_repr("cam"), "'cam'");
+/// assert_eq!(str_repr("k'q"), "\"k'q\"");
+/// assert_eq!(str_repr("a\tb"), "'a\\tb'");
+/// ```
+pub fn str_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
