@@ -1,7 +1,7 @@
 //! Spaces printed the way gymnasium's `repr` prints them: `Discrete(4)`,
 //! `Box(0, 255, (3, 36, 36), uint8)`, `Dict('camera': ..., 'state': ...)`.
 
-use pth_reader::pyrepr::str_repr;
+use pth_reader::pyrepr::{float_repr_with_digits, str_repr};
 use sb3_format::{BoxSpace, NdArray, NpDType, Space};
 
 /// How many elements numpy prints before summarising an array with `...`.
@@ -158,8 +158,7 @@ fn shortest_e(v: f64, dtype: NpDType) -> String {
     if !v.is_finite() {
         return shortest;
     }
-    let mantissa = shortest.split_once('e').map_or(shortest.as_str(), |(m, _)| m);
-    let digits = mantissa.chars().filter(char::is_ascii_digit).count();
+    let digits = split_e(&shortest).0.chars().filter(char::is_ascii_digit).count();
     // `v` is the float's exact value (float32 and float16 widen exactly).
     format!("{v:.prec$e}", prec = digits.saturating_sub(1))
 }
@@ -178,10 +177,9 @@ fn shortest_f16_e(v: f64) -> String {
 /// it needs more (`1.7022163282706066` → `1.70221633`). Only used below 1e8.
 fn positional(v: f64, dtype: NpDType) -> String {
     let shortest = shortest_e(v, dtype);
-    let (mantissa, exponent) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let (mantissa, exponent) = split_e(&shortest);
     let digits = mantissa.chars().filter(char::is_ascii_digit).count() as i64;
-    let exponent: i64 = exponent.parse().unwrap_or(0);
-    if digits - 1 - exponent > NUMPY_PRECISION as i64 {
+    if digits - 1 - i64::from(exponent) > NUMPY_PRECISION as i64 {
         // `v` is the exact value of the float (float32 values widen exactly), rounded once.
         format!("{v:.NUMPY_PRECISION$}")
     } else {
@@ -196,11 +194,14 @@ fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
     // The most fractional digits a finite value's mantissa needs: its shortest digits, or
     // rounded to 8 when it needs more (trailing zeros trimmed either way).
     let needed = |v: f64| {
-        let shortest = shortest_e(v, dtype);
-        let mantissa = |t: &str| t.split_once('e').map_or(t.to_owned(), |(m, _)| m.to_owned());
-        let fraction = |m: &str| m.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len());
-        match fraction(&mantissa(&shortest)) {
-            n if n > NUMPY_PRECISION => fraction(&mantissa(&format!("{v:.NUMPY_PRECISION$e}"))),
+        let fraction = |text: &str| {
+            let mantissa = split_e(text).0;
+            mantissa
+                .split_once('.')
+                .map_or(0, |(_, f)| f.trim_end_matches('0').len())
+        };
+        match fraction(&shortest_e(v, dtype)) {
+            n if n > NUMPY_PRECISION => fraction(&format!("{v:.NUMPY_PRECISION$e}")),
             n => n,
         }
     };
@@ -217,9 +218,9 @@ fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
         .map(|&v| {
             v.is_finite().then(|| {
                 let text = format!("{v:.precision$e}");
-                let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+                let (mantissa, exponent) = split_e(&text);
                 let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-                (int.to_owned(), frac.to_owned(), exponent.parse().unwrap_or(0))
+                (int.to_owned(), frac.to_owned(), exponent)
             })
         })
         .collect();
@@ -242,6 +243,12 @@ fn scientific_column(values: &[f64], dtype: NpDType) -> Vec<String> {
             None => format!("{:>width$}", scalar(v, dtype)),
         })
         .collect()
+}
+
+/// Rust's `{:e}` form (`-1.25e-3`) split into its mantissa (`-1.25`) and exponent (`-3`).
+fn split_e(text: &str) -> (&str, i32) {
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((text, "0"));
+    (mantissa, exponent.parse().unwrap_or(0))
 }
 
 /// A Python tuple of sizes: `(5,)`, `(3, 36, 36)`.
@@ -276,47 +283,7 @@ fn scalar(v: f64, dtype: NpDType) -> String {
     if !is_float(dtype) && v.fract() == 0.0 && v.is_finite() {
         return format!("{}", v as i64);
     }
-    python_float(v, shortest_e(v, dtype))
-}
-
-/// Python's `repr` of a float from its shortest digits (`mantissa e exponent` as Rust's `{:e}`
-/// writes them): positional between 1e-4 and 1e16, scientific outside.
-fn python_float(v: f64, shortest: String) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let (mantissa, exponent) = shortest.split_once('e').unwrap_or((&shortest, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if negative { "-" } else { "" };
-    if (-4..16).contains(&exponent) {
-        let point = exponent + 1;
-        let body = if point <= 0 {
-            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
-        } else if point as usize >= digits.len() {
-            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
-        } else {
-            let (int, frac) = digits.split_at(point as usize);
-            format!("{int}.{frac}")
-        };
-        format!("{sign}{body}")
-    } else {
-        let (first, rest) = digits.split_at(1.min(digits.len()));
-        let rest = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        format!(
-            "{sign}{first}{rest}e{}{:02}",
-            if exponent < 0 { '-' } else { '+' },
-            exponent.abs()
-        )
-    }
+    float_repr_with_digits(v, &shortest_e(v, dtype))
 }
 
 #[cfg(test)]
@@ -325,7 +292,7 @@ mod tests {
 
     #[test]
     fn floats_print_as_python() {
-        let f = |v: f64| python_float(v, format!("{v:e}"));
+        let f = |v: f64| float_repr_with_digits(v, &format!("{v:e}"));
         assert_eq!(f(-1.0), "-1.0");
         assert_eq!(f(0.5), "0.5");
         assert_eq!(f(255.0), "255.0");

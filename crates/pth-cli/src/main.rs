@@ -167,19 +167,8 @@ fn looks_like_sb3(path: &std::path::Path) -> bool {
     names.contains(&"data") && names.iter().any(|n| !n.contains('/') && n.ends_with(".pth"))
 }
 
-/// The error and its causes on one line. The library errors show their cause in their own
-/// message as well as through `source()`: a cause already said is not said again.
+/// The error and its causes on one line (`{:#}` joins them with ": "; the library errors'
+/// messages are complete, so no cause is said twice).
 fn one_line(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text.replace('\n', " ")
+    format!("{e:#}").replace('\n', " ")
 }

@@ -16,6 +16,11 @@ use crate::DType;
 /// pickle, the path of the tensor in the object tree). Both are boxed, so a `Result` costs one
 /// pointer. Messages are one line, suitable for a command-line tool.
 ///
+/// A message is complete: where an I/O error caused it, the I/O error's message is part of
+/// it, so [`source`](std::error::Error::source) returns `None` (a report that walks the chain,
+/// such as anyhow's `{:#}`, would say the cause twice otherwise). The I/O error itself is in
+/// [`ErrorKind::Io`] and [`ErrorKind::Write`].
+///
 /// ```
 /// use pth_reader::{Checkpoint, ErrorKind, Options};
 /// // A legacy stream whose first pickle names os.system.
@@ -316,14 +321,8 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.inner.kind {
-            ErrorKind::Io { source, .. } | ErrorKind::Write { source } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message already includes the cause's (see [`Error`]).
+impl std::error::Error for Error {}
 
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,22 +1,38 @@
 //! Python's text forms of values (`repr`), shared by the layers that show values as Python does;
-//! [`str_repr`] is public for callers that print names the way Python would.
+//! [`str_repr`] and [`float_repr_with_digits`] are public for callers that print names and
+//! numbers the way Python would.
 
 #![forbid(unsafe_code)]
 
 /// Python's `repr(float)`: shortest round-trip digits, positional from 1e-4 up to 1e16.
 pub(crate) fn float_repr(f: f64) -> String {
-    if f.is_nan() {
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e5", "-1e-7".
+    float_repr_with_digits(f, &format!("{f:e}"))
+}
+
+/// Python's `repr(float)` of `value` written with the digits of `digits`, a number in Rust's
+/// `{:e}` form (`-1.5e-3`): positional from 1e-4 up to 1e16, scientific outside; `nan`, `inf`
+/// and `-inf` for the non-finite values. For callers whose shortest digits are those of
+/// another float type (numpy prints a float32 `0.1` as `0.1`, not as its float64 digits).
+///
+/// ```
+/// use pth_reader::pyrepr::float_repr_with_digits;
+/// assert_eq!(float_repr_with_digits(0.1f32 as f64, &format!("{:e}", 0.1f32)), "0.1");
+/// assert_eq!(float_repr_with_digits(-2.5e-7, "-2.5e-7"), "-2.5e-07");
+/// assert_eq!(float_repr_with_digits(1e16, "1e16"), "1e+16");
+/// assert_eq!(float_repr_with_digits(3.0, "3e0"), "3.0");
+/// ```
+pub fn float_repr_with_digits(value: f64, digits: &str) -> String {
+    if value.is_nan() {
         return "nan".into();
     }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.into();
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e5", "1e-7".
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let (mantissa, exp) = digits.split_once('e').unwrap_or((digits, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if f.is_sign_negative() { "-" } else { "" };
+    let sign = if value.is_sign_negative() { "-" } else { "" };
     if (-4..16).contains(&exp) {
         if exp < 0 {
             let zeros = "0".repeat((-exp - 1) as usize);

@@ -10,6 +10,11 @@ use std::path::PathBuf;
 /// `policy.pth`, `system_info.txt`, ...), and for `data` the key whose value is bad. Messages
 /// are one line, suitable for a command-line tool.
 ///
+/// A message is complete: it includes the message of the error that caused it (the reader's,
+/// the JSON parser's, the file system's), so [`source`](std::error::Error::source) returns
+/// `None` and a report that walks the chain says each cause once. The cause itself is a field
+/// of the [`ErrorKind`].
+///
 /// ```
 /// use pth_reader::Options;
 /// let err = sb3_format::Model::from_bytes(&b"not a zip"[..], &Options::default()).unwrap_err();
@@ -58,11 +63,8 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&*self.kind)
-    }
-}
+/// No `source()`: the message already includes the cause's (see [`Error`]).
+impl std::error::Error for Error {}
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
