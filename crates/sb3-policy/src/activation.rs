@@ -125,49 +125,31 @@ impl Activation {
     /// vectorising): the piecewise ones in float32 as torch's kernels compute them (where
     /// they overflow, they overflow alike), the others in float64 then rounded.
     fn scalar(self, x: f32) -> f32 {
+        // A float64 formula, rounded once to float32; NaN stays the input's NaN.
+        let wide = |formula: fn(f64) -> f64| if x.is_nan() { x } else { formula(f64::from(x)) as f32 };
         match self {
-            Activation::Hardswish => return hardswish(x),
-            Activation::Hardsigmoid => return hardsigmoid(x),
-            Activation::Hardshrink => return hardshrink(x),
-            Activation::Softshrink => return softshrink(x),
-            Activation::RReLU => return rrelu_eval(x),
-            _ => {}
-        }
-        let v = f64::from(x);
-        let out = match self {
-            Activation::ELU => elu(v, 1.0),
-            Activation::LeakyReLU => {
-                if v >= 0.0 {
-                    v
-                } else {
-                    v * f64::from(0.01f32)
-                }
-            }
-            Activation::SiLU => v / (1.0 + (-v).exp()),
-            Activation::GELU => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
-            Activation::Softplus => softplus(v),
-            Activation::Mish => v * softplus(v).tanh(),
-            Activation::SELU => 1.050_700_987_355_480_5 * elu(v, 1.673_263_242_354_377_3),
-            Activation::CELU => elu(v, 1.0),
-            Activation::ReLU6 => v.clamp(0.0, 6.0),
-            Activation::Hardtanh => v.clamp(-1.0, 1.0),
-            Activation::Hardswish
-            | Activation::Hardsigmoid
-            | Activation::Hardshrink
-            | Activation::Softshrink
-            | Activation::RReLU => v, // handled above
-            Activation::Softsign => v / (1.0 + v.abs()),
-            Activation::Tanhshrink => v - v.tanh(),
-            Activation::LogSigmoid => -softplus(-v),
-            Activation::ReLU => v.max(0.0),
-            Activation::Tanh => v.tanh(),
-            Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-            Activation::Identity => v,
-        };
-        if x.is_nan() {
-            x
-        } else {
-            out as f32
+            Activation::Hardswish => hardswish(x),
+            Activation::Hardsigmoid => hardsigmoid(x),
+            Activation::Hardshrink => hardshrink(x),
+            Activation::Softshrink => softshrink(x),
+            Activation::RReLU => rrelu_eval(x),
+            Activation::ELU => wide(|v| elu(v, 1.0)),
+            Activation::LeakyReLU => wide(|v| if v >= 0.0 { v } else { v * f64::from(0.01f32) }),
+            Activation::SiLU => wide(|v| v / (1.0 + (-v).exp())),
+            Activation::GELU => wide(|v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))),
+            Activation::Softplus => wide(softplus),
+            Activation::Mish => wide(|v| v * softplus(v).tanh()),
+            Activation::SELU => wide(|v| 1.050_700_987_355_480_5 * elu(v, 1.673_263_242_354_377_3)),
+            Activation::CELU => wide(|v| elu(v, 1.0)),
+            Activation::ReLU6 => wide(|v| v.clamp(0.0, 6.0)),
+            Activation::Hardtanh => wide(|v| v.clamp(-1.0, 1.0)),
+            Activation::Softsign => wide(|v| v / (1.0 + v.abs())),
+            Activation::Tanhshrink => wide(|v| v - v.tanh()),
+            Activation::LogSigmoid => wide(|v| -softplus(-v)),
+            Activation::ReLU => wide(|v| v.max(0.0)),
+            Activation::Tanh => wide(f64::tanh),
+            Activation::Sigmoid => wide(|v| 1.0 / (1.0 + (-v).exp())),
+            Activation::Identity => x,
         }
     }
 }

@@ -158,11 +158,8 @@ impl Mapping {
                 *out = quantile_argmax(values, *quantiles, *actions) as i64;
             }
             (Mapping::MultiCategorical { nvec }, Action::MultiDiscrete(out)) if out.len() == nvec.len() => {
-                let mut rest = values;
-                for (o, &n) in out.iter_mut().zip(nvec) {
-                    let (block, tail) = rest.split_at(n.min(rest.len()));
-                    *o = argmax_probs(block) as i64;
-                    rest = tail;
+                for (o, index) in out.iter_mut().zip(block_argmax(values, nvec.iter().copied())) {
+                    *o = index as i64;
                 }
             }
             (Mapping::Bernoulli, Action::MultiBinary(out)) if out.len() == values.len() => {
@@ -171,8 +168,8 @@ impl Mapping {
                 }
             }
             (Mapping::CategoricalPairs, Action::MultiBinary(out)) if out.len() * 2 == values.len() => {
-                for (o, pair) in out.iter_mut().zip(values.chunks_exact(2)) {
-                    *o = u8::from(argmax_probs(pair) == 1);
+                for (o, index) in out.iter_mut().zip(block_argmax(values, std::iter::repeat(2))) {
+                    *o = u8::from(index == 1);
                 }
             }
             _ => return Err(Error::Buffers("the action was not made by this policy".into())),
@@ -199,11 +196,8 @@ impl Mapping {
                 fill(row, quantile_argmax(values, *quantiles, *actions) as f32);
             }
             Mapping::MultiCategorical { nvec } => {
-                let mut rest = values;
-                for (o, &n) in row.iter_mut().zip(nvec) {
-                    let (block, tail) = rest.split_at(n.min(rest.len()));
-                    *o = argmax_probs(block) as f32;
-                    rest = tail;
+                for (o, index) in row.iter_mut().zip(block_argmax(values, nvec.iter().copied())) {
+                    *o = index as f32;
                 }
             }
             Mapping::Bernoulli => {
@@ -212,12 +206,23 @@ impl Mapping {
                 }
             }
             Mapping::CategoricalPairs => {
-                for (o, pair) in row.iter_mut().zip(values.chunks_exact(2)) {
-                    *o = argmax_probs(pair) as f32;
+                for (o, index) in row.iter_mut().zip(block_argmax(values, std::iter::repeat(2))) {
+                    *o = index as f32;
                 }
             }
         }
     }
+}
+
+/// The argmax of the probabilities of each block of `values`, blocks of the given sizes one
+/// after the other (MultiDiscrete's `nvec`; MultiBinary pairs for MaskablePPO).
+fn block_argmax<'a>(values: &'a [f32], sizes: impl Iterator<Item = usize> + 'a) -> impl Iterator<Item = usize> + 'a {
+    let mut rest = values;
+    sizes.map(move |n| {
+        let (block, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        argmax_probs(block)
+    })
 }
 
 fn fill(row: &mut [f32], value: f32) {
