@@ -55,10 +55,13 @@ pub enum Activation {
     Softshrink,
     /// `nn.RReLU` in evaluation mode: a leaky ReLU of slope (1/8 + 1/3) / 2.
     RReLU,
+    /// `nn.PReLU`: a leaky ReLU whose negative slope is learned, one per activation layer
+    /// (its `weight` in the state dict, beside the Linear layers).
+    PReLU,
 }
 
 /// Every supported activation with its `torch.nn` class name.
-const NAMES: [(&str, Activation); 22] = [
+const NAMES: [(&str, Activation); 23] = [
     ("ReLU", Activation::ReLU),
     ("Tanh", Activation::Tanh),
     ("Sigmoid", Activation::Sigmoid),
@@ -81,6 +84,7 @@ const NAMES: [(&str, Activation); 22] = [
     ("Hardshrink", Activation::Hardshrink),
     ("Softshrink", Activation::Softshrink),
     ("RReLU", Activation::RReLU),
+    ("PReLU", Activation::PReLU),
 ];
 
 impl Activation {
@@ -109,22 +113,30 @@ impl Activation {
         NAMES.iter().find(|(_, a)| *a == self).map_or("?", |(name, _)| name)
     }
 
-    /// Applies the activation in place.
+    /// Whether the activation has a parameter learned in training (PReLU's slope), which
+    /// comes from the state dict.
+    pub(crate) fn is_learned(self) -> bool {
+        self == Activation::PReLU
+    }
+
+    /// Applies the activation in place. `learned` is the layer's learned parameter for
+    /// [`is_learned`](Self::is_learned) activations (PReLU's negative slope); the others have
+    /// none and pass 0.
     #[inline(always)]
-    pub(crate) fn apply(self, values: &mut [f32]) {
+    pub(crate) fn apply(self, values: &mut [f32], learned: f32) {
         match self {
             Activation::ReLU => values.iter_mut().for_each(|v| *v = relu(*v)),
             Activation::Tanh => values.iter_mut().for_each(|v| *v = math::tanh(*v)),
             Activation::Sigmoid => values.iter_mut().for_each(|v| *v = math::sigmoid(*v)),
             Activation::Identity => {}
-            other => values.iter_mut().for_each(|v| *v = other.scalar(*v)),
+            other => values.iter_mut().for_each(|v| *v = other.scalar(*v, learned)),
         }
     }
 
     /// The less common activations, one value at a time (they are not on any hot path worth
     /// vectorising): the piecewise ones in float32 as torch's kernels compute them (where
     /// they overflow, they overflow alike), the others in float64 then rounded.
-    fn scalar(self, x: f32) -> f32 {
+    fn scalar(self, x: f32, learned: f32) -> f32 {
         // A float64 formula, rounded once to float32; NaN stays the input's NaN.
         let wide = |formula: fn(f64) -> f64| if x.is_nan() { x } else { formula(f64::from(x)) as f32 };
         match self {
@@ -133,6 +145,7 @@ impl Activation {
             Activation::Hardshrink => hardshrink(x),
             Activation::Softshrink => softshrink(x),
             Activation::RReLU => rrelu_eval(x),
+            Activation::PReLU => prelu(x, learned),
             Activation::ELU => wide(|v| elu(v, 1.0)),
             Activation::LeakyReLU => wide(|v| if v >= 0.0 { v } else { v * f64::from(0.01f32) }),
             Activation::SiLU => wide(|v| v / (1.0 + (-v).exp())),
@@ -203,6 +216,16 @@ fn softshrink(x: f32) -> f32 {
         x + 0.5
     } else {
         x * 0.0
+    }
+}
+
+/// torch's `prelu` kernel: `x > 0 ? x : weight · x`, in float32.
+#[inline(always)]
+fn prelu(x: f32, weight: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        weight * x
     }
 }
 
@@ -305,16 +328,38 @@ mod tests {
         ];
         for (activation, want) in cases {
             let mut v = [-1.5f32, 0.5, 2.0];
-            activation.apply(&mut v);
+            activation.apply(&mut v, 0.0);
             for (g, w) in v.iter().zip(want) {
                 assert!((g - w).abs() < 2e-6, "{activation}: {v:?} want {want:?}");
             }
         }
         let mut v = [-1.0f32, f32::NAN, 3.0];
-        Activation::ReLU.apply(&mut v);
+        Activation::ReLU.apply(&mut v, 0.0);
         assert_eq!(v[0], 0.0);
         assert!(v[1].is_nan());
         assert_eq!(v[2], 3.0);
+    }
+
+    #[test]
+    fn prelu_is_torch_float32_bit_for_bit() {
+        // nn.PReLU with weight -0.3, printed by torch 2.15 (float32 bits).
+        let x = [-1.5f32, 0.5, 2.0, -0.0, f32::NEG_INFINITY, -3e38, -1e-45, 0.0];
+        let want: [u32; 8] = [
+            0x3ee6_6667,
+            0x3f00_0000,
+            0x4000_0000,
+            0x0,
+            0x7f80_0000,
+            0x7e87_6abe,
+            0x0,
+            0x8000_0000,
+        ];
+        let mut v = x;
+        Activation::PReLU.apply(&mut v, -0.3);
+        assert_eq!(v.map(f32::to_bits), want, "{v:?}");
+        let mut nan = [f32::NAN];
+        Activation::PReLU.apply(&mut nan, -0.3);
+        assert!(nan[0].is_nan());
     }
 
     #[test]
@@ -332,13 +377,13 @@ mod tests {
         ];
         let sigmoid = [1.0f32, 1.0, 0.25, 0.583_333_3, 0.833_333_3, 0.0, 1.0, 0.0];
         let mut v = x;
-        Activation::Hardswish.apply(&mut v);
+        Activation::Hardswish.apply(&mut v, 0.0);
         for (g, w) in v.iter().zip(swish) {
             assert_eq!(g.to_bits(), w.to_bits(), "Hardswish: {v:?}");
         }
         assert!(v[7].is_nan(), "Hardswish(-inf) is NaN in torch (-inf · 0)");
         let mut v = x;
-        Activation::Hardsigmoid.apply(&mut v);
+        Activation::Hardsigmoid.apply(&mut v, 0.0);
         for (g, w) in v.iter().zip(sigmoid) {
             assert_eq!(g.to_bits(), w.to_bits(), "Hardsigmoid: {v:?}");
         }
@@ -374,12 +419,12 @@ mod tests {
         ];
         for (activation, want) in cases {
             let mut v = x;
-            activation.apply(&mut v);
+            activation.apply(&mut v, 0.0);
             for (g, w) in v.iter().zip(want) {
                 assert_eq!(g.to_bits(), w.to_bits(), "{activation}: {v:?} want {want:?}");
             }
             let mut nan = [f32::NAN];
-            activation.apply(&mut nan);
+            activation.apply(&mut nan, 0.0);
             assert!(nan[0].is_nan(), "{activation} keeps NaN");
         }
     }

@@ -116,7 +116,6 @@ fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<A
     let mut actions = Array2::<f32>::zeros((rows, action_columns(net)));
     let mut scratch = policy.scratch();
     let mut copy = Vec::new();
-    let activation = net.hidden.activation();
     let plain = net.extractor.is_plain_copy();
     let last = layers.len().saturating_sub(1);
     for (chunk, (obs, mut out)) in observations
@@ -150,9 +149,10 @@ fn predict_batch(policy: &Policy, observations: ArrayView2<'_, f32>) -> Result<A
                 let (mut x, mut y) = (&mut a, &mut b);
                 for (index, layer) in layers.iter().enumerate() {
                     layer_rows(layer, x, stride, y, stride, n);
-                    if let (Some(activation), true) = (activation, index < last) {
+                    if index < last {
                         for row in y.chunks_exact_mut(stride).take(n) {
-                            activation.apply(row.get_mut(..layer.outputs()).unwrap_or_default());
+                            net.hidden
+                                .activate(index, row.get_mut(..layer.outputs()).unwrap_or_default());
                         }
                     }
                     std::mem::swap(&mut x, &mut y);

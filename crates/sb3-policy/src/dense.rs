@@ -284,29 +284,37 @@ fn panel_of(o: usize, outputs: usize) -> (usize, usize) {
         .unwrap_or((0, 16))
 }
 
-/// Linear layers each followed by the same activation.
+/// Linear layers each followed by the same activation (for PReLU, each with the slope its
+/// layer learned).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Mlp {
     layers: Vec<Dense>,
     activation: Option<Activation>,
+    /// The learned parameter of the activation after each layer (PReLU's slope), 0 for
+    /// activations without one: one per layer.
+    learned: Vec<f32>,
 }
 
 impl Mlp {
-    pub fn new(layers: Vec<Dense>, activation: Activation) -> Result<Mlp> {
-        for pair in layers.windows(2) {
-            if let [a, b] = pair {
-                if a.outputs() != b.inputs() {
-                    return Err(invalid(format!(
-                        "a layer of {} outputs feeds a layer of {} inputs",
-                        a.outputs(),
-                        b.inputs()
-                    )));
-                }
+    /// `learned`: the learned parameter of each layer's activation (PReLU's slope, one per
+    /// layer), or empty for activations without one.
+    pub fn new(layers: Vec<Dense>, activation: Activation, learned: Vec<f32>) -> Result<Mlp> {
+        check_chain(&layers)?;
+        let learned = match (activation.is_learned(), learned.len() == layers.len()) {
+            (false, _) if learned.is_empty() => vec![0.0; layers.len()],
+            (true, true) => learned,
+            _ => {
+                return Err(invalid(format!(
+                    "{} learned {activation} parameters for {} layers",
+                    learned.len(),
+                    layers.len()
+                )))
             }
-        }
+        };
         Ok(Mlp {
             layers,
             activation: Some(activation),
+            learned,
         })
     }
 
@@ -314,9 +322,18 @@ impl Mlp {
     pub fn then(mut self, other: Mlp) -> Result<Mlp> {
         let activation = self.activation.or(other.activation);
         self.layers.extend(other.layers);
-        let mut out = Mlp::new(self.layers, activation.unwrap_or(Activation::Identity))?;
-        out.activation = activation;
-        Ok(out)
+        check_chain(&self.layers)?;
+        self.learned.extend(other.learned);
+        self.activation = activation;
+        Ok(self)
+    }
+
+    /// Applies the activation after layer `index` to its outputs.
+    #[inline(always)]
+    pub fn activate(&self, index: usize, values: &mut [f32]) {
+        if let Some(activation) = self.activation {
+            activation.apply(values, self.learned.get(index).copied().unwrap_or_default());
+        }
     }
 
     pub fn layers(&self) -> &[Dense] {
@@ -343,20 +360,34 @@ impl Mlp {
     pub fn forward(&self, a: &mut [f32], b: &mut [f32], len: usize) -> (bool, usize) {
         let mut in_b = false;
         let mut len = len;
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate() {
             let (src, dst) = if in_b { (&*b, &mut *a) } else { (&*a, &mut *b) };
             let (Some(x), Some(y)) = (src.get(..len), dst.get_mut(..layer.outputs())) else {
                 break;
             };
             layer.forward(x, y);
-            if let Some(activation) = self.activation {
-                activation.apply(y);
-            }
+            self.activate(index, y);
             len = layer.outputs();
             in_b = !in_b;
         }
         (in_b, len)
     }
+}
+
+/// Each layer's outputs are the next one's inputs.
+fn check_chain(layers: &[Dense]) -> Result<()> {
+    for pair in layers.windows(2) {
+        if let [a, b] = pair {
+            if a.outputs() != b.inputs() {
+                return Err(invalid(format!(
+                    "a layer of {} outputs feeds a layer of {} inputs",
+                    a.outputs(),
+                    b.inputs()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

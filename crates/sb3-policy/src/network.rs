@@ -60,27 +60,44 @@ impl Context<'_, '_, '_, '_> {
     }
 
     /// The Linear layers of the `nn.Sequential` at `prefix`, which must sit at indices
-    /// 0, 2, 4, … (each followed by an activation, or the last by nothing or a Tanh).
-    fn sequential(&self, prefix: &str) -> Result<Vec<Dense>> {
-        let indices = self.state.sequential_indices(prefix)?;
-        if indices.iter().enumerate().any(|(k, &i)| i != 2 * k) {
+    /// 0, 2, 4, … (each followed by an activation, or the last by nothing or a Tanh), and the
+    /// slope each PReLU after one learned (at 1, 3, 5, …; none for other activations).
+    fn sequential(&self, prefix: &str) -> Result<(Vec<Dense>, Vec<f32>)> {
+        let learned = self.activation.is_learned();
+        let (linear, activations): (Vec<usize>, Vec<usize>) = self
+            .state
+            .sequential_indices(prefix)?
+            .into_iter()
+            .partition(|&i| i % 2 == 0 || !learned);
+        if linear.iter().enumerate().any(|(k, &i)| i != 2 * k) {
             return Err(unsupported(format!(
-                "{prefix}* has Linear layers at indices {indices:?}, not SB3's 0, 2, 4, …"
+                "{prefix}* has Linear layers at indices {linear:?}, not SB3's 0, 2, 4, …"
             )));
         }
-        indices
+        let layers = linear
             .iter()
             .map(|i| Dense::load(self.state, &format!("{prefix}{i}.")))
-            .collect()
+            .collect::<Result<Vec<Dense>>>()?;
+        let slopes = activations
+            .iter()
+            .map(|i| self.state.scalar_parameter(&format!("{prefix}{i}.")))
+            .collect::<Result<Vec<f32>>>()?;
+        Ok((layers, slopes))
+    }
+
+    /// The `nn.Sequential` at `prefix` as hidden layers, each followed by the activation.
+    fn hidden(&self, prefix: &str) -> Result<Mlp> {
+        let (layers, slopes) = self.sequential(prefix)?;
+        Mlp::new(layers, self.activation, slopes)
     }
 
     /// A `create_mlp(..., output_dim > 0)` block: hidden layers, then the output layer.
     fn mlp_with_output(&self, prefix: &str) -> Result<(Mlp, Dense)> {
-        let mut layers = self.sequential(prefix)?;
+        let (mut layers, slopes) = self.sequential(prefix)?;
         let output = layers
             .pop()
             .ok_or_else(|| invalid(format!("{prefix}* has no Linear layer")))?;
-        Ok((Mlp::new(layers, self.activation)?, output))
+        Ok((Mlp::new(layers, self.activation, slopes)?, output))
     }
 
     fn action_len(&self) -> Result<(Vec<usize>, usize)> {
@@ -254,8 +271,8 @@ fn actor_critic(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
         Family::RecurrentActorCritic => Some(Lstm::load(cx.state, "lstm_actor.")?),
         _ => None,
     };
-    let shared = Mlp::new(cx.sequential("mlp_extractor.shared_net.")?, cx.activation)?;
-    let policy = Mlp::new(cx.sequential("mlp_extractor.policy_net.")?, cx.activation)?;
+    let shared = cx.hidden("mlp_extractor.shared_net.")?;
+    let policy = cx.hidden("mlp_extractor.policy_net.")?;
     let hidden = shared.then(policy)?;
     let output = Dense::load(cx.state, "action_net.")?;
     // squash_output is only allowed with gSDE, where the mode is tanh of the mean.
@@ -307,7 +324,7 @@ fn q_network(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
 fn squashed_gaussian(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
     cx.require_box()?;
     let extractor = cx.extractor("actor.features_extractor.")?;
-    let hidden = Mlp::new(cx.sequential("actor.latent_pi.")?, cx.activation)?;
+    let hidden = cx.hidden("actor.latent_pi.")?;
     let (output, squash) = if cx.state.has("actor.mu.0.weight") {
         let clip_mean = cx.kwargs.clip_mean.unwrap_or(2.0);
         if clip_mean <= 0.0 {
@@ -347,7 +364,7 @@ fn ars(cx: &Context<'_, '_, '_, '_>) -> Result<Network> {
     let extractor = cx.extractor("features_extractor.")?;
     let (hidden, output) = if cx.state.has("action_net.weight") {
         (
-            Mlp::new(Vec::new(), cx.activation)?,
+            Mlp::new(Vec::new(), cx.activation, Vec::new())?,
             Dense::load(cx.state, "action_net.")?,
         )
     } else {

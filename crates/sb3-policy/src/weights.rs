@@ -71,6 +71,22 @@ impl<'a, 'data> StateDict<'a, 'data> {
         })
     }
 
+    /// The one learned value of the module at `prefix` (`"mlp_extractor.policy_net.1."`): a
+    /// `weight` of one element and no bias, as `nn.PReLU()` holds its slope.
+    pub fn scalar_parameter(&self, prefix: &str) -> Result<f32> {
+        let name = format!("{prefix}weight");
+        if self.has(&format!("{prefix}bias")) {
+            return Err(unsupported(format!("layer {prefix}* has a bias: not a PReLU")));
+        }
+        match self.tensor(&name, 1)?.data.as_slice() {
+            [value] => Ok(*value),
+            values => Err(unsupported(format!(
+                "tensor {name:?} has {} elements: a PReLU with one slope per channel",
+                values.len()
+            ))),
+        }
+    }
+
     /// The layer indices of the `nn.Sequential` at `prefix` (`"q_net.q_net."`) that hold a
     /// `weight`, in order. Every tensor under the prefix must be `<index>.weight` or
     /// `<index>.bias` (of a layer with a weight); anything else is a module this crate does
