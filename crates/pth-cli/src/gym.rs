@@ -1,7 +1,7 @@
 //! Spaces printed the way gymnasium's `repr` prints them: `Discrete(4)`,
 //! `Box(0, 255, (3, 36, 36), uint8)`, `Dict('camera': ..., 'state': ...)`.
 
-use pth_reader::pyrepr::{float_repr_with_digits, str_repr};
+use pth_reader::pyrepr::{float_repr_with_digits, float_text, str_repr};
 use sb3_format::{BoxSpace, NdArray, NpDType, Space};
 
 /// How many elements numpy prints before summarising an array with `...`.
@@ -92,8 +92,8 @@ fn is_float(dtype: NpDType) -> bool {
 /// Floats as numpy prints them in an array (its default `precision=8`, `floatmode='maxprec'`):
 /// each with its shortest digits but at most 8 after the point, aligned on the point
 /// (`[-2.   -0.5  -0.05]`); in scientific notation with mantissas of one length when numpy
-/// switches to it (magnitudes from 1e8, below 1e-4, or spread over more than 1e3):
-/// `[-3.4028235e+38  5.0000000e-01]`.
+/// switches to it (magnitudes from 1e8 — 1e6 for float32, 1e3 for float16 —, below 1e-4, or
+/// spread over more than 1e3): `[-3.4028235e+38  5.0000000e-01]`.
 fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
     let finite: Vec<f64> = values
         .iter()
@@ -104,7 +104,7 @@ fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
     let (min, max) = finite
         .iter()
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    if !finite.is_empty() && (max >= 1e8 || min < 1e-4 || max / min > 1e3) {
+    if !finite.is_empty() && is_scientific(min, max, dtype) {
         return scientific_column(values, dtype);
     }
     let parts: Vec<Option<(String, String)>> = values
@@ -142,6 +142,24 @@ fn float_column(values: &[f64], dtype: NpDType) -> Vec<String> {
         .collect()
 }
 
+/// Whether numpy prints an array whose smallest and largest non-zero finite magnitudes are
+/// `min` and `max` in scientific notation. numpy 2 (`FloatingFormat.fillFormat`) compares in
+/// the array's dtype: `max >= 10 ** min(8, finfo(dtype).precision)` (1e3 for float16, 1e6 for
+/// float32, 1e8 for float64), `min < 1e-4` (1e-4 rounded to the dtype) or `max / min > 1e3`
+/// (the quotient rounded to the dtype; float16 divides through float32, as numpy's half does).
+fn is_scientific(min: f64, max: f64, dtype: NpDType) -> bool {
+    let (cutoff, in_dtype): (f64, fn(f64) -> f64) = match dtype {
+        NpDType::Float16 => (1e3, |v| f64::from(half::f16::from_f64(v))),
+        NpDType::Float32 => (1e6, |v| f64::from(v as f32)),
+        _ => (1e8, |v| v),
+    };
+    let ratio = match dtype {
+        NpDType::Float16 | NpDType::Float32 => in_dtype(f64::from(max as f32 / min as f32)),
+        _ => max / min,
+    };
+    max >= cutoff || min < in_dtype(1e-4) || ratio > 1e3
+}
+
 /// numpy's fractional digits at most (`precision`).
 const NUMPY_PRECISION: usize = 8;
 
@@ -174,16 +192,17 @@ fn shortest_f16_e(v: f64) -> String {
 }
 
 /// A finite value positionally: its shortest digits, or rounded to 8 after the point when
-/// it needs more (`1.7022163282706066` → `1.70221633`). Only used below 1e8.
+/// it needs more (`1.7022163282706066` → `1.70221633`). Only used below numpy's cutoff
+/// for scientific notation (at most 1e8).
 fn positional(v: f64, dtype: NpDType) -> String {
     let shortest = shortest_e(v, dtype);
     let (mantissa, exponent) = split_e(&shortest);
-    let digits = mantissa.chars().filter(char::is_ascii_digit).count() as i64;
-    if digits - 1 - i64::from(exponent) > NUMPY_PRECISION as i64 {
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() as i64 - 1 - i64::from(exponent) > NUMPY_PRECISION as i64 {
         // `v` is the exact value of the float (float32 values widen exactly), rounded once.
         format!("{v:.NUMPY_PRECISION$}")
     } else {
-        scalar(v, dtype)
+        float_text(v.is_sign_negative(), &digits, exponent, true)
     }
 }
 
@@ -278,12 +297,26 @@ fn int_array(a: &NdArray) -> String {
     ))
 }
 
-/// One value of a bound as numpy prints a scalar of `dtype`.
+/// One value of a bound as numpy prints a scalar of `dtype`: its shortest digits, positional
+/// from 1e-4 (compared exactly: float32's `1e-4` lies below it) up to 1e3 for float16, 1e6 for
+/// float32 and 1e16 for float64, scientific outside (`np.float32(2e6)` prints `2e+06`).
 fn scalar(v: f64, dtype: NpDType) -> String {
     if !is_float(dtype) && v.fract() == 0.0 && v.is_finite() {
         return format!("{}", v as i64);
     }
-    float_repr_with_digits(v, &shortest_e(v, dtype))
+    let shortest = shortest_e(v, dtype);
+    if !v.is_finite() {
+        return float_repr_with_digits(v, &shortest);
+    }
+    let cutoff = match dtype {
+        NpDType::Float16 => 1e3,
+        NpDType::Float32 => 1e6,
+        _ => 1e16,
+    };
+    let positional = v == 0.0 || (1e-4..cutoff).contains(&v.abs());
+    let (mantissa, exponent) = split_e(&shortest);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    float_text(v.is_sign_negative(), &digits, exponent, positional)
 }
 
 #[cfg(test)]
@@ -304,6 +337,18 @@ mod tests {
         assert_eq!(scalar(255.0, NpDType::UInt8), "255");
         // Two shortest decimals equally near: numpy's str(np.float32(-262056.125)).
         assert_eq!(scalar(-262_056.125, NpDType::Float32), "-262056.12");
+        // numpy 2's scalar cutoffs (str of np.float16 / float32 / float64 scalars).
+        let h = |v: f64| f64::from(half::f16::from_f64(v));
+        assert_eq!(scalar(h(999.0), NpDType::Float16), "999.0");
+        assert_eq!(scalar(h(1000.0), NpDType::Float16), "1e+03");
+        assert_eq!(scalar(h(33300.0), NpDType::Float16), "3.33e+04");
+        assert_eq!(scalar(h(1e-4), NpDType::Float16), "0.0001");
+        assert_eq!(scalar(999_999.94f32.into(), NpDType::Float32), "999999.94");
+        assert_eq!(scalar(2e6, NpDType::Float32), "2e+06");
+        assert_eq!(scalar(1e-4f32.into(), NpDType::Float32), "1e-04");
+        assert_eq!(scalar(1e15, NpDType::Float64), "1000000000000000.0");
+        assert_eq!(scalar(1e16, NpDType::Float64), "1e+16");
+        assert_eq!(scalar(-0.0, NpDType::Float32), "-0.0");
     }
 
     #[test]
@@ -345,6 +390,33 @@ mod tests {
         ];
         for (values, dtype, want) in cases {
             assert_eq!(array(float_column(&values, dtype)), want);
+        }
+        // numpy 2's scientific cutoff depends on the dtype: 1e3 for float16, 1e6 for float32.
+        let f16s = |v: &[f64]| {
+            v.iter()
+                .map(|&x| f64::from(half::f16::from_f64(x)))
+                .collect::<Vec<f64>>()
+        };
+        let cutoffs: [(Vec<f64>, NpDType, &str); 8] = [
+            (vec![2e6], NpDType::Float32, "[2.e+06]"),
+            (vec![999_999.0], NpDType::Float32, "[999999.]"),
+            (vec![2e6], NpDType::Float64, "[2000000.]"),
+            (f16s(&[f64::INFINITY, 33300.0]), NpDType::Float16, "[     inf 3.33e+04]"),
+            (
+                f16s(&[-55040.0, f64::NEG_INFINITY, f64::NEG_INFINITY]),
+                NpDType::Float16,
+                "[-5.504e+04       -inf       -inf]",
+            ),
+            (vec![999.0], NpDType::Float16, "[999.]"),
+            (vec![1000.0], NpDType::Float16, "[1.e+03]"),
+            (
+                f16s(&[f64::NEG_INFINITY, -1.887, -3.447]),
+                NpDType::Float16,
+                "[  -inf -1.887 -3.447]",
+            ),
+        ];
+        for (values, dtype, want) in cutoffs {
+            assert_eq!(array(float_column(&values, dtype)), want, "{dtype:?} {values:?}");
         }
         let grid: Vec<String> = ["1.", "2.", "3.", "4.", "5.", "6."].map(String::from).to_vec();
         assert_eq!(nested(&grid, &[3, 2]), "[[1. 2.] [3. 4.] [5. 6.]]");

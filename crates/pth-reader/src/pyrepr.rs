@@ -1,6 +1,6 @@
 //! Python's text forms of values (`repr`), shared by the layers that show values as Python does;
-//! [`str_repr`] and [`float_repr_with_digits`] are public for callers that print names and
-//! numbers the way Python would.
+//! [`str_repr`], [`float_repr_with_digits`] and [`float_text`] are public for callers that
+//! print names and numbers the way Python and numpy would.
 
 #![forbid(unsafe_code)]
 
@@ -32,10 +32,27 @@ pub fn float_repr_with_digits(value: f64, digits: &str) -> String {
     let (mantissa, exp) = digits.split_once('e').unwrap_or((digits, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if value.is_sign_negative() { "-" } else { "" };
-    if (-4..16).contains(&exp) {
+    float_text(value.is_sign_negative(), &digits, exp, (-4..16).contains(&exp))
+}
+
+/// A float written from its significant decimal `digits` (no sign, no point) and the decimal
+/// exponent `exp` of the first of them, positionally (`0.00125`, `1500.0`) or in scientific
+/// notation (`1.25e-03`, `1.5e+03`), as Python's float repr and numpy's scalars write either
+/// form. For callers that choose the form by another rule than Python's (numpy's scalar
+/// cutoff depends on the dtype).
+///
+/// ```
+/// use pth_reader::pyrepr::float_text;
+/// assert_eq!(float_text(false, "15", 3, true), "1500.0");
+/// assert_eq!(float_text(false, "15", 3, false), "1.5e+03");
+/// assert_eq!(float_text(true, "125", -3, true), "-0.00125");
+/// assert_eq!(float_text(false, "1", -4, false), "1e-04");
+/// ```
+pub fn float_text(negative: bool, digits: &str, exp: i32, positional: bool) -> String {
+    let sign = if negative { "-" } else { "" };
+    if positional {
         if exp < 0 {
-            let zeros = "0".repeat((-exp - 1) as usize);
+            let zeros = "0".repeat(exp.unsigned_abs() as usize - 1);
             return format!("{sign}0.{zeros}{digits}");
         }
         let point = exp as usize + 1;
@@ -46,7 +63,7 @@ pub fn float_repr_with_digits(value: f64, digits: &str) -> String {
     }
     let mantissa = match digits.split_at_checked(1) {
         Some((first, rest)) if !rest.is_empty() => format!("{first}.{rest}"),
-        _ => digits.clone(),
+        _ => digits.to_owned(),
     };
     format!("{sign}{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
