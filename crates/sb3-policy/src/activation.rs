@@ -157,7 +157,9 @@ impl Activation {
             Activation::ReLU6 => wide(|v| v.clamp(0.0, 6.0)),
             Activation::Hardtanh => wide(|v| v.clamp(-1.0, 1.0)),
             Activation::Softsign => wide(|v| v / (1.0 + v.abs())),
-            Activation::Tanhshrink => wide(|v| v - v.tanh()),
+            // torch subtracts in float32 (`x - x.tanh()`): near 0 the difference cancels, so it
+            // is taken of the rounded tanh (exact by Sterbenz's lemma), not in float64.
+            Activation::Tanhshrink => x - f64::from(x).tanh() as f32,
             Activation::LogSigmoid => wide(|v| -softplus(-v)),
             Activation::ReLU => wide(|v| v.max(0.0)),
             Activation::Tanh => wide(f64::tanh),
@@ -360,6 +362,26 @@ mod tests {
         let mut nan = [f32::NAN];
         Activation::PReLU.apply(&mut nan, -0.3);
         assert!(nan[0].is_nan());
+    }
+
+    #[test]
+    fn tanhshrink_cancels_as_torch_float32() {
+        // F.tanhshrink printed by torch 2.15 (float32 bits): near 0, x - tanh(x) keeps only the
+        // bits float32 leaves (3.49e-10 for 1e-3, not float64's 3.33e-10).
+        let x = [1e-3f32, -0.01, 0.3, 2.5, -7.0, 1e-20, f32::INFINITY, f32::NEG_INFINITY];
+        let want: [u32; 8] = [
+            0x2fc0_0000,
+            0xb4b3_0000,
+            0x3c0e_5580,
+            0x3fc1_b6a0,
+            0xc0c0_0004,
+            0x0,
+            0x7f80_0000,
+            0xff80_0000,
+        ];
+        let mut v = x;
+        Activation::Tanhshrink.apply(&mut v, 0.0);
+        assert_eq!(v.map(f32::to_bits), want, "{v:?}");
     }
 
     #[test]
