@@ -74,6 +74,11 @@ impl Context<'_, '_, '_, '_> {
                 "{prefix}* has Linear layers at indices {linear:?}, not SB3's 0, 2, 4, …"
             )));
         }
+        if activations.iter().enumerate().any(|(k, &i)| i != 2 * k + 1) {
+            return Err(unsupported(format!(
+                "{prefix}* has PReLU layers at indices {activations:?}, not after each Linear layer (1, 3, 5, …)"
+            )));
+        }
         let layers = linear
             .iter()
             .map(|i| Dense::load(self.state, &format!("{prefix}{i}.")))
