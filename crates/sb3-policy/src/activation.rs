@@ -236,11 +236,7 @@ fn prelu(x: f32, weight: f32) -> f32 {
 #[inline(always)]
 fn rrelu_eval(x: f32) -> f32 {
     const SLOPE: f64 = (1.0 / 8.0 + 1.0 / 3.0) / 2.0;
-    if x > 0.0 {
-        x
-    } else {
-        x * SLOPE as f32
-    }
+    prelu(x, SLOPE as f32)
 }
 
 /// `min(max(x, low), high)`, NaN staying NaN (torch's `maximum`/`minimum` propagate it).
